@@ -1,0 +1,45 @@
+# Short names for the commands README documents. Everything here is plain `go` underneath.
+SHELL := bash
+BIN   := $(CURDIR)/bin
+
+.PHONY: test test-app test-infra test-kube kube-bins lint tools bench run ci
+
+## test: every test tier; tiers whose software is missing skip and say how to enable them
+test: test-app test-infra
+
+# The race detector on the app (where the concurrency is); infra without it, because a race
+# build of the Pulumi AWS SDK costs minutes and gigabytes for code with no goroutines of ours.
+test-app:
+	go test -race -count=1 ./app/...
+
+test-infra:
+	go test -count=1 ./infra/...
+
+## kube-bins: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (pinned) once
+kube-bins:
+	bash infra/kubetest/tools/build.sh
+
+## test-kube: build the binaries if missing, then run only the real-Kubernetes tier
+test-kube: kube-bins
+	KUBETEST_REQUIRE=1 go test -count=1 ./infra/e2e/... ./infra/kubetest/... ./infra/cleanup/...
+
+## tools: the pinned linters from .ci/tools/go.mod, into ./bin
+tools:
+	cd .ci/tools && go build -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck github.com/rhysd/actionlint/cmd/actionlint
+
+lint: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	$(BIN)/staticcheck ./...
+	$(BIN)/actionlint
+
+## bench: the load generator, coalesced vs one statement per request, against a throwaway MariaDB
+bench:
+	go run ./app/cmd/loadgen -clients 64 -duration 5s
+
+## run: the counter app on its embedded store (no database needed)
+run:
+	go run ./app
+
+ci:
+	bash .ci/run
