@@ -10,6 +10,7 @@ import (
 	_ "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
 	_ "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	_ "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	_ "github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	_ "github.com/pulumi/pulumi-eks/sdk/v2/go/eks"
 	_ "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	_ "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
