@@ -1,0 +1,261 @@
+// Package config reads the stack configuration into one typed value and validates all of
+// it before the program registers any resource, so a bad setting costs nothing.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	pulumiconfig "github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
+)
+
+// Project is the Pulumi project name, the namespace of every key below.
+const Project = "counter-mysql"
+
+// Mode says where the database and app run.
+type Mode string
+
+const (
+	// ModeEKS creates an EKS cluster, the EBS CSI driver and a gp3 StorageClass.
+	ModeEKS Mode = "eks"
+	// ModeExisting deploys into a cluster reached through a kubeconfig and creates no AWS resources.
+	ModeExisting Mode = "existing"
+)
+
+// Service types the counter Service may have.
+const (
+	ServiceClusterIP    = "ClusterIP"
+	ServiceLoadBalancer = "LoadBalancer"
+)
+
+// Config is the whole validated stack configuration.
+type Config struct {
+	Mode Mode
+	// Kubeconfig (existing mode) is a path or the file's contents; empty means the ambient one.
+	Kubeconfig string
+	// StorageClassName (existing mode) names the class for the MySQL volume; empty means the cluster default.
+	StorageClassName string
+
+	KubernetesVersion string
+	NodeInstanceType  string
+	NodeMinSize       int
+	NodeDesiredSize   int
+	NodeMaxSize       int
+
+	MySQLVersion     mysqlversion.Version
+	MySQLStorageSize resource.Quantity
+	Namespace        string
+
+	AppImage    string
+	AppReplicas int
+	ServiceType string
+
+	RetainVolumes        bool
+	VolumeCleanupTimeout time.Duration
+}
+
+// Defaults are the values used for unset keys. Pulumi.yaml declares the same defaults for
+// the CLI; a test keeps the two equal because mocks and `pulumi config` never apply them.
+var Defaults = map[string]string{
+	"mode":                 string(ModeEKS),
+	"kubernetesVersion":    "1.33",
+	"nodeInstanceType":     "t3.medium",
+	"nodeMinSize":          "2",
+	"nodeDesiredSize":      "2",
+	"nodeMaxSize":          "4",
+	"mysqlVersion":         "8.4",
+	"mysqlStorageSize":     "20Gi",
+	"namespace":            "counter",
+	"appReplicas":          "3",
+	"serviceType":          ServiceClusterIP,
+	"retainVolumes":        "false",
+	"volumeCleanupTimeout": "10m",
+}
+
+// Keys is every key the program reads, in the order the README documents them.
+var Keys = []string{
+	"mode", "kubeconfig", "storageClassName",
+	"kubernetesVersion", "nodeInstanceType", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize",
+	"mysqlVersion", "mysqlStorageSize", "namespace",
+	"appImage", "appReplicas", "serviceType",
+	"retainVolumes", "volumeCleanupTimeout",
+}
+
+// Load reads and validates the stack's configuration.
+func Load(ctx *pulumi.Context) (Config, error) {
+	return Parse(pulumiconfig.New(ctx, Project).Get)
+}
+
+// Parse validates raw values from get ("" when unset) and returns one error that lists
+// every bad key with its fix, so a user fixes the stack in one round.
+func Parse(get func(key string) string) (Config, error) {
+	p := parser{get: get}
+	c := Config{
+		Mode:             Mode(p.oneOf("mode", string(ModeEKS), string(ModeExisting))),
+		Kubeconfig:       get("kubeconfig"),
+		StorageClassName: get("storageClassName"),
+
+		KubernetesVersion: p.match("kubernetesVersion", kubernetesVersion, `a Kubernetes minor version such as "1.33"`),
+		NodeInstanceType:  p.match("nodeInstanceType", instanceType, `an EC2 instance type such as "t3.medium"`),
+		NodeMinSize:       p.positive("nodeMinSize"),
+		NodeDesiredSize:   p.positive("nodeDesiredSize"),
+		NodeMaxSize:       p.positive("nodeMaxSize"),
+
+		MySQLVersion:     p.mysqlVersion(),
+		MySQLStorageSize: p.quantity("mysqlStorageSize"),
+		Namespace:        p.dns1123Label("namespace"),
+
+		AppImage:    p.image("appImage"),
+		AppReplicas: p.positive("appReplicas"),
+		ServiceType: p.oneOf("serviceType", ServiceClusterIP, ServiceLoadBalancer),
+
+		RetainVolumes:        p.bool("retainVolumes"),
+		VolumeCleanupTimeout: p.duration("volumeCleanupTimeout"),
+	}
+	if c.NodeMinSize > 0 && c.NodeDesiredSize > 0 && c.NodeMaxSize > 0 &&
+		(c.NodeMinSize > c.NodeDesiredSize || c.NodeDesiredSize > c.NodeMaxSize) {
+		p.fail("nodeDesiredSize", "%d must lie between nodeMinSize (%d) and nodeMaxSize (%d): make nodeMinSize <= nodeDesiredSize <= nodeMaxSize",
+			c.NodeDesiredSize, c.NodeMinSize, c.NodeMaxSize)
+	}
+	if c.Mode == ModeEKS {
+		// These only make sense for a cluster we did not create; refusing them avoids a
+		// silent "why is my kubeconfig ignored".
+		for _, key := range []string{"kubeconfig", "storageClassName"} {
+			if get(key) != "" {
+				p.fail(key, "is only used with mode existing: remove it, or set %s:mode to existing", Project)
+			}
+		}
+	}
+	if len(p.errs) > 0 {
+		return Config{}, p.err()
+	}
+	return c, nil
+}
+
+var (
+	kubernetesVersion = regexp.MustCompile(`^1\.\d{2}$`)
+	instanceType      = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	// imageRef is the docker reference grammar, simplified: optional registry host[:port],
+	// lower-case path components, optional tag and digest.
+	imageRef = regexp.MustCompile(`^(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*` +
+		`(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
+)
+
+// parser collects one error per bad key instead of stopping at the first.
+type parser struct {
+	get  func(string) string
+	errs []error
+}
+
+// err lists every problem, one per line.
+func (p *parser) err() error {
+	lines := make([]string, len(p.errs))
+	for i, e := range p.errs {
+		lines[i] = e.Error()
+	}
+	return errors.New("invalid stack configuration:\n  " + strings.Join(lines, "\n  "))
+}
+
+func (p *parser) fail(key, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s:%s %s", Project, key, fmt.Sprintf(format, args...)))
+}
+
+// value is the configured value, or the default when unset.
+func (p *parser) value(key string) string {
+	if v := p.get(key); v != "" {
+		return v
+	}
+	return Defaults[key]
+}
+
+func (p *parser) oneOf(key string, allowed ...string) string {
+	v := p.value(key)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(key, "%q is not allowed: use %s", v, strings.Join(allowed, " or "))
+	return ""
+}
+
+func (p *parser) match(key string, re *regexp.Regexp, want string) string {
+	v := p.value(key)
+	if !re.MatchString(v) {
+		p.fail(key, "%q is not valid: use %s", v, want)
+	}
+	return v
+}
+
+func (p *parser) positive(key string) int {
+	v := p.value(key)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		p.fail(key, "%q is not valid: use a whole number >= 1", v)
+		return 0
+	}
+	return n
+}
+
+func (p *parser) bool(key string) bool {
+	v := p.value(key)
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(key, "%q is not valid: use true or false", v)
+	}
+	return b
+}
+
+func (p *parser) duration(key string) time.Duration {
+	v := p.value(key)
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.fail(key, "%q is not valid: use a positive Go duration such as 10m or 90s", v)
+	}
+	return d
+}
+
+func (p *parser) quantity(key string) resource.Quantity {
+	v := p.value(key)
+	q, err := resource.ParseQuantity(v)
+	if err != nil || q.Sign() <= 0 {
+		p.fail(key, "%q is not valid: use a positive Kubernetes quantity such as 20Gi", v)
+	}
+	return q
+}
+
+func (p *parser) dns1123Label(key string) string {
+	v := p.value(key)
+	if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
+		p.fail(key, "%q is not a valid namespace name (%s): use lower-case letters, digits and '-', e.g. counter", v, strings.Join(errs, "; "))
+	}
+	return v
+}
+
+func (p *parser) image(key string) string {
+	v := p.value(key)
+	switch {
+	case v == "":
+		p.fail(key, "is required: set it to the counter image, e.g. pulumi config set %s ghcr.io/you/counter:v1", key)
+	case !imageRef.MatchString(v):
+		p.fail(key, "%q is not an image reference: use registry/name:tag, e.g. ghcr.io/you/counter:v1", v)
+	}
+	return v
+}
+
+func (p *parser) mysqlVersion() mysqlversion.Version {
+	v, err := mysqlversion.Parse(p.value("mysqlVersion"))
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s %w", mysqlversion.ConfigKey, err))
+	}
+	return v
+}

@@ -1,0 +1,189 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+const testImage = "ghcr.io/counter-mysql/counter:test"
+
+// getter serves values from a map the way pulumi config.Get does: "" when unset.
+func getter(values map[string]string) func(string) string {
+	return func(key string) string { return values[key] }
+}
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse(getter(map[string]string{"appImage": testImage}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Mode", c.Mode, ModeEKS},
+		{"KubernetesVersion", c.KubernetesVersion, "1.33"},
+		{"NodeInstanceType", c.NodeInstanceType, "t3.medium"},
+		{"Node sizes", [3]int{c.NodeMinSize, c.NodeDesiredSize, c.NodeMaxSize}, [3]int{2, 2, 4}},
+		{"MySQLVersion", c.MySQLVersion.String(), "8.4"},
+		{"MySQLStorageSize", c.MySQLStorageSize.String(), "20Gi"},
+		{"Namespace", c.Namespace, "counter"},
+		{"AppImage", c.AppImage, testImage},
+		{"AppReplicas", c.AppReplicas, 3},
+		{"ServiceType", c.ServiceType, ServiceClusterIP},
+		{"RetainVolumes", c.RetainVolumes, false},
+		{"VolumeCleanupTimeout", c.VolumeCleanupTimeout, 10 * time.Minute},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestParseAcceptsExistingMode(t *testing.T) {
+	c, err := Parse(getter(map[string]string{
+		"appImage": testImage, "mode": "existing", "kubeconfig": "/tmp/kc", "storageClassName": "standard",
+		"retainVolumes": "true", "serviceType": "LoadBalancer", "mysqlVersion": "9.1.0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != ModeExisting || c.Kubeconfig != "/tmp/kc" || c.StorageClassName != "standard" ||
+		!c.RetainVolumes || c.ServiceType != ServiceLoadBalancer || c.MySQLVersion.Image() != "mysql:9.1.0" {
+		t.Errorf("unexpected config %+v", c)
+	}
+}
+
+// TestParseRejects checks each bad value fails with a message naming its key and a fix.
+func TestParseRejects(t *testing.T) {
+	tests := []struct {
+		key, value string
+		want       string
+	}{
+		{"mode", "gke", `counter-mysql:mode "gke" is not allowed: use eks or existing`},
+		{"kubeconfig", "/tmp/kc", "counter-mysql:kubeconfig is only used with mode existing"},
+		{"storageClassName", "gp2", "counter-mysql:storageClassName is only used with mode existing"},
+		{"kubernetesVersion", "1.33.1", `counter-mysql:kubernetesVersion "1.33.1" is not valid: use a Kubernetes minor version`},
+		{"nodeInstanceType", "big", `counter-mysql:nodeInstanceType "big" is not valid`},
+		{"nodeMinSize", "0", `counter-mysql:nodeMinSize "0" is not valid: use a whole number >= 1`},
+		{"nodeDesiredSize", "5", "counter-mysql:nodeDesiredSize 5 must lie between nodeMinSize (2) and nodeMaxSize (4)"},
+		{"nodeMaxSize", "1", "counter-mysql:nodeDesiredSize 2 must lie between"},
+		{"nodeMaxSize", "four", `counter-mysql:nodeMaxSize "four" is not valid`},
+		{"mysqlVersion", "8.1", `counter-mysql:mysqlVersion "8.1" is not supported: use 8.0, 8.4 or 9.x (optionally with a patch, e.g. 8.4.3)`},
+		{"mysqlVersion", "latest", `counter-mysql:mysqlVersion "latest" is not a MySQL version`},
+		{"mysqlStorageSize", "20GB", `counter-mysql:mysqlStorageSize "20GB" is not valid: use a positive Kubernetes quantity`},
+		{"mysqlStorageSize", "0", `counter-mysql:mysqlStorageSize "0" is not valid`},
+		{"namespace", "Counter_NS", `counter-mysql:namespace "Counter_NS" is not a valid namespace name`},
+		{"appImage", "Not An Image", `counter-mysql:appImage "Not An Image" is not an image reference`},
+		{"appReplicas", "-1", `counter-mysql:appReplicas "-1" is not valid`},
+		{"serviceType", "NodePort", `counter-mysql:serviceType "NodePort" is not allowed: use ClusterIP or LoadBalancer`},
+		{"retainVolumes", "yes please", `counter-mysql:retainVolumes "yes please" is not valid: use true or false`},
+		{"volumeCleanupTimeout", "10", `counter-mysql:volumeCleanupTimeout "10" is not valid`},
+		{"volumeCleanupTimeout", "-1m", `counter-mysql:volumeCleanupTimeout "-1m" is not valid`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			_, err := Parse(getter(map[string]string{"appImage": testImage, tt.key: tt.value}))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRequiresAppImage(t *testing.T) {
+	_, err := Parse(getter(nil))
+	if err == nil || !strings.Contains(err.Error(), "counter-mysql:appImage is required") {
+		t.Fatalf("error = %v, want appImage to be required", err)
+	}
+}
+
+func TestParseListsEveryProblemAtOnce(t *testing.T) {
+	_, err := Parse(getter(map[string]string{"mysqlVersion": "5.7", "namespace": "A", "appReplicas": "0"}))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, key := range []string{"mysqlVersion", "namespace", "appReplicas", "appImage"} {
+		if !strings.Contains(err.Error(), "counter-mysql:"+key) {
+			t.Errorf("error does not mention %s:\n%v", key, err)
+		}
+	}
+}
+
+// pulumiYAML is the part of Pulumi.yaml this package must agree with.
+type pulumiYAML struct {
+	Name   string `json:"name"`
+	Config map[string]struct {
+		Type        string `json:"type"`
+		Default     any    `json:"default"`
+		Description string `json:"description"`
+	} `json:"config"`
+}
+
+func readYAML(t *testing.T, name string, into any) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, into); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+// TestPulumiYAMLMatchesDefaults keeps the CLI's defaults (Pulumi.yaml) and the program's
+// (Defaults) from drifting, and makes sure every key the program reads is declared.
+func TestPulumiYAMLMatchesDefaults(t *testing.T) {
+	var project pulumiYAML
+	readYAML(t, "Pulumi.yaml", &project)
+	if project.Name != Project {
+		t.Errorf("Pulumi.yaml name = %q, want %q", project.Name, Project)
+	}
+	for _, key := range Keys {
+		decl, ok := project.Config[key]
+		if !ok {
+			t.Errorf("Pulumi.yaml does not declare %s", key)
+			continue
+		}
+		if decl.Description == "" || decl.Type == "" {
+			t.Errorf("Pulumi.yaml %s needs a type and a description", key)
+		}
+		yamlDefault := ""
+		if decl.Default != nil {
+			yamlDefault = fmt.Sprint(decl.Default)
+		}
+		if yamlDefault != Defaults[key] {
+			t.Errorf("default of %s: Pulumi.yaml %q, Go %q", key, yamlDefault, Defaults[key])
+		}
+	}
+	if len(project.Config) != len(Keys) {
+		t.Errorf("Pulumi.yaml declares %d keys, the program reads %d", len(project.Config), len(Keys))
+	}
+}
+
+// TestDevStackIsValid parses the committed dev stack the way the program would.
+func TestDevStackIsValid(t *testing.T) {
+	var stack struct {
+		Config map[string]string `json:"config"`
+	}
+	readYAML(t, "Pulumi.dev.yaml", &stack)
+	values := map[string]string{}
+	for k, v := range stack.Config {
+		if key, ok := strings.CutPrefix(k, Project+":"); ok {
+			values[key] = v
+		}
+	}
+	if len(values) == 0 {
+		t.Fatal("Pulumi.dev.yaml sets no counter-mysql keys")
+	}
+	if _, err := Parse(getter(values)); err != nil {
+		t.Fatal(err)
+	}
+}
