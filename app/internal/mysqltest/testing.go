@@ -1,0 +1,158 @@
+package mysqltest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Environment variables that choose the server New uses.
+const (
+	// EnvDSN names an external server by its admin DSN, e.g. root@tcp(127.0.0.1:3306)/.
+	// New then creates databases and users there and never kills it.
+	EnvDSN = "COUNTER_TEST_MYSQL_DSN"
+	// EnvBinary overrides the server executable New starts.
+	EnvBinary = "COUNTER_TEST_MYSQLD"
+	// EnvRequire, when non-empty, makes New fail instead of skip without a server (CI).
+	EnvRequire = "COUNTER_TEST_REQUIRE_MYSQL"
+)
+
+// SkipMessage is what New skips with when no server is available.
+const SkipMessage = "no MySQL-compatible server: install mariadb-server (apt-get install mariadb-server) or set " + EnvDSN
+
+// New returns a server for the test: the external one in $COUNTER_TEST_MYSQL_DSN, else a
+// throwaway one started here and stopped at cleanup (its log tail is printed if the test
+// failed), else it skips the test (fails it if $COUNTER_TEST_REQUIRE_MYSQL is set).
+func New(t testing.TB) *Server {
+	t.Helper()
+	if dsn := os.Getenv(EnvDSN); dsn != "" {
+		s, err := External(dsn)
+		if err != nil {
+			t.Fatalf("mysqltest: %s: %v", EnvDSN, err)
+		}
+		return s
+	}
+	bin, err := FindBinary()
+	if err != nil {
+		msg := fmt.Sprintf("%s (%v)", SkipMessage, err)
+		if os.Getenv(EnvRequire) != "" {
+			t.Fatalf("%s; %s is set, so this is a failure", msg, EnvRequire)
+		}
+		t.Skip(msg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("mysqltest: %s error log tail (%s):\n%s", s.binary, s.Addr(), s.LogTail(40))
+		}
+		if err := s.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+// External wraps a server someone else runs, given its admin DSN, after checking it answers.
+func External(dsn string) (*Server, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DBName = ""
+	s := &Server{admin: cfg, external: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Exec(ctx, "SELECT 1"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// identifier is what CreateUser accepts as a database name: it is spliced into SQL.
+var identifier = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+
+// CreateDatabase creates a uniquely named empty database and returns its name. On an
+// external server it is dropped at cleanup; a server started here is thrown away whole.
+func (s *Server) CreateDatabase(t testing.TB) string {
+	t.Helper()
+	name := "t_" + randomHex(6)
+	s.mustExec(t, "CREATE DATABASE `"+name+"`")
+	s.cleanupExternal(t, "DROP DATABASE IF EXISTS `"+name+"`")
+	return name
+}
+
+// userHosts covers how a loopback client may be matched: '%' with skip-name-resolve, and
+// the specific hosts too, because an anonymous ”@'localhost' on an external server would
+// otherwise win over 'u'@'%' for clients it resolves to localhost.
+var userHosts = []string{"%", "localhost", "127.0.0.1"}
+
+// CreateUser creates a user with a random password, grants it privileges (SQL, e.g.
+// "SELECT, UPDATE") on database.* only, and returns its DSN for that database.
+func (s *Server) CreateUser(t testing.TB, database, privileges string) string {
+	t.Helper()
+	if !identifier.MatchString(database) {
+		t.Fatalf("mysqltest: CreateUser: database name %q is not a plain identifier", database)
+	}
+	user, password := "u_"+randomHex(6), randomHex(16)
+	for _, host := range userHosts {
+		account := fmt.Sprintf("'%s'@'%s'", user, host)
+		s.mustExec(t, "CREATE USER "+account+" IDENTIFIED BY '"+password+"'")
+		s.cleanupExternal(t, "DROP USER IF EXISTS "+account)
+		s.mustExec(t, "GRANT "+privileges+" ON `"+database+"`.* TO "+account)
+	}
+	cfg := s.admin.Clone()
+	cfg.User, cfg.Passwd, cfg.DBName = user, password, database
+	return cfg.FormatDSN()
+}
+
+// Open opens dsn and closes the pool at cleanup.
+func Open(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func (s *Server) mustExec(t testing.TB, query string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Exec(ctx, query); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *Server) cleanupExternal(t testing.TB, query string) {
+	if !s.external {
+		return
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Exec(ctx, query); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails since Go 1.24
+	return hex.EncodeToString(b)
+}
