@@ -1,0 +1,73 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// repoRoot is this repository's root, seen from the package directory tests run in.
+const repoRoot = "../.."
+
+// TestRepositoryBuildContext checks this repository the way New does before a build: the
+// Dockerfile exists and the ignore files keep the context to what the content tag covers.
+func TestRepositoryBuildContext(t *testing.T) {
+	for _, rel := range []string{DefaultDockerfile, ".dockerignore"} {
+		if _, err := os.Stat(filepath.Join(repoRoot, rel)); errors.Is(err, fs.ErrNotExist) {
+			t.Skipf("%s is not in the repository yet: New refuses to build from source without it "+
+				"(the app adds app/Dockerfile; the root .dockerignore holds the context to %s)",
+				rel, strings.Join(contextPaths, ", "))
+		}
+	}
+	if _, err := buildTag(Args{RepoRoot: repoRoot, Dockerfile: DefaultDockerfile}, "linux/amd64"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBuildImage builds app/Dockerfile with the repository root as context, as pulumi up
+// does, for the platform of this machine, and checks the image's platform.
+func TestBuildImage(t *testing.T) {
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("no docker CLI: install Docker with buildx and start the daemon to exercise the image build")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
+	defer cancel()
+	run := func(args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, docker, args...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	if out, err := run("info"); err != nil {
+		t.Skipf("no Docker daemon (docker info: %v: %s): start one to exercise the image build",
+			err, out[strings.LastIndex(out, "\n")+1:])
+	}
+	if out, err := run("buildx", "version"); err != nil {
+		t.Skipf("no docker buildx (%v: %s): install the buildx plugin to exercise the image build", err, out)
+	}
+
+	platform := "linux/" + runtime.GOARCH
+	tag, err := buildTag(Args{RepoRoot: repoRoot, Dockerfile: DefaultDockerfile}, platform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "counter-mysql-imagetest:" + tag
+	if out, err := run("buildx", "build", "--platform", platform, "--load", "--tag", name,
+		"--file", filepath.Join(repoRoot, DefaultDockerfile), repoRoot); err != nil {
+		t.Fatalf("docker buildx build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(docker, "image", "rm", name).Run() })
+	got, err := run("image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", name)
+	if err != nil {
+		t.Fatalf("docker image inspect: %v: %s", err, got)
+	}
+	if got != platform {
+		t.Errorf("built image platform = %q, want %q", got, platform)
+	}
+}

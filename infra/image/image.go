@@ -1,0 +1,224 @@
+// Package image gives the counter Deployment its container image: the reference the stack
+// configures, used as given, or else an image built from this repository's app/ for the
+// node group's architecture, pushed to an ECR repository this component creates, and
+// referenced by digest so that only a change to the image's inputs rolls the pods.
+package image
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Config keys whose values reach Args; errors name them so the fix is obvious.
+const (
+	ConfigKeyImage        = "counter-mysql:appImage"
+	ConfigKeyInstanceType = "counter-mysql:nodeInstanceType"
+)
+
+// Defaults for the fields of Args left zero.
+const (
+	DefaultDockerfile = "app/Dockerfile"
+	DefaultKeepImages = 10
+)
+
+// contextPaths are the paths under the repository root that the image build reads; the
+// content tag covers them, and the .dockerignore must admit nothing else.
+var contextPaths = []string{"app", "go.mod", "go.sum"}
+
+var instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+
+// Args says where the image comes from.
+type Args struct {
+	// Configured is the image reference from config. When set it is used as is: no
+	// repository, no build, and the other fields are ignored.
+	Configured string
+	// RepoRoot is the build context: the repository root (go.mod is there), relative to the
+	// directory Pulumi runs the program and its providers in ("." when Pulumi.yaml is at the
+	// root). It must be relative because the Docker provider stores it, and an absolute path
+	// would differ between checkouts and force a rebuild.
+	RepoRoot string
+	// Dockerfile is the Dockerfile's path relative to RepoRoot; DefaultDockerfile when empty.
+	Dockerfile string
+	// InstanceType is the node group's EC2 instance type; it picks the image's platform.
+	InstanceType string
+	// KeepImages is how many images the repository's lifecycle rule keeps;
+	// DefaultKeepImages when zero.
+	KeepImages int
+}
+
+// Image is the component; Ref is what the Deployment runs.
+type Image struct {
+	pulumi.ResourceState
+
+	// Ref is the configured reference, or the pushed image as repository@sha256:digest.
+	Ref pulumi.StringOutput
+	// RepositoryURL is the ECR repository's URL; nil when the image is configured.
+	RepositoryURL pulumi.StringPtrOutput
+}
+
+// New resolves the image. Args are checked, and the content tag computed, before anything is
+// registered, so a bad configuration registers nothing.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Image, error) {
+	args, err := args.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var tag, platform string
+	if args.Configured == "" {
+		platform = Platform(args.InstanceType)
+		if tag, err = buildTag(args, platform); err != nil {
+			return nil, err
+		}
+	}
+
+	img := &Image{}
+	if err := ctx.RegisterComponentResource("counter-mysql:image:Image", name, img, opts...); err != nil {
+		return nil, err
+	}
+	if args.Configured != "" {
+		img.Ref = pulumi.String(args.Configured).ToStringOutput()
+		img.RepositoryURL = pulumi.ToOutput((*string)(nil)).(pulumi.StringPtrOutput)
+	} else if err := img.buildAndPush(ctx, name, args, platform, tag); err != nil {
+		return nil, err
+	}
+	return img, ctx.RegisterResourceOutputs(img, pulumi.Map{
+		"ref":           img.Ref,
+		"repositoryUrl": img.RepositoryURL,
+	})
+}
+
+func (a Args) withDefaults() (Args, error) {
+	if a.Configured != "" {
+		if strings.ContainsFunc(a.Configured, func(r rune) bool { return r <= ' ' }) {
+			return a, fmt.Errorf("%s: %q is not an image reference: it contains white space", ConfigKeyImage, a.Configured)
+		}
+		return a, nil
+	}
+	if a.Dockerfile == "" {
+		a.Dockerfile = DefaultDockerfile
+	}
+	if a.KeepImages == 0 {
+		a.KeepImages = DefaultKeepImages
+	}
+	switch {
+	case !instanceTypeRE.MatchString(a.InstanceType):
+		return a, fmt.Errorf("%s: %q is not an EC2 instance type such as t3.medium; it picks the "+
+			"architecture the image is built for (or set %s to a published image)",
+			ConfigKeyInstanceType, a.InstanceType, ConfigKeyImage)
+	case a.RepoRoot == "" || filepath.IsAbs(a.RepoRoot):
+		return a, fmt.Errorf("image: RepoRoot %q must be the repository root as a relative path "+
+			"(to build from source; or set %s)", a.RepoRoot, ConfigKeyImage)
+	case filepath.IsAbs(a.Dockerfile):
+		return a, fmt.Errorf("image: Dockerfile %q must be relative to RepoRoot", a.Dockerfile)
+	case a.KeepImages < 0:
+		return a, fmt.Errorf("image: KeepImages is %d; it must be positive", a.KeepImages)
+	}
+	if _, err := os.Stat(filepath.Join(a.RepoRoot, a.Dockerfile)); err != nil {
+		return a, fmt.Errorf("image: building from source needs the Dockerfile (or set %s): %w", ConfigKeyImage, err)
+	}
+	return a, nil
+}
+
+// buildTag names the image after everything that goes into it: the platform (readable as
+// the prefix), the Dockerfile's path and the files of the build context. ECR tags are
+// IMMUTABLE, so the tag must change exactly when the pushed image would.
+func buildTag(args Args, platform string) (string, error) {
+	ignores, err := ignoreFiles(args.RepoRoot, args.Dockerfile)
+	if err != nil {
+		return "", err
+	}
+	content, err := ContentTag(args.RepoRoot, append(ignores, contextPaths...)...)
+	if err != nil {
+		return "", err
+	}
+	_, arch, _ := strings.Cut(platform, "/")
+	sum := sha256.Sum256([]byte(platform + "\x00" + filepath.ToSlash(args.Dockerfile) + "\x00" + content))
+	return fmt.Sprintf("%s-%x", arch, sum[:8]), nil
+}
+
+// buildAndPush creates the repository, builds the image from source and pushes it.
+func (img *Image) buildAndPush(ctx *pulumi.Context, name string, args Args, platform, tag string) error {
+	repo, err := ecr.NewRepository(ctx, name, &ecr.RepositoryArgs{
+		ImageScanningConfiguration: ecr.RepositoryImageScanningConfigurationArgs{ScanOnPush: pulumi.Bool(true)},
+		// A tag always names the same image; buildTag gives each distinct build its own.
+		ImageTagMutability: pulumi.String("IMMUTABLE"),
+		// pulumi destroy removes the repository with the images in it.
+		ForceDelete: pulumi.Bool(true),
+	}, pulumi.Parent(img))
+	if err != nil {
+		return err
+	}
+	policy, err := lifecyclePolicy(args.KeepImages)
+	if err != nil {
+		return err
+	}
+	if _, err := ecr.NewLifecyclePolicy(ctx, name, &ecr.LifecyclePolicyArgs{
+		Repository: repo.Name,
+		Policy:     pulumi.String(policy),
+	}, pulumi.Parent(img)); err != nil {
+		return err
+	}
+
+	token := ecr.GetAuthorizationTokenOutput(ctx, ecr.GetAuthorizationTokenOutputArgs{
+		RegistryId: repo.RegistryId,
+	}, pulumi.Parent(img))
+	built, err := docker.NewImage(ctx, name, &docker.ImageArgs{
+		Build: docker.DockerBuildArgs{
+			Context: pulumi.String(args.RepoRoot),
+			// The provider resolves the Dockerfile against its working directory, not the context.
+			Dockerfile:     pulumi.String(filepath.Join(args.RepoRoot, args.Dockerfile)),
+			Platform:       pulumi.String(platform),
+			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
+		},
+		// Preview needs no Docker daemon; it shows the digest as unknown when the tag changes.
+		BuildOnPreview: pulumi.Bool(false),
+		ImageName:      pulumi.Sprintf("%s:%s", repo.RepositoryUrl, tag),
+		Registry: docker.RegistryArgs{
+			Server:   repo.RepositoryUrl,
+			Username: token.UserName(),
+			Password: pulumi.ToSecret(token.Password()).(pulumi.StringOutput),
+		},
+	}, pulumi.Parent(img))
+	if err != nil {
+		return err
+	}
+	img.Ref = built.RepoDigest
+	img.RepositoryURL = repo.RepositoryUrl.ToStringPtrOutput()
+	return nil
+}
+
+// lifecyclePolicy is the ECR lifecycle policy that expires all but the newest keep images.
+func lifecyclePolicy(keep int) (string, error) {
+	type selection struct {
+		TagStatus   string `json:"tagStatus"`
+		CountType   string `json:"countType"`
+		CountNumber int    `json:"countNumber"`
+	}
+	type action struct {
+		Type string `json:"type"`
+	}
+	type rule struct {
+		RulePriority int       `json:"rulePriority"`
+		Description  string    `json:"description"`
+		Selection    selection `json:"selection"`
+		Action       action    `json:"action"`
+	}
+	policy, err := json.Marshal(struct {
+		Rules []rule `json:"rules"`
+	}{[]rule{{
+		RulePriority: 1,
+		Description:  fmt.Sprintf("keep the last %d images", keep),
+		Selection:    selection{TagStatus: "any", CountType: "imageCountMoreThan", CountNumber: keep},
+		Action:       action{Type: "expire"},
+	}}})
+	return string(policy), err
+}
