@@ -17,7 +17,7 @@ import (
 const repoRoot = "../.."
 
 // TestRepositoryBuildContext checks this repository the way New does before a build: the
-// Dockerfile exists and the ignore files keep the context to what the content tag covers.
+// Dockerfile exists and the ignore files keep the context to what the build inputs cover.
 func TestRepositoryBuildContext(t *testing.T) {
 	for _, rel := range []string{DefaultDockerfile, ".dockerignore"} {
 		if _, err := os.Stat(filepath.Join(repoRoot, rel)); errors.Is(err, fs.ErrNotExist) {
@@ -26,7 +26,7 @@ func TestRepositoryBuildContext(t *testing.T) {
 				rel, strings.Join(contextPaths, ", "))
 		}
 	}
-	if _, err := buildTag(Args{RepoRoot: repoRoot, Dockerfile: DefaultDockerfile}, "linux/amd64"); err != nil {
+	if _, err := buildInputs(Args{RepoRoot: repoRoot, Dockerfile: DefaultDockerfile}, "linux/amd64"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -53,11 +53,11 @@ func TestBuildImage(t *testing.T) {
 	}
 
 	platform := "linux/" + runtime.GOARCH
-	tag, err := buildTag(Args{RepoRoot: repoRoot, Dockerfile: DefaultDockerfile}, platform)
+	inputs, err := buildInputs(Args{RepoRoot: repoRoot, Dockerfile: DefaultDockerfile}, platform)
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "counter-mysql-imagetest:" + tag
+	name := "counter-mysql-imagetest:" + inputs[:16]
 	if out, err := run("buildx", "build", "--platform", platform, "--load", "--tag", name,
 		"--file", filepath.Join(repoRoot, DefaultDockerfile), repoRoot); err != nil {
 		t.Fatalf("docker buildx build: %v\n%s", err, out)

@@ -110,8 +110,8 @@ func ignoreFiles(repoRoot, dockerfile string) ([]string, error) {
 
 // checkWhitelist accepts an ignore file that first excludes everything ("*") and then
 // re-includes ("!pattern") only paths under contextPaths. The Docker provider rebuilds
-// whenever a file in the context changes; with the context held to the files the content
-// tag covers, a rebuild always comes with a new tag, which an IMMUTABLE repository needs.
+// whenever a file in the context changes; with the context held to the files the build
+// inputs cover, a rebuild always comes with a new tag, which an IMMUTABLE repository needs.
 func checkWhitelist(ignore string) error {
 	var patterns []string
 	for line := range strings.Lines(ignore) {

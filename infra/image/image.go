@@ -15,6 +15,7 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -31,7 +32,7 @@ const (
 )
 
 // contextPaths are the paths under the repository root that the image build reads; the
-// content tag covers them, and the .dockerignore must admit nothing else.
+// build inputs hash covers them, and the .dockerignore must admit nothing else.
 var contextPaths = []string{"app", "go.mod", "go.sum"}
 
 var instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
@@ -65,17 +66,17 @@ type Image struct {
 	RepositoryURL pulumi.StringPtrOutput
 }
 
-// New resolves the image. Args are checked, and the content tag computed, before anything is
+// New resolves the image. Args are checked, and the build inputs hashed, before anything is
 // registered, so a bad configuration registers nothing.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Image, error) {
-	args, err := args.withDefaults()
+	args, err := args.validated()
 	if err != nil {
 		return nil, err
 	}
-	var tag, platform string
+	var inputs, platform string
 	if args.Configured == "" {
 		platform = Platform(args.InstanceType)
-		if tag, err = buildTag(args, platform); err != nil {
+		if inputs, err = buildInputs(args, platform); err != nil {
 			return nil, err
 		}
 	}
@@ -87,7 +88,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if args.Configured != "" {
 		img.Ref = pulumi.String(args.Configured).ToStringOutput()
 		img.RepositoryURL = pulumi.ToOutput((*string)(nil)).(pulumi.StringPtrOutput)
-	} else if err := img.buildAndPush(ctx, name, args, platform, tag); err != nil {
+	} else if err := img.buildAndPush(ctx, name, args, platform, inputs); err != nil {
 		return nil, err
 	}
 	return img, ctx.RegisterResourceOutputs(img, pulumi.Map{
@@ -96,7 +97,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	})
 }
 
-func (a Args) withDefaults() (Args, error) {
+// validated fills in defaults and checks the fields the chosen path uses.
+func (a Args) validated() (Args, error) {
 	if a.Configured != "" {
 		if strings.ContainsFunc(a.Configured, func(r rune) bool { return r <= ' ' }) {
 			return a, fmt.Errorf("%s: %q is not an image reference: it contains white space", ConfigKeyImage, a.Configured)
@@ -128,10 +130,9 @@ func (a Args) withDefaults() (Args, error) {
 	return a, nil
 }
 
-// buildTag names the image after everything that goes into it: the platform (readable as
-// the prefix), the Dockerfile's path and the files of the build context. ECR tags are
-// IMMUTABLE, so the tag must change exactly when the pushed image would.
-func buildTag(args Args, platform string) (string, error) {
+// buildInputs hashes everything that goes into the image: the platform, the Dockerfile's
+// path and the files of the build context.
+func buildInputs(args Args, platform string) (string, error) {
 	ignores, err := ignoreFiles(args.RepoRoot, args.Dockerfile)
 	if err != nil {
 		return "", err
@@ -140,16 +141,16 @@ func buildTag(args Args, platform string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, arch, _ := strings.Cut(platform, "/")
 	sum := sha256.Sum256([]byte(platform + "\x00" + filepath.ToSlash(args.Dockerfile) + "\x00" + content))
-	return fmt.Sprintf("%s-%x", arch, sum[:8]), nil
+	return fmt.Sprintf("%x", sum), nil
 }
 
-// buildAndPush creates the repository, builds the image from source and pushes it.
-func (img *Image) buildAndPush(ctx *pulumi.Context, name string, args Args, platform, tag string) error {
+// buildAndPush creates the repository, builds the image from source and pushes it under the
+// tag <arch>-<inputs, shortened>-<random suffix>.
+func (img *Image) buildAndPush(ctx *pulumi.Context, name string, args Args, platform, inputs string) error {
 	repo, err := ecr.NewRepository(ctx, name, &ecr.RepositoryArgs{
 		ImageScanningConfiguration: ecr.RepositoryImageScanningConfigurationArgs{ScanOnPush: pulumi.Bool(true)},
-		// A tag always names the same image; buildTag gives each distinct build its own.
+		// A tag always names the same image; each build gets a tag of its own (see suffix).
 		ImageTagMutability: pulumi.String("IMMUTABLE"),
 		// pulumi destroy removes the repository with the images in it.
 		ForceDelete: pulumi.Bool(true),
@@ -168,6 +169,19 @@ func (img *Image) buildAndPush(ctx *pulumi.Context, name string, args Args, plat
 		return err
 	}
 
+	// The provider builds and pushes whenever the build context changes (the .dockerignore
+	// holds the context to what inputs covers), so the tag changes whenever inputs does. The
+	// random suffix is new on every such change, even back to earlier inputs: rolling back to
+	// an older commit must not push a rebuilt image under a tag the repository still holds.
+	suffix, err := random.NewRandomId(ctx, name, &random.RandomIdArgs{
+		ByteLength: pulumi.Int(4),
+		Keepers:    pulumi.StringMap{"buildInputs": pulumi.String(inputs)},
+	}, pulumi.Parent(img))
+	if err != nil {
+		return err
+	}
+	_, arch, _ := strings.Cut(platform, "/")
+
 	token := ecr.GetAuthorizationTokenOutput(ctx, ecr.GetAuthorizationTokenOutputArgs{
 		RegistryId: repo.RegistryId,
 	}, pulumi.Parent(img))
@@ -181,7 +195,7 @@ func (img *Image) buildAndPush(ctx *pulumi.Context, name string, args Args, plat
 		},
 		// Preview needs no Docker daemon; it shows the digest as unknown when the tag changes.
 		BuildOnPreview: pulumi.Bool(false),
-		ImageName:      pulumi.Sprintf("%s:%s", repo.RepositoryUrl, tag),
+		ImageName:      pulumi.Sprintf("%s:%s-%.16s-%s", repo.RepositoryUrl, arch, inputs, suffix.Hex),
 		Registry: docker.RegistryArgs{
 			Server:   repo.RepositoryUrl,
 			Username: token.UserName(),

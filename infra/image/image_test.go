@@ -21,11 +21,13 @@ const (
 	repositoryType = "aws:ecr/repository:Repository"
 	lifecycleType  = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 	dockerType     = "docker:index/image:Image"
+	randomType     = "random:index/randomId:RandomId"
 	tokenFunction  = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
 
 	registryID   = "123456789012"
 	registryHost = registryID + ".dkr.ecr.eu-west-1.amazonaws.com"
 	ecrPassword  = "ecr-password"
+	fakeSuffix   = "a1b2c3d4"
 	fakeDigest   = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 )
 
@@ -46,6 +48,8 @@ func (m *monitor) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 		state["name"] = resource.NewProperty(args.Name + "-4f3e2d1")
 		state["registryId"] = resource.NewProperty(registryID)
 		state["repositoryUrl"] = resource.NewProperty(registryHost + "/" + args.Name + "-4f3e2d1")
+	case randomType:
+		state["hex"] = resource.NewProperty(fakeSuffix)
 	case dockerType:
 		repo, _, _ := strings.Cut(args.Inputs["imageName"].StringValue(), ":")
 		state["repoDigest"] = resource.NewProperty(repo + "@" + fakeDigest)
@@ -177,7 +181,7 @@ func TestBuildFromSourceIntoECR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{componentType, dockerType, lifecycleType, repositoryType}
+	want := []string{componentType, dockerType, lifecycleType, randomType, repositoryType}
 	slices.Sort(want)
 	if got := m.types(); !slices.Equal(got, want) {
 		t.Fatalf("registered %v, want %v", got, want)
@@ -239,8 +243,16 @@ func TestBuildFromSourceIntoECR(t *testing.T) {
 	if img["buildOnPreview"].BoolValue() {
 		t.Error("buildOnPreview is on; preview must not need a Docker daemon")
 	}
-	if name := img["imageName"].StringValue(); !regexp.MustCompile(`^` + regexp.QuoteMeta(repoURL) + `:arm64-[0-9a-f]{16}$`).MatchString(name) {
-		t.Errorf("imageName = %q, want %s:arm64-<content tag>", name, repoURL)
+	suffix := m.registered(t, randomType)
+	inputs := suffix["keepers"].ObjectValue()["buildInputs"].StringValue()
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(inputs) {
+		t.Errorf("random suffix keepers buildInputs = %q, want the build inputs' SHA-256", inputs)
+	}
+	if got := suffix["byteLength"].NumberValue(); got != 4 {
+		t.Errorf("random suffix byteLength = %v, want 4", got)
+	}
+	if got, want := img["imageName"].StringValue(), repoURL+":arm64-"+inputs[:16]+"-"+fakeSuffix; got != want {
+		t.Errorf("imageName = %q, want %q", got, want)
 	}
 	registry := img["registry"].ObjectValue()
 	if got := registry["server"].StringValue(); got != repoURL {
@@ -264,27 +276,28 @@ func TestBuildFromSourceIntoECR(t *testing.T) {
 	}
 }
 
-// TestImageNameFollowsBuildInputs is the rollout contract: the Deployment's image changes
-// when, and only when, something that goes into the image does.
-func TestImageNameFollowsBuildInputs(t *testing.T) {
+// TestBuildInputsFollowSource is the rollout contract: the build inputs, which name the image
+// and renew its random suffix, change when, and only when, something that goes into the image
+// does. The engine keeps the suffix while they stay the same, so the Deployment stays put.
+func TestBuildInputsFollowSource(t *testing.T) {
 	sourceTree(t)
 	args := Args{RepoRoot: ".", InstanceType: "t3.medium"}
-	imageName := func() string {
+	buildInputs := func() string {
 		t.Helper()
 		m, _, err := deploy(t, args)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m.registered(t, dockerType)["imageName"].StringValue()
+		return m.registered(t, randomType)["keepers"].ObjectValue()["buildInputs"].StringValue()
 	}
 
-	first := imageName()
-	if again := imageName(); again != first {
-		t.Fatalf("unchanged source: image %q then %q", first, again)
+	first := buildInputs()
+	if again := buildInputs(); again != first {
+		t.Fatalf("unchanged source: build inputs %q then %q", first, again)
 	}
 	writeFiles(t, ".", map[string]string{"infra/main.go": "package main // changed\n"})
-	if got := imageName(); got != first {
-		t.Errorf("a change outside the build context moved the image from %q to %q", first, got)
+	if got := buildInputs(); got != first {
+		t.Errorf("a change outside the build context moved the build inputs from %q to %q", first, got)
 	}
 	steps := []struct {
 		change string
@@ -300,9 +313,9 @@ func TestImageNameFollowsBuildInputs(t *testing.T) {
 	seen := map[string]string{first: "the first build"}
 	for _, step := range steps {
 		step.apply()
-		got := imageName()
+		got := buildInputs()
 		if earlier, ok := seen[got]; ok {
-			t.Errorf("after changing the %s the image is %q, as after %s", step.change, got, earlier)
+			t.Errorf("after changing the %s the build inputs are %q, as after %s", step.change, got, earlier)
 		}
 		seen[got] = "the change of the " + step.change
 	}
