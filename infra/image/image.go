@@ -43,9 +43,9 @@ type Args struct {
 	// repository, no build, and the other fields are ignored.
 	Configured string
 	// RepoRoot is the build context: the repository root (go.mod is there), relative to the
-	// directory Pulumi runs the program and its providers in ("." when Pulumi.yaml is at the
-	// root). It must be relative because the Docker provider stores it, and an absolute path
-	// would differ between checkouts and force a rebuild.
+	// directory Pulumi runs the program and its providers in: ".." here, as Pulumi.yaml says
+	// main: infra/. It must be relative because the Docker provider stores it, and an
+	// absolute path would differ between checkouts and force a rebuild.
 	RepoRoot string
 	// Dockerfile is the Dockerfile's path relative to RepoRoot; DefaultDockerfile when empty.
 	Dockerfile string
@@ -193,7 +193,8 @@ func (img *Image) buildAndPush(ctx *pulumi.Context, name string, args Args, plat
 			Platform:       pulumi.String(platform),
 			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
 		},
-		// Preview needs no Docker daemon; it shows the digest as unknown when the tag changes.
+		// Preview does not build; it shows the digest as unknown when the build inputs change.
+		// The provider still pings the Docker daemon when configured, so preview needs one too.
 		BuildOnPreview: pulumi.Bool(false),
 		ImageName:      pulumi.Sprintf("%s:%s-%.16s-%s", repo.RepositoryUrl, arch, inputs, suffix.Hex),
 		Registry: docker.RegistryArgs{
