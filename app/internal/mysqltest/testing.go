@@ -95,8 +95,8 @@ func (s *Server) CreateDatabase(t testing.TB) string {
 }
 
 // userHosts covers how a loopback client may be matched: '%' with skip-name-resolve, and
-// the specific hosts too, because an anonymous ”@'localhost' on an external server would
-// otherwise win over 'u'@'%' for clients it resolves to localhost.
+// the specific hosts too, because an anonymous user (empty name) at 'localhost' on an
+// external server would otherwise win over 'u'@'%' for clients it resolves to localhost.
 var userHosts = []string{"%", "localhost", "127.0.0.1"}
 
 // CreateUser creates a user with a random password, grants it privileges (SQL, e.g.

@@ -1,0 +1,170 @@
+// Package loadtest drives closed-loop HTTP load against counter servers, records every
+// request as an operation in a history, and checks that history: numbers unique, increasing
+// per client, and linearizable (a request that starts after another returned gets a larger
+// number). Gaps are allowed.
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config describes one load run.
+type Config struct {
+	URLs     []string      // base URLs of one or more app servers; client i uses URLs[i % len(URLs)]
+	Clients  int           // concurrent closed-loop clients (each: one request at a time, keep-alive)
+	Requests int           // requests per client (0 = unlimited, use Duration)
+	Duration time.Duration // no new request starts after this long (0 = use Requests)
+	Warmup   time.Duration // ops called in the first Warmup are left out of Summary's stats (still checked)
+	Timeout  time.Duration // per request (default 10s)
+	Path     string        // default "/get-number"
+}
+
+// Op is one request as a history operation. Call and Return are monotonic times since the
+// start of Run. Err is nil exactly when the server answered 200 with a valid body.
+type Op struct {
+	Client       int
+	Call, Return time.Duration
+	Number       int64
+	Status       int // HTTP status; 0 if no response
+	Err          error
+}
+
+// OK says whether the op got a number.
+func (o Op) OK() bool { return o.Err == nil }
+
+// Result is the history of one run.
+type Result struct {
+	Ops     []Op // sorted by Call
+	Elapsed time.Duration
+	Warmup  time.Duration
+}
+
+const defaultPath = "/get-number"
+
+// maxBody bounds what is read of a response: a valid one is a few dozen bytes.
+const maxBody = 64 << 10
+
+// Run sends requests from cfg.Clients concurrent clients until each has sent cfg.Requests,
+// cfg.Duration has passed (requests in flight then still complete), or ctx ends. It records
+// every request, failures included. If ctx ends first, it returns the partial result and
+// ctx's error.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	transport := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        cfg.Clients,
+		MaxIdleConnsPerHost: cfg.Clients, // the default of 2 would reconnect for almost every request
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: cfg.Timeout}
+
+	start := time.Now()
+	var deadline time.Time
+	if cfg.Duration > 0 {
+		deadline = start.Add(cfg.Duration)
+	}
+	perClient := make([][]Op, cfg.Clients)
+	var wg sync.WaitGroup
+	for c := range cfg.Clients {
+		url := strings.TrimRight(cfg.URLs[c%len(cfg.URLs)], "/") + cfg.Path
+		wg.Go(func() {
+			for i := 0; cfg.Requests == 0 || i < cfg.Requests; i++ {
+				if ctx.Err() != nil || (!deadline.IsZero() && !time.Now().Before(deadline)) {
+					return
+				}
+				op := Op{Client: c, Call: time.Since(start)}
+				op.Number, op.Status, op.Err = get(ctx, client, url)
+				op.Return = time.Since(start)
+				perClient[c] = append(perClient[c], op)
+			}
+		})
+	}
+	wg.Wait()
+	r := &Result{Elapsed: time.Since(start), Warmup: cfg.Warmup}
+	for _, ops := range perClient {
+		r.Ops = append(r.Ops, ops...)
+	}
+	slices.SortFunc(r.Ops, byCall)
+	return r, ctx.Err()
+}
+
+func (cfg *Config) validate() error {
+	switch {
+	case len(cfg.URLs) == 0:
+		return errors.New("loadtest: no URLs")
+	case cfg.Clients <= 0:
+		return errors.New("loadtest: Clients must be positive")
+	case cfg.Requests < 0 || cfg.Duration < 0:
+		return errors.New("loadtest: negative Requests or Duration")
+	case cfg.Requests == 0 && cfg.Duration == 0:
+		return errors.New("loadtest: set Requests or Duration (or both)")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Path == "" {
+		cfg.Path = defaultPath
+	}
+	return nil
+}
+
+// get does one request and returns the number, the HTTP status (0 without a response) and
+// why the request did not yield a number.
+func get(ctx context.Context, client *http.Client, url string) (int64, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp.Body.Close()
+	if err != nil {
+		return 0, resp.StatusCode, fmt.Errorf("reading body: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, resp.StatusCode, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body[:min(len(body), 200)])))
+	}
+	n, err := Decode(body)
+	return n, resp.StatusCode, err
+}
+
+// Decode parses a /get-number body, which must be exactly one JSON object whose only field
+// is "number" with an integer value (no fraction, exponent or quotes), e.g. {"number": 42}.
+func Decode(body []byte) (int64, error) {
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&fields); err != nil {
+		return 0, fmt.Errorf("body %.100q: %w", body, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return 0, fmt.Errorf("body %.100q: trailing data after the JSON object", body)
+	}
+	raw, found := fields["number"]
+	if !found || len(fields) != 1 {
+		return 0, fmt.Errorf("body %.100q: want exactly one field, \"number\"", body)
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("body %.100q: \"number\" is not a 64-bit integer", body)
+	}
+	return n, nil
+}
