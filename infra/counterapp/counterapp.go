@@ -1,0 +1,204 @@
+// Package counterapp runs the counter service (app/) in Kubernetes: a Deployment spread
+// over nodes, a Service in front of it, and a PodDisruptionBudget so node drains never
+// take every replica at once.
+package counterapp
+
+import (
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/infra/labels"
+	"github.com/counter-mysql/counter-mysql/infra/podsecurity"
+)
+
+const (
+	// ServiceName is how users and port-forward reach the app.
+	ServiceName = "counter"
+	// DeploymentName names the pods counter-<hash>.
+	DeploymentName = "counter"
+	// httpPort is where the app listens; the Service exposes it on servicePort.
+	httpPort    = 8080
+	servicePort = 80
+	// uid/gid of the distroless "nonroot" user the app image runs as.
+	appUID = 65532
+)
+
+// Args configures the app.
+type Args struct {
+	Namespace pulumi.StringInput
+	// Instance is the stack's app.kubernetes.io/instance label.
+	Instance string
+	// Image is the counter image. Today it comes from stack config; building it from app/
+	// and pushing it to a registry would feed its output in here instead.
+	Image    pulumi.StringInput
+	Replicas int
+	// ServiceType is ClusterIP or LoadBalancer.
+	ServiceType string
+
+	// MySQLHost and MySQLPort reach the database.
+	MySQLHost pulumi.StringInput
+	MySQLPort int
+	// CredentialsSecret holds the app's MySQL user and password under UserKey and PasswordKey.
+	CredentialsSecret    pulumi.StringInput
+	UserKey, PasswordKey string
+}
+
+// Counter is the running app.
+type Counter struct {
+	pulumi.ResourceState
+
+	Deployment *appsv1.Deployment
+	Service    *corev1.Service
+	// URL is where to open the app: the load balancer's address, or a port-forward hint.
+	URL pulumi.StringOutput
+}
+
+// Labels are the app pods' labels; the database admits connections from Selector() of them.
+func Labels(instance string) labels.App {
+	return labels.App{Name: "counter", Instance: instance, Component: "app"}
+}
+
+// New deploys the app.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Counter, error) {
+	c := &Counter{}
+	if err := ctx.RegisterComponentResource("counter-mysql:counterapp:Counter", name, c, opts...); err != nil {
+		return nil, err
+	}
+	app := Labels(args.Instance)
+	meta := func(name *string) *metav1.ObjectMetaArgs {
+		return &metav1.ObjectMetaArgs{Name: pulumi.StringPtrFromPtr(name), Namespace: args.Namespace, Labels: pulumi.ToStringMap(app.All())}
+	}
+	selector := &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(app.Selector())}
+	var err error
+	c.Deployment, err = appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
+		Metadata: meta(pulumi.StringRef(DeploymentName)),
+		Spec: &appsv1.DeploymentSpecArgs{
+			Replicas: pulumi.Int(args.Replicas),
+			Selector: selector,
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{
+					Labels: pulumi.ToStringMap(app.All()),
+					Annotations: pulumi.StringMap{
+						"prometheus.io/scrape": pulumi.String("true"),
+						"prometheus.io/port":   pulumi.Sprintf("%d", httpPort),
+						"prometheus.io/path":   pulumi.String("/metrics"),
+					},
+				},
+				Spec: podSpec(args, app),
+			},
+		},
+	}, pulumi.Parent(c))
+	if err != nil {
+		return nil, err
+	}
+	c.Service, err = corev1.NewService(ctx, name, &corev1.ServiceArgs{
+		Metadata: meta(pulumi.StringRef(ServiceName)),
+		Spec: &corev1.ServiceSpecArgs{
+			Type:     pulumi.String(args.ServiceType),
+			Selector: pulumi.ToStringMap(app.Selector()),
+			Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
+				Name: pulumi.String("http"), Port: pulumi.Int(servicePort), TargetPort: pulumi.String("http"),
+			}},
+		},
+	}, pulumi.Parent(c))
+	if err != nil {
+		return nil, err
+	}
+	// maxUnavailable 1 keeps drains moving at any replica count, one pod at a time.
+	if _, err = policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
+		Metadata: meta(nil),
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable: pulumi.Int(1),
+			Selector:       selector,
+		},
+	}, pulumi.Parent(c)); err != nil {
+		return nil, err
+	}
+
+	if args.ServiceType == "LoadBalancer" {
+		c.URL = c.Service.Status.ApplyT(loadBalancerURL).(pulumi.StringOutput)
+	} else {
+		c.URL = pulumi.Sprintf("kubectl --namespace %s port-forward service/%s 8080:%d, then open http://localhost:8080",
+			c.Service.Metadata.Namespace().Elem(), c.Service.Metadata.Name().Elem(), servicePort)
+	}
+	err = ctx.RegisterResourceOutputs(c, pulumi.Map{"url": c.URL})
+	return c, err
+}
+
+// loadBalancerURL is http://<address> of the Service's load balancer ("" until it has one).
+func loadBalancerURL(status *corev1.ServiceStatus) string {
+	if status == nil || status.LoadBalancer == nil {
+		return ""
+	}
+	for _, in := range status.LoadBalancer.Ingress {
+		switch {
+		case in.Hostname != nil && *in.Hostname != "":
+			return "http://" + *in.Hostname
+		case in.Ip != nil && *in.Ip != "":
+			return "http://" + *in.Ip
+		}
+	}
+	return ""
+}
+
+func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
+	env := func(name string, value pulumi.StringInput) *corev1.EnvVarArgs {
+		return &corev1.EnvVarArgs{Name: pulumi.String(name), Value: value}
+	}
+	fromSecret := func(name, key string) *corev1.EnvVarArgs {
+		return &corev1.EnvVarArgs{Name: pulumi.String(name), ValueFrom: &corev1.EnvVarSourceArgs{
+			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: args.CredentialsSecret, Key: pulumi.String(key)},
+		}}
+	}
+	get := func(path string) *corev1.HTTPGetActionArgs {
+		return &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("http")}
+	}
+	return &corev1.PodSpecArgs{
+		SecurityContext: podsecurity.Pod(appUID),
+		// The app never talks to the Kubernetes API.
+		AutomountServiceAccountToken: pulumi.Bool(false),
+		// Spread replicas over nodes so losing one node loses one replica, but still
+		// schedule when there are fewer nodes than replicas.
+		TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{&corev1.TopologySpreadConstraintArgs{
+			MaxSkew:           pulumi.Int(1),
+			TopologyKey:       pulumi.String("kubernetes.io/hostname"),
+			WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
+			LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(app.Selector())},
+		}},
+		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
+			Name:  pulumi.String("counter"),
+			Image: args.Image,
+			Env: corev1.EnvVarArray{
+				env("MYSQL_HOST", args.MySQLHost),
+				env("MYSQL_PORT", pulumi.Sprintf("%d", args.MySQLPort)),
+				env("MYSQL_DATABASE", pulumi.String(schema.Database)),
+				fromSecret("MYSQL_USER", args.UserKey),
+				fromSecret("MYSQL_PASSWORD", args.PasswordKey),
+				env("LISTEN_ADDR", pulumi.Sprintf(":%d", httpPort)),
+				env("COUNTER_MODE", pulumi.String("batch")),
+			},
+			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
+				Name: pulumi.String("http"), ContainerPort: pulumi.Int(httpPort),
+			}},
+			StartupProbe: &corev1.ProbeArgs{
+				HttpGet: get("/healthz"), PeriodSeconds: pulumi.Int(2), FailureThreshold: pulumi.Int(30),
+			},
+			LivenessProbe: &corev1.ProbeArgs{
+				HttpGet: get("/healthz"), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(2), FailureThreshold: pulumi.Int(3),
+			},
+			// Not ready while MySQL is unreachable, so the Service stops sending traffic.
+			ReadinessProbe: &corev1.ProbeArgs{
+				HttpGet: get("/readyz"), PeriodSeconds: pulumi.Int(5), TimeoutSeconds: pulumi.Int(2), FailureThreshold: pulumi.Int(2),
+			},
+			Resources: &corev1.ResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("64Mi")},
+				Limits:   pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("128Mi")},
+			},
+			SecurityContext: podsecurity.Container(),
+		}},
+	}
+}

@@ -1,0 +1,351 @@
+// Package database runs one durable MySQL server in Kubernetes: a StatefulSet with one
+// replica and its own volume, a headless Service that gives the pod a stable DNS name,
+// generated credentials, a least-privilege application user, and a NetworkPolicy that
+// admits only the counter app.
+package database
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/infra/labels"
+	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
+	"github.com/counter-mysql/counter-mysql/infra/podsecurity"
+)
+
+// Names other objects and people rely on; everything else is auto-named.
+const (
+	// ServiceName is the headless Service; the StatefulSet's serviceName must equal it.
+	ServiceName = "mysql"
+	// StatefulSetName makes the pod mysql-0 and its volume claim data-mysql-0.
+	StatefulSetName = "mysql"
+	// SecretName holds the passwords (keys below).
+	SecretName = "mysql-credentials"
+	// Port is the MySQL protocol port.
+	Port = 3306
+	// AppUser is the application's MySQL account.
+	AppUser = "counter"
+	// uid and gid of the mysql user in the official image.
+	mysqlUID      = 999
+	containerName = "mysql"
+	volumeName    = "data"
+)
+
+// Keys of the credentials Secret.
+const (
+	SecretKeyRootPassword = "root-password"
+	SecretKeyAppUser      = "app-user"
+	SecretKeyAppPassword  = "app-password"
+)
+
+// Hook names, unique in the stack.
+const (
+	VolumeCleanupHook = "mysql-volume-cleanup"
+	VersionGuardHook  = "mysql-version-guard"
+)
+
+// Args configures the database.
+type Args struct {
+	// Namespace is created by this component and shared with the app.
+	Namespace string
+	// Instance is the stack's app.kubernetes.io/instance label.
+	Instance string
+	Version  mysqlversion.Version
+	// StorageClassName is the class of the data volume; nil means the cluster default.
+	StorageClassName pulumi.StringPtrInput
+	// StorageSize is a Kubernetes quantity, e.g. "20Gi".
+	StorageSize string
+	// RetainVolumes keeps the data volume when the StatefulSet is deleted.
+	RetainVolumes bool
+	// DeleteVolumes deletes the volume claims that match selector in Namespace and waits,
+	// bounded, until their volumes are gone. The after-delete hook calls it unless
+	// RetainVolumes is set.
+	DeleteVolumes func(ctx context.Context, selector string) error
+	// Clients are the pod labels that may connect to MySQL.
+	Clients map[string]string
+	// Storage must outlive the StatefulSet (the CSI driver deletes the volume), so the
+	// StatefulSet depends on it and Pulumi deletes it first.
+	Storage []pulumi.Resource
+}
+
+// MySQL is the database and the objects around it.
+type MySQL struct {
+	pulumi.ResourceState
+
+	Namespace   *corev1.Namespace
+	Secret      *corev1.Secret
+	Service     *corev1.Service
+	StatefulSet *appsv1.StatefulSet
+
+	// NamespaceName resolves once the namespace exists; objects in it should use it.
+	NamespaceName pulumi.StringOutput
+	// SecretName resolves once the credentials exist.
+	SecretName pulumi.StringOutput
+	// Host is the pod's stable DNS name, mysql-0.mysql.<namespace>.svc.cluster.local.
+	Host pulumi.StringOutput
+
+	// VolumeCleanup and VersionGuard are the StatefulSet's hooks.
+	VolumeCleanup *pulumi.ResourceHook
+	VersionGuard  *pulumi.ResourceHook
+}
+
+// Labels are the database pods' labels.
+func Labels(instance string, v mysqlversion.Version) labels.App {
+	return labels.App{Name: "mysql", Instance: instance, Component: "database", Version: v.String()}
+}
+
+// New creates the database in a new namespace.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*MySQL, error) {
+	m := &MySQL{}
+	if err := ctx.RegisterComponentResource("counter-mysql:database:MySQL", name, m, opts...); err != nil {
+		return nil, err
+	}
+	app := Labels(args.Instance, args.Version)
+	meta := func(name string) *metav1.ObjectMetaArgs {
+		return &metav1.ObjectMetaArgs{Name: pulumi.StringPtrFromPtr(optional(name)), Namespace: m.NamespaceName, Labels: pulumi.ToStringMap(app.All())}
+	}
+	var err error
+	m.Namespace, err = corev1.NewNamespace(ctx, args.Namespace, &corev1.NamespaceArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(args.Namespace),
+			Labels: pulumi.StringMap{
+				"app.kubernetes.io/part-of":          pulumi.String(labels.PartOf),
+				"app.kubernetes.io/managed-by":       pulumi.String("pulumi"),
+				"pod-security.kubernetes.io/enforce": pulumi.String(podsecurity.Level),
+			},
+		},
+	}, pulumi.Parent(m))
+	if err != nil {
+		return nil, err
+	}
+	m.NamespaceName = m.Namespace.Metadata.Name().Elem()
+
+	if m.Secret, err = newCredentials(ctx, name, m, meta(SecretName)); err != nil {
+		return nil, err
+	}
+	m.SecretName = m.Secret.Metadata.Name().Elem()
+
+	config, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
+		Metadata: meta(""),
+		Data:     pulumi.StringMap{"counter.cnf": pulumi.String(myCnf())},
+	}, pulumi.Parent(m))
+	if err != nil {
+		return nil, err
+	}
+	initdb, err := corev1.NewConfigMap(ctx, name+"-initdb", &corev1.ConfigMapArgs{
+		Metadata: meta(""),
+		Data:     pulumi.StringMap{"create-app-user.sh": pulumi.String(createAppUser())},
+	}, pulumi.Parent(m))
+	if err != nil {
+		return nil, err
+	}
+
+	// Headless: the name resolves to the pod itself, and only once it is ready.
+	m.Service, err = corev1.NewService(ctx, name, &corev1.ServiceArgs{
+		Metadata: meta(ServiceName),
+		Spec: &corev1.ServiceSpecArgs{
+			ClusterIP:                pulumi.String("None"),
+			PublishNotReadyAddresses: pulumi.Bool(false),
+			Selector:                 pulumi.ToStringMap(app.Selector()),
+			Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
+				Name: pulumi.String("mysql"), Port: pulumi.Int(Port), TargetPort: pulumi.String("mysql"),
+			}},
+		},
+	}, pulumi.Parent(m))
+	if err != nil {
+		return nil, err
+	}
+
+	if _, err = networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
+		Metadata: meta(""),
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(app.Selector())},
+			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress")},
+			// The only rule: the counter pods, on the MySQL port. All other ingress is denied.
+			Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
+				From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
+					PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(args.Clients)},
+				}},
+				Ports: networkingv1.NetworkPolicyPortArray{&networkingv1.NetworkPolicyPortArgs{
+					Port: pulumi.Int(Port), Protocol: pulumi.String("TCP"),
+				}},
+			}},
+		},
+	}, pulumi.Parent(m)); err != nil {
+		return nil, err
+	}
+
+	if m.VolumeCleanup, err = ctx.RegisterResourceHook(VolumeCleanupHook, deleteVolumes(args, app.Selector()), nil); err != nil {
+		return nil, err
+	}
+	if m.VersionGuard, err = ctx.RegisterResourceHook(VersionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true}); err != nil {
+		return nil, err
+	}
+	whenDeleted := "Delete"
+	if args.RetainVolumes {
+		whenDeleted = "Retain"
+	}
+	m.StatefulSet, err = appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{
+		Metadata: meta(StatefulSetName),
+		Spec: &appsv1.StatefulSetSpecArgs{
+			ServiceName: m.Service.Metadata.Name(),
+			Replicas:    pulumi.Int(1),
+			Selector:    &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(app.Selector())},
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs{
+				WhenDeleted: pulumi.String(whenDeleted),
+				WhenScaled:  pulumi.String("Retain"),
+			},
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(app.All())},
+				Spec:     podSpec(args, config.Metadata.Name().Elem(), initdb.Metadata.Name().Elem(), m.SecretName),
+			},
+			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{&corev1.PersistentVolumeClaimTypeArgs{
+				Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(volumeName), Labels: pulumi.ToStringMap(app.All())},
+				Spec: &corev1.PersistentVolumeClaimSpecArgs{
+					AccessModes:      pulumi.StringArray{pulumi.String("ReadWriteOnce")},
+					StorageClassName: args.StorageClassName,
+					Resources: &corev1.VolumeResourceRequirementsArgs{
+						Requests: pulumi.StringMap{"storage": pulumi.String(args.StorageSize)},
+					},
+				},
+			}},
+		},
+	},
+		pulumi.Parent(m),
+		pulumi.DependsOn(args.Storage),
+		// Claim templates are immutable: a change would replace the StatefulSet and so
+		// delete its volume. Grow the claim itself instead (README: resizing).
+		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),
+		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{
+			BeforeUpdate: []*pulumi.ResourceHook{m.VersionGuard},
+			AfterDelete:  []*pulumi.ResourceHook{m.VolumeCleanup},
+		}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	m.Host = pulumi.Sprintf("%s-0.%s.%s.svc.cluster.local", m.StatefulSet.Metadata.Name().Elem(), m.Service.Metadata.Name().Elem(), m.NamespaceName)
+
+	err = ctx.RegisterResourceOutputs(m, pulumi.Map{
+		"namespace": m.NamespaceName,
+		"host":      m.Host,
+		"secret":    m.SecretName,
+	})
+	return m, err
+}
+
+// optional turns "" into nil, leaving the name to Pulumi's auto-naming.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// newCredentials generates the passwords into a Secret. They are alphanumeric so they are
+// safe unquoted in shells and DSNs, and marked secret so they are encrypted in state and
+// masked in logs and outputs.
+func newCredentials(ctx *pulumi.Context, name string, parent pulumi.Resource, meta *metav1.ObjectMetaArgs) (*corev1.Secret, error) {
+	password := func(suffix string) (pulumi.StringOutput, error) {
+		p, err := random.NewRandomPassword(ctx, name+"-"+suffix, &random.RandomPasswordArgs{
+			Length: pulumi.Int(32), Special: pulumi.Bool(false),
+		}, pulumi.Parent(parent))
+		if err != nil {
+			return pulumi.StringOutput{}, err
+		}
+		return pulumi.ToSecret(p.Result).(pulumi.StringOutput), nil
+	}
+	root, err := password("root-password")
+	if err != nil {
+		return nil, err
+	}
+	app, err := password("app-password")
+	if err != nil {
+		return nil, err
+	}
+	return corev1.NewSecret(ctx, name+"-credentials", &corev1.SecretArgs{
+		Metadata: meta,
+		Type:     pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{
+			SecretKeyRootPassword: root,
+			SecretKeyAppUser:      pulumi.String(AppUser),
+			SecretKeyAppPassword:  app,
+		},
+	}, pulumi.Parent(parent))
+}
+
+func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *corev1.PodSpecArgs {
+	fromSecret := func(env, key string) *corev1.EnvVarArgs {
+		return &corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{
+			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: secret, Key: pulumi.String(key)},
+		}}
+	}
+	exec := func(command string) *corev1.ExecActionArgs {
+		return &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"sh", "-c", command})}
+	}
+	emptyDir := func(name string) *corev1.VolumeArgs {
+		return &corev1.VolumeArgs{Name: pulumi.String(name), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}}
+	}
+	mount := func(name, path string, readOnly bool) *corev1.VolumeMountArgs {
+		return &corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path), ReadOnly: pulumi.Bool(readOnly)}
+	}
+	memory := pulumi.String(fmt.Sprintf("%dMi", memoryMiB))
+	return &corev1.PodSpecArgs{
+		SecurityContext: podsecurity.Pod(mysqlUID),
+		// The database needs no Kubernetes API access.
+		AutomountServiceAccountToken: pulumi.Bool(false),
+		// Long enough for InnoDB to flush the buffer pool and shut down cleanly.
+		TerminationGracePeriodSeconds: pulumi.Int(120),
+		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
+			Name:  pulumi.String(containerName),
+			Image: pulumi.String(args.Version.Image()),
+			Env: corev1.EnvVarArray{
+				fromSecret("MYSQL_ROOT_PASSWORD", SecretKeyRootPassword),
+				&corev1.EnvVarArgs{Name: pulumi.String("MYSQL_DATABASE"), Value: pulumi.String(schema.Database)},
+				fromSecret(envAppUser, SecretKeyAppUser),
+				fromSecret(envAppPassword, SecretKeyAppPassword),
+			},
+			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
+				Name: pulumi.String("mysql"), ContainerPort: pulumi.Int(Port),
+			}},
+			// First start initialises the data directory and upgrades run on start, so
+			// allow up to 10 minutes before liveness takes over.
+			StartupProbe: &corev1.ProbeArgs{
+				Exec: exec(pingCommand), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(60),
+			},
+			LivenessProbe: &corev1.ProbeArgs{
+				Exec: exec(pingCommand), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(6),
+			},
+			ReadinessProbe: &corev1.ProbeArgs{
+				Exec: exec(readyCommand), PeriodSeconds: pulumi.Int(5), TimeoutSeconds: pulumi.Int(3), FailureThreshold: pulumi.Int(3),
+			},
+			Resources: &corev1.ResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": memory},
+				Limits:   pulumi.StringMap{"cpu": pulumi.String("1"), "memory": memory},
+			},
+			SecurityContext: podsecurity.Container(),
+			VolumeMounts: corev1.VolumeMountArray{
+				mount(volumeName, volumeMount, false),
+				mount("config", "/etc/mysql/conf.d", true),
+				mount("initdb", "/docker-entrypoint-initdb.d", true),
+				// The only other writable paths: the socket/pid directory and temp files.
+				mount("run", "/var/run/mysqld", false),
+				mount("tmp", "/tmp", false),
+			},
+		}},
+		Volumes: corev1.VolumeArray{
+			&corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap}},
+			&corev1.VolumeArgs{Name: pulumi.String("initdb"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: initdbMap}},
+			emptyDir("run"),
+			emptyDir("tmp"),
+		},
+	}
+}

@@ -1,0 +1,75 @@
+package database
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/counter-mysql/counter-mysql/app/schema"
+)
+
+// Sizing of the MySQL container. The InnoDB buffer pool gets half the memory limit; the
+// rest covers per-connection buffers and the server itself, so the OOM killer stays away.
+const (
+	memoryMiB      = 1024
+	bufferPoolMiB  = memoryMiB / 2
+	maxConnections = 100
+)
+
+// dataDir is a subdirectory of the volume: a fresh ext4 volume has lost+found at its root,
+// which makes mysqld --initialize refuse to start.
+const (
+	volumeMount = "/var/lib/mysql"
+	dataDir     = volumeMount + "/data"
+)
+
+// myCnf is the server configuration, written for durability first: every commit is on
+// disk (redo log and binlog) before the client hears OK, so a crash or a deleted pod
+// loses nothing acknowledged.
+func myCnf() string {
+	return fmt.Sprintf(`[mysqld]
+datadir = %s
+# Flush the redo log and the binary log at every commit.
+innodb_flush_log_at_trx_commit = 1
+sync_binlog = 1
+# Accounts are matched by address only; no DNS lookups on connect.
+skip-name-resolve
+max_connections = %d
+innodb_buffer_pool_size = %dM
+# Keep binlogs 3 days so they cannot fill the volume.
+binlog_expire_logs_seconds = 259200
+`, dataDir, maxConnections, bufferPoolMiB)
+}
+
+// Environment variables the init script reads; deliberately not MYSQL_USER/MYSQL_PASSWORD,
+// with which the image would grant the user ALL on the database.
+const (
+	envAppUser     = "APP_DB_USER"
+	envAppPassword = "APP_DB_PASSWORD"
+)
+
+// createAppUser runs once, when the image's entrypoint initialises an empty data
+// directory. It is sourced by the entrypoint (so docker_process_sql exists) and creates
+// the application's user with exactly schema.Privileges on schema.Database.
+func createAppUser() string {
+	grant := fmt.Sprintf("GRANT %s ON %s.* TO '${%s}'@'%%';", schema.Privileges, schema.Database, envAppUser)
+	return strings.Join([]string{
+		"# Creates the counter app's least-privilege user (see app/schema).",
+		"# Passwords are alphanumeric, so they need no quoting beyond the SQL string.",
+		"docker_process_sql <<-EOSQL",
+		fmt.Sprintf("\tCREATE USER IF NOT EXISTS '${%s}'@'%%' IDENTIFIED BY '${%s}';", envAppUser, envAppPassword),
+		"\t" + grant,
+		"EOSQL",
+		"",
+	}, "\n")
+}
+
+// Probe commands. The root password reaches the client through MYSQL_PWD set inside the
+// shell, so it never appears in a process's arguments (ps, /proc/<pid>/cmdline).
+const (
+	client = `MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec `
+	// ping answers as soon as the server accepts TCP connections; the entrypoint's
+	// temporary, networkless bootstrap server does not count.
+	pingCommand = client + "mysqladmin --user=root --host=127.0.0.1 ping"
+	// readyCommand runs a real query, so "ready" means the server answers SQL.
+	readyCommand = client + `mysql --user=root --host=127.0.0.1 --execute="SELECT 1"`
+)

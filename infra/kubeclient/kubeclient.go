@@ -1,0 +1,68 @@
+// Package kubeclient builds client-go clients for resource hooks. Hooks run while Pulumi
+// deletes or updates resources, after the program has returned, so the client is built on
+// demand from a kubeconfig the program captured.
+package kubeclient
+
+import (
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Func returns a client for the stack's cluster.
+type Func func() (kubernetes.Interface, error)
+
+// FromConfig serves a kubeconfig known from stack config: a path, the file's contents,
+// or "" for the ambient one (KUBECONFIG or ~/.kube/config), like the Kubernetes provider.
+func FromConfig(kubeconfig string) Func {
+	return func() (kubernetes.Interface, error) {
+		var cfg *rest.Config
+		var err error
+		switch {
+		case kubeconfig == "":
+			cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+				clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()
+		case looksLikeContents(kubeconfig):
+			cfg, err = clientcmd.RESTConfigFromKubeConfig([]byte(kubeconfig))
+		default:
+			cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return kubernetes.NewForConfig(cfg)
+	}
+}
+
+// looksLikeContents tells a kubeconfig document (YAML or JSON) from a file path.
+func looksLikeContents(s string) bool {
+	return strings.Contains(s, "\n") || strings.HasPrefix(strings.TrimSpace(s), "{") || strings.Contains(s, "apiVersion:")
+}
+
+// FromOutput serves a kubeconfig the program only learns during the deployment, such as
+// the one of the EKS cluster it creates. The value is captured as soon as it resolves.
+func FromOutput(kubeconfig pulumi.StringOutput) Func {
+	var (
+		mu    sync.Mutex
+		value string
+	)
+	kubeconfig.ApplyT(func(s string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		value = s
+		return s
+	})
+	return func() (kubernetes.Interface, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if value == "" {
+			return nil, errors.New("the cluster's kubeconfig is not known in this run: run `pulumi destroy --run-program` (hooks need the program)")
+		}
+		return FromConfig(value)()
+	}
+}

@@ -1,0 +1,149 @@
+// Package storage gives an EKS cluster encrypted gp3 volumes: the EBS CSI driver add-on,
+// running under an IAM role only its own service account can assume, and a StorageClass
+// the database names explicitly.
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	storagev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/storage/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/counter-mysql/counter-mysql/infra/labels"
+)
+
+const (
+	// ClassName is the StorageClass the database asks for by name. It is not the cluster
+	// default, so nothing else lands on it by accident.
+	ClassName = "gp3"
+	// ServiceAccount is the EBS CSI controller's service account, the only subject the role trusts.
+	ServiceAccount = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+	// AddonName is the EKS add-on that installs the EBS CSI driver.
+	AddonName = "aws-ebs-csi-driver"
+)
+
+// Args ties the storage to an EKS cluster.
+type Args struct {
+	ClusterName     pulumi.StringInput
+	OIDCProviderARN pulumi.StringInput
+	// OIDCIssuer is the issuer host and path without scheme.
+	OIDCIssuer pulumi.StringInput
+	// Instance is the stack's app.kubernetes.io/instance label.
+	Instance string
+}
+
+// EBS is the EBS CSI driver with its IAM role, and the gp3 StorageClass.
+type EBS struct {
+	pulumi.ResourceState
+
+	Role         *iam.Role
+	Addon        *awseks.Addon
+	StorageClass *storagev1.StorageClass
+	// ClassName is the StorageClass's name, resolved once the class exists.
+	ClassName pulumi.StringOutput
+}
+
+// NewEBS creates the role, the add-on and the StorageClass.
+func NewEBS(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*EBS, error) {
+	s := &EBS{}
+	if err := ctx.RegisterComponentResource("counter-mysql:storage:EBS", name, s, opts...); err != nil {
+		return nil, err
+	}
+	var err error
+	s.Role, err = iam.NewRole(ctx, name+"-ebs-csi", &iam.RoleArgs{
+		Description: pulumi.String("EBS CSI controller of the counter-mysql EKS cluster (IRSA)"),
+		AssumeRolePolicy: pulumi.All(args.OIDCProviderARN, args.OIDCIssuer).ApplyT(func(v []any) (string, error) {
+			return TrustPolicy(v[0].(string), v[1].(string))
+		}).(pulumi.StringOutput),
+	}, pulumi.Parent(s))
+	if err != nil {
+		return nil, err
+	}
+	policy, err := iam.NewRolePolicyAttachment(ctx, name+"-ebs-csi", &iam.RolePolicyAttachmentArgs{
+		Role: s.Role.Name,
+		PolicyArn: args.OIDCProviderARN.ToStringOutput().ApplyT(func(arn string) (string, error) {
+			p, err := partition(arn)
+			return "arn:" + p + ":iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy", err
+		}).(pulumi.StringOutput),
+	}, pulumi.Parent(s))
+	if err != nil {
+		return nil, err
+	}
+	s.Addon, err = awseks.NewAddon(ctx, AddonName, &awseks.AddonArgs{
+		ClusterName:           args.ClusterName,
+		AddonName:             pulumi.String(AddonName),
+		ServiceAccountRoleArn: s.Role.Arn,
+	}, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{policy})) // the controller needs its permissions from its first start
+	if err != nil {
+		return nil, err
+	}
+	meta := labels.App{Name: "ebs-" + ClassName, Instance: args.Instance, Component: "storage"}
+	s.StorageClass, err = storagev1.NewStorageClass(ctx, ClassName, &storagev1.StorageClassArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:   pulumi.String(ClassName),
+			Labels: pulumi.ToStringMap(meta.All()),
+		},
+		Provisioner: pulumi.String("ebs.csi.aws.com"),
+		Parameters: pulumi.StringMap{
+			"type":                      pulumi.String("gp3"),
+			"encrypted":                 pulumi.String("true"),
+			"csi.storage.k8s.io/fstype": pulumi.String("ext4"),
+		},
+		// Creates the volume in the zone the pod is scheduled to, so it can attach there.
+		VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"),
+		AllowVolumeExpansion: pulumi.Bool(true),
+		ReclaimPolicy:        pulumi.String("Delete"),
+	}, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{s.Addon}))
+	if err != nil {
+		return nil, err
+	}
+	s.ClassName = s.StorageClass.Metadata.Name().Elem()
+	err = ctx.RegisterResourceOutputs(s, pulumi.Map{
+		"roleArn":   s.Role.Arn,
+		"className": s.ClassName,
+	})
+	return s, err
+}
+
+// TrustPolicy lets only the EBS CSI controller's service account, presenting a token of
+// the cluster's OIDC provider meant for STS, assume the role.
+func TrustPolicy(oidcProviderARN, issuer string) (string, error) {
+	type statement struct {
+		Effect    string
+		Principal map[string]string
+		Action    string
+		Condition map[string]map[string]string
+	}
+	doc := struct {
+		Version   string
+		Statement []statement
+	}{
+		Version: "2012-10-17",
+		Statement: []statement{{
+			Effect:    "Allow",
+			Principal: map[string]string{"Federated": oidcProviderARN},
+			Action:    "sts:AssumeRoleWithWebIdentity",
+			Condition: map[string]map[string]string{"StringEquals": {
+				issuer + ":sub": ServiceAccount,
+				issuer + ":aud": "sts.amazonaws.com",
+			}},
+		}},
+	}
+	b, err := json.Marshal(doc)
+	return string(b), err
+}
+
+// partition reads the AWS partition (aws, aws-cn, aws-us-gov) from an ARN, so the managed
+// policy ARN is right in every partition without another lookup.
+func partition(arn string) (string, error) {
+	parts := strings.SplitN(arn, ":", 3)
+	if len(parts) < 3 || parts[0] != "arn" || parts[1] == "" {
+		return "", fmt.Errorf("%q is not an ARN", arn)
+	}
+	return parts[1], nil
+}
