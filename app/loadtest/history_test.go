@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -25,7 +26,7 @@ func linearizableHistory(clients, opsPerClient int, seed uint64) []Op {
 			now += latency + time.Duration(rng.IntN(100))*time.Microsecond
 		}
 	}
-	slices.SortFunc(all, func(a, b timed) int { return int(a.effect - b.effect) })
+	slices.SortFunc(all, func(a, b timed) int { return cmp.Compare(a.effect, b.effect) })
 	ops := make([]Op, len(all))
 	n := int64(0)
 	for i, t := range all {

@@ -1,12 +1,14 @@
 package mysqltest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ func ctxFor(t *testing.T) context.Context {
 }
 
 func TestUserPrivilegesAreEnforced(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	ctx := ctxFor(t)
 	dbName := s.CreateDatabase(t)
@@ -60,6 +63,7 @@ func wantDenied(t *testing.T, what string, err error) {
 }
 
 func TestKillRestartKeepsCommittedData(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	if !s.CanCrash() {
 		t.Skip("external server (" + EnvDSN + "): cannot kill it")
@@ -112,8 +116,39 @@ func TestKillRestartKeepsCommittedData(t *testing.T) {
 	}
 }
 
-func TestServersAreIndependent(t *testing.T) {
-	a, b := New(t), New(t)
+// syncBuffer is a bytes.Buffer safe for the server's log copier and the test at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func flushSetting(t *testing.T, s *Server) int {
+	t.Helper()
+	db := Open(t, s.DSN(""))
+	var v int
+	if err := db.QueryRowContext(ctxFor(t), "SELECT @@innodb_flush_log_at_trx_commit").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestServersAreIndependentAndConfigurable(t *testing.T) {
+	t.Parallel()
+	var log syncBuffer
+	a := New(t)
+	b := NewWith(t, Options{ExtraArgs: []string{"--innodb-flush-log-at-trx-commit=2"}, LogWriter: &log})
 	if !a.CanCrash() {
 		t.Skip("external server (" + EnvDSN + "): New returns the same server each time")
 	}
@@ -125,9 +160,23 @@ func TestServersAreIndependent(t *testing.T) {
 	if err := b.Exec(ctx, "USE `"+name+"`"); err == nil {
 		t.Errorf("database %s created on %s is visible on %s", name, a.Addr(), b.Addr())
 	}
+	if got := flushSetting(t, a); got != 1 {
+		t.Errorf("default innodb_flush_log_at_trx_commit = %d, want 1 (durable)", got)
+	}
+	if got := flushSetting(t, b); got != 2 {
+		t.Errorf("with ExtraArgs innodb_flush_log_at_trx_commit = %d, want 2", got)
+	}
+	// The log copier runs on its own; give it a bounded while to pass the line on.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), "ready for connections"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("LogWriter got no \"ready for connections\" line; it got:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestStopRemovesProcessAndData(t *testing.T) {
+	t.Parallel()
 	s := New(t)
 	if !s.CanCrash() {
 		t.Skip("external server (" + EnvDSN + "): not ours to stop")

@@ -108,7 +108,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysqltest: %s --version: %v: %s", opts.Binary, err, version)
 	}
-	dir, err := os.MkdirTemp(shortTempDir(), "myt")
+	dir, err := os.MkdirTemp(shortTempDir(), "mysqltest-")
 	if err != nil {
 		return nil, fmt.Errorf("mysqltest: %w", err)
 	}
@@ -224,14 +224,13 @@ func (s *Server) initDataDir(ctx context.Context) error {
 	return nil
 }
 
-// installDBScript finds mariadb-install-db for the given mariadbd: next to it in a tarball
-// layout (then basedir is returned so the script finds that server), else on PATH.
+// installDBScript finds mariadb-install-db for the given mariadbd: in a binary tarball it
+// sits in scripts/ beside bin/ (then basedir is returned so the script uses that server),
+// else it is the one on PATH.
 func installDBScript(binary string) (script, basedir string) {
 	base := filepath.Dir(filepath.Dir(binary))
-	for _, rel := range []string{"scripts/mariadb-install-db", "bin/mariadb-install-db"} {
-		if p := filepath.Join(base, rel); base != "/usr" && fileExists(p) {
-			return p, base
-		}
+	if p := filepath.Join(base, "scripts", "mariadb-install-db"); fileExists(p) {
+		return p, base
 	}
 	for _, name := range []string{"mariadb-install-db", "mysql_install_db"} {
 		if p, err := exec.LookPath(name); err == nil {

@@ -33,24 +33,38 @@ const SkipMessage = "no MySQL-compatible server: install mariadb-server (apt-get
 // failed), else it skips the test (fails it if $COUNTER_TEST_REQUIRE_MYSQL is set).
 func New(t testing.TB) *Server {
 	t.Helper()
+	return NewWith(t, Options{})
+}
+
+// NewWith is New with options for the server started here, e.g. ExtraArgs for a negative
+// control with --innodb-flush-log-at-trx-commit=0. Options cannot apply to an external
+// server, so with $COUNTER_TEST_MYSQL_DSN set and options given the test is skipped.
+func NewWith(t testing.TB, opts Options) *Server {
+	t.Helper()
 	if dsn := os.Getenv(EnvDSN); dsn != "" {
+		if opts.Binary != "" || len(opts.ExtraArgs) > 0 {
+			t.Skip("mysqltest: this test configures its own server; unset " + EnvDSN + " to run it")
+		}
 		s, err := External(dsn)
 		if err != nil {
 			t.Fatalf("mysqltest: %s: %v", EnvDSN, err)
 		}
 		return s
 	}
-	bin, err := FindBinary()
-	if err != nil {
-		msg := fmt.Sprintf("%s (%v)", SkipMessage, err)
-		if os.Getenv(EnvRequire) != "" {
-			t.Fatalf("%s; %s is set, so this is a failure", msg, EnvRequire)
+	if opts.Binary == "" {
+		bin, err := FindBinary()
+		if err != nil {
+			msg := fmt.Sprintf("%s (%v)", SkipMessage, err)
+			if os.Getenv(EnvRequire) != "" {
+				t.Fatalf("%s; %s is set, so this is a failure", msg, EnvRequire)
+			}
+			t.Skip(msg)
 		}
-		t.Skip(msg)
+		opts.Binary = bin
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := Start(ctx, Options{Binary: bin})
+	s, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
