@@ -236,6 +236,7 @@ func TestDecode(t *testing.T) {
 	valid := map[string]int64{
 		`{"number":42}`:                  42,
 		"{\"number\": 7}\n":              7,
+		" {\r\n\t\"number\" :\t-0 } ":    0,
 		`{"number":9223372036854775807}`: 9223372036854775807,
 	}
 	for body, want := range valid {
@@ -247,6 +248,7 @@ func TestDecode(t *testing.T) {
 		``, `hello`, `null`, `[1]`, `42`, `{}`, `{"number":null}`, `{"number":"42"}`,
 		`{"number":4.2}`, `{"number":1e3}`, `{"number":9223372036854775808}`,
 		`{"number":1,"extra":2}`, `{"Number":1,"number":1}`, `{"number":1}{"number":2}`, `{"number":1`,
+		`{"number":-}`, `{"number":007}`, `{"number":1}x`, `{"number":1}}`, `{"number" 1}`, `{"numbers":1}`,
 	} {
 		if n, err := Decode([]byte(body)); err == nil {
 			t.Errorf("Decode(%s) = %d; want an error", body, n)
