@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -48,7 +49,7 @@ func CheckUnique(ops []Op) error {
 	for _, n := range dups[:min(len(dups), maxListed)] {
 		fmt.Fprintf(&b, " %d to clients %v;", n, clients[n])
 	}
-	return fmt.Errorf("%s", strings.TrimSuffix(b.String(), ";"))
+	return errors.New(strings.TrimSuffix(b.String(), ";"))
 }
 
 // CheckPerClientIncreasing fails if any client got a number not larger than the one its

@@ -84,10 +84,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		url := strings.TrimRight(cfg.URLs[c%len(cfg.URLs)], "/") + cfg.Path
 		wg.Go(func() {
 			for i := 0; cfg.Requests == 0 || i < cfg.Requests; i++ {
-				if ctx.Err() != nil || (!deadline.IsZero() && !time.Now().Before(deadline)) {
+				now := time.Now()
+				if ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline)) {
 					return
 				}
-				op := Op{Client: c, Call: time.Since(start)}
+				op := Op{Client: c, Call: now.Sub(start)}
 				op.Number, op.Status, op.Err = get(ctx, client, url)
 				op.Return = time.Since(start)
 				perClient[c] = append(perClient[c], op)

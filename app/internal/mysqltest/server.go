@@ -380,7 +380,8 @@ func (s *Server) Exec(ctx context.Context, query string, args ...any) error {
 // CanCrash says whether Kill and Restart work (false for an external server).
 func (s *Server) CanCrash() bool { return !s.external }
 
-// Running says whether the server process started here is alive.
+// Running says whether the server process started here is alive (always true for an
+// external server, which this package cannot observe).
 func (s *Server) Running() bool {
 	if s.external {
 		return true
