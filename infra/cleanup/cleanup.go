@@ -1,0 +1,181 @@
+// Package cleanup deletes the database's volumes when the stack is destroyed.
+//
+// Deleting a StatefulSet leaves its PersistentVolumeClaims behind unless its retention
+// policy says otherwise, and deleting a claim only starts the deletion of the volume: the
+// CSI driver deletes the cloud disk and then the PersistentVolume, asynchronously. If the
+// cluster (and the driver with it) is torn down before that finishes, the disk is leaked
+// and keeps costing money. DeleteVolumes therefore deletes the claims and waits until the
+// volumes are really gone, or says clearly which ones are not.
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+)
+
+// DefaultTimeout bounds the wait for the volumes when Options.Timeout is zero. The EBS
+// CSI driver usually needs well under a minute per volume.
+const DefaultTimeout = 5 * time.Minute
+
+// pollInterval is how often the volumes are checked while waiting.
+const pollInterval = 500 * time.Millisecond
+
+// Options selects the claims and says what to do with them.
+type Options struct {
+	Namespace string
+	// Selector is the label selector of the StatefulSet's claims (they carry the
+	// StatefulSet selector's matchLabels). It must not be empty: an empty selector would
+	// match every claim in the namespace.
+	Selector string
+	// Retain keeps the volumes: nothing is deleted, what is kept and how to delete it
+	// later is logged.
+	Retain bool
+	// Timeout bounds the wait for the PersistentVolumes to be gone (DefaultTimeout if zero).
+	Timeout time.Duration
+	// Logger receives progress messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// DeleteVolumes deletes the claims opts selects and waits until the PersistentVolumes
+// they were bound to no longer exist. Nothing to delete is success, so it can be re-run.
+func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Options) error {
+	if opts.Namespace == "" || opts.Selector == "" {
+		return errors.New("cleanup: Namespace and Selector must both be set")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+
+	claims, err := client.CoreV1().PersistentVolumeClaims(opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: opts.Selector})
+	if err != nil {
+		return fmt.Errorf("cleanup: listing PersistentVolumeClaims in %s (%s): %w", opts.Namespace, opts.Selector, err)
+	}
+	if len(claims.Items) == 0 {
+		log.Info("no database volumes to delete", "namespace", opts.Namespace, "selector", opts.Selector)
+		return nil
+	}
+
+	if opts.Retain {
+		logRetained(ctx, client, log, opts, claims.Items)
+		return nil
+	}
+
+	var volumes []string
+	for _, c := range claims.Items {
+		if c.Spec.VolumeName != "" {
+			volumes = append(volumes, c.Spec.VolumeName)
+		}
+		err := client.CoreV1().PersistentVolumeClaims(opts.Namespace).Delete(ctx, c.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("cleanup: deleting PersistentVolumeClaim %s/%s: %w", opts.Namespace, c.Name, err)
+		}
+		log.Info("deleted PersistentVolumeClaim", "namespace", opts.Namespace, "claim", c.Name, "volume", c.Spec.VolumeName)
+	}
+	if len(volumes) == 0 {
+		return nil
+	}
+
+	log.Info("waiting for the PersistentVolumes to be deleted", "volumes", volumes, "timeout", timeout)
+	var remaining []*corev1.PersistentVolume
+	err = wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
+		remaining, err = existingVolumes(ctx, client, volumes)
+		return len(remaining) == 0, err
+	})
+	if err == nil {
+		log.Info("PersistentVolumes deleted", "volumes", volumes)
+		return nil
+	}
+	if !wait.Interrupted(err) {
+		return fmt.Errorf("cleanup: waiting for PersistentVolumes %s: %w", strings.Join(volumes, ", "), err)
+	}
+	return notGoneError(ctx, client, opts, timeout, remaining)
+}
+
+// existingVolumes returns those of the named PersistentVolumes that still exist.
+func existingVolumes(ctx context.Context, client kubernetes.Interface, names []string) ([]*corev1.PersistentVolume, error) {
+	var found []*corev1.PersistentVolume
+	for _, name := range names {
+		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, err
+		default:
+			found = append(found, pv)
+		}
+	}
+	return found, nil
+}
+
+// notGoneError explains which volumes outlived the wait and what usually keeps them.
+func notGoneError(ctx context.Context, client kubernetes.Interface, opts Options, timeout time.Duration, remaining []*corev1.PersistentVolume) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cleanup: after %s these PersistentVolumes still exist:", timeout)
+	for _, pv := range remaining {
+		fmt.Fprintf(&b, "\n  %s: %s", pv.Name, describeVolume(pv))
+	}
+	// A claim still present is stuck on its kubernetes.io/pvc-protection finalizer,
+	// which the controller only removes once no pod uses the claim.
+	claims, err := client.CoreV1().PersistentVolumeClaims(opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: opts.Selector})
+	if err == nil && len(claims.Items) > 0 {
+		b.WriteString("\nclaims still terminating (a pod may still use them, or a finalizer is stuck):")
+		for _, c := range claims.Items {
+			fmt.Fprintf(&b, "\n  %s/%s finalizers=%v", c.Namespace, c.Name, c.Finalizers)
+		}
+	}
+	b.WriteString("\ncheck: is the CSI driver (e.g. the EBS CSI controller in kube-system) still running?" +
+		" A volume with reclaimPolicy Retain is never deleted by Kubernetes: delete it and its disk by hand." +
+		" Listed volumes must be checked by hand: a re-run no longer sees their deleted claims.")
+	return errors.New(b.String())
+}
+
+// describeVolume gives the facts that decide whether and how a PersistentVolume goes away.
+func describeVolume(pv *corev1.PersistentVolume) string {
+	s := fmt.Sprintf("phase %s, reclaimPolicy %s", pv.Status.Phase, pv.Spec.PersistentVolumeReclaimPolicy)
+	if csi := pv.Spec.CSI; csi != nil {
+		s += fmt.Sprintf(", driver %s, volumeHandle %s", csi.Driver, csi.VolumeHandle)
+	}
+	if pv.DeletionTimestamp != nil {
+		s += fmt.Sprintf(", deleting since %s, finalizers %v", pv.DeletionTimestamp.UTC().Format(time.RFC3339), pv.Finalizers)
+	}
+	if pv.Status.Message != "" {
+		s += ", message: " + pv.Status.Message
+	}
+	return s
+}
+
+// logRetained reports the kept claims and volumes with the commands to delete them later.
+func logRetained(ctx context.Context, client kubernetes.Interface, log *slog.Logger, opts Options, claims []corev1.PersistentVolumeClaim) {
+	names := make([]string, 0, len(claims))
+	for _, c := range claims {
+		names = append(names, c.Name)
+		attrs := []any{"namespace", opts.Namespace, "claim", c.Name, "volume", c.Spec.VolumeName}
+		if c.Spec.VolumeName != "" {
+			pv, err := client.CoreV1().PersistentVolumes().Get(ctx, c.Spec.VolumeName, metav1.GetOptions{})
+			if err == nil {
+				attrs = append(attrs, "details", describeVolume(pv))
+			}
+		}
+		log.Info("keeping database volume (retainVolumes)", attrs...)
+	}
+	slices.Sort(names)
+	log.Info("to delete the kept volumes later, delete their claims; volumes with reclaimPolicy Retain must then be deleted by hand, with their disks",
+		"claims", names,
+		"command", fmt.Sprintf("kubectl delete pvc -n %s -l %s", opts.Namespace, opts.Selector))
+}

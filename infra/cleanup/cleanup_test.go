@@ -1,0 +1,161 @@
+package cleanup
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+const (
+	ns       = "counter"
+	selector = "app.kubernetes.io/name=mysql,app.kubernetes.io/instance=dev"
+)
+
+var dbLabels = map[string]string{"app.kubernetes.io/name": "mysql", "app.kubernetes.io/instance": "dev"}
+
+func claim(name, volume string, labels map[string]string) *corev1.PersistentVolumeClaim {
+	return &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: volume},
+	}
+}
+
+func volume(name, claimName string) *corev1.PersistentVolume {
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PersistentVolumeSpec{
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+			ClaimRef:                      &corev1.ObjectReference{Namespace: ns, Name: claimName},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{
+				CSI: &corev1.CSIPersistentVolumeSource{Driver: "ebs.csi.aws.com", VolumeHandle: "vol-0123"},
+			},
+		},
+		Status: corev1.PersistentVolumeStatus{Phase: corev1.VolumeBound},
+	}
+}
+
+// cluster holds the database's claim and volume and an unrelated claim/volume pair
+// that must survive.
+func cluster() *fake.Clientset {
+	return fake.NewClientset(
+		claim("data-mysql-0", "pv-db", dbLabels),
+		volume("pv-db", "data-mysql-0"),
+		claim("other", "pv-other", map[string]string{"app.kubernetes.io/name": "other"}),
+		volume("pv-other", "other"),
+	)
+}
+
+// deleteVolumesWithClaims makes the fake behave like a CSI driver that deletes a
+// volume as soon as its claim is deleted.
+func deleteVolumesWithClaims(t *testing.T, client *fake.Clientset) {
+	client.PrependReactor("delete", "persistentvolumeclaims", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		name := a.(k8stesting.DeleteAction).GetName()
+		pvc, err := client.Tracker().Get(corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims"), ns, name)
+		if err != nil {
+			return false, nil, nil // let the default reactor answer NotFound
+		}
+		pv := pvc.(*corev1.PersistentVolumeClaim).Spec.VolumeName
+		if err := client.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("persistentvolumes"), "", pv); err != nil {
+			t.Errorf("simulated CSI driver: deleting %s: %v", pv, err)
+		}
+		return false, nil, nil
+	})
+}
+
+func exists(t *testing.T, err error) bool {
+	t.Helper()
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+func TestDeleteVolumesDeletesSelectedClaimsAndWaitsForVolumes(t *testing.T) {
+	ctx := t.Context()
+	client := cluster()
+	deleteVolumesWithClaims(t, client)
+
+	if err := DeleteVolumes(ctx, client, Options{Namespace: ns, Selector: selector, Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data-mysql-0", metav1.GetOptions{})
+	if exists(t, err) {
+		t.Error("claim data-mysql-0 still exists")
+	}
+	_, err = client.CoreV1().PersistentVolumes().Get(ctx, "pv-db", metav1.GetOptions{})
+	if exists(t, err) {
+		t.Error("volume pv-db still exists")
+	}
+	_, err = client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "other", metav1.GetOptions{})
+	if !exists(t, err) {
+		t.Error("unselected claim was deleted")
+	}
+}
+
+func TestDeleteVolumesIsIdempotent(t *testing.T) {
+	client := cluster()
+	deleteVolumesWithClaims(t, client)
+	opts := Options{Namespace: ns, Selector: selector, Timeout: time.Minute}
+	for i := range 2 {
+		if err := DeleteVolumes(t.Context(), client, opts); err != nil {
+			t.Fatalf("run %d: %v", i+1, err)
+		}
+	}
+}
+
+func TestDeleteVolumesTimesOutNamingTheVolume(t *testing.T) {
+	client := cluster() // no simulated driver: the volume never goes
+	err := DeleteVolumes(t.Context(), client, Options{Namespace: ns, Selector: selector, Timeout: 10 * time.Millisecond})
+	if err == nil {
+		t.Fatal("DeleteVolumes succeeded although volume pv-db still exists")
+	}
+	for _, want := range []string{"pv-db", "phase Bound", "reclaimPolicy Delete", "ebs.csi.aws.com", "CSI driver", "Retain"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "pv-other") {
+		t.Errorf("error names an unrelated volume:\n%v", err)
+	}
+}
+
+func TestDeleteVolumesRetainDeletesNothing(t *testing.T) {
+	ctx := t.Context()
+	client := cluster()
+	var logs bytes.Buffer
+	opts := Options{Namespace: ns, Selector: selector, Retain: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if err := DeleteVolumes(ctx, client, opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "delete" {
+			t.Errorf("Retain: unexpected %s of %s", a.GetVerb(), a.GetResource().Resource)
+		}
+	}
+	for _, want := range []string{"data-mysql-0", "pv-db", "vol-0123", "kubectl delete pvc -n counter -l " + selector} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log does not mention %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestDeleteVolumesRefusesEmptySelector(t *testing.T) {
+	client := cluster()
+	if err := DeleteVolumes(context.Background(), client, Options{Namespace: ns}); err == nil {
+		t.Fatal("empty selector accepted: it would delete every claim in the namespace")
+	}
+	if n := len(client.Actions()); n != 0 {
+		t.Errorf("%d API calls made before refusing", n)
+	}
+}
