@@ -1,0 +1,275 @@
+package database_test
+
+import (
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
+)
+
+// objects are the plain inputs of the stack's Kubernetes resources, by "Kind/name".
+type objects map[string]map[string]any
+
+func render(t *testing.T, overrides map[string]string) (*stacktest.Recorded, objects) {
+	t.Helper()
+	rec, err := stacktest.Run(stacktest.Config(overrides))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := rec.KubernetesObjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := objects{}
+	for _, o := range objs {
+		out[o.GetKind()+"/"+o.GetName()] = o.Object
+	}
+	return rec, out
+}
+
+func (o objects) get(t *testing.T, key string) map[string]any {
+	t.Helper()
+	obj, ok := o[key]
+	if !ok {
+		t.Fatalf("no %s", key)
+	}
+	return obj
+}
+
+// labels reads a string map such as metadata.labels or a matchLabels.
+func labels(v any) map[string]string {
+	out := map[string]string{}
+	m, _ := v.(map[string]any)
+	for k, v := range m {
+		out[k], _ = v.(string)
+	}
+	return out
+}
+
+// selects reports whether selector is non-empty and matches labels.
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestHeadlessServiceAndSelectors(t *testing.T) {
+	_, objs := render(t, nil)
+	svc := objs.get(t, "Service/"+database.ServiceName)
+	sts := objs.get(t, "StatefulSet/"+database.StatefulSetName)
+	policy := objs.get(t, "NetworkPolicy/mysql")
+	app := objs.get(t, "Deployment/counter")
+	podLabels := labels(stacktest.Field(sts, "spec", "template", "metadata", "labels"))
+	appLabels := labels(stacktest.Field(app, "spec", "template", "metadata", "labels"))
+
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"clusterIP", stacktest.Field(svc, "spec", "clusterIP"), "None"},
+		{"publishNotReadyAddresses", stacktest.Field(svc, "spec", "publishNotReadyAddresses"), false},
+		{"service port", stacktest.Field(svc, "spec", "ports", "0", "port"), int64(database.Port)},
+		{"service targetPort is the container port name", stacktest.Field(svc, "spec", "ports", "0", "targetPort"),
+			stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "ports", "0", "name")},
+		{"serviceName", stacktest.Field(sts, "spec", "serviceName"), stacktest.Field(svc, "metadata", "name")},
+		{"replicas", stacktest.Field(sts, "spec", "replicas"), int64(1)},
+		{"policy types", stacktest.Field(policy, "spec", "policyTypes", "0"), "Ingress"},
+		{"policy ingress rules", len(stacktest.Field(policy, "spec", "ingress").([]any)), 1},
+		{"policy port", stacktest.Field(policy, "spec", "ingress", "0", "ports", "0", "port"), int64(database.Port)},
+		{"policy peers", len(stacktest.Field(policy, "spec", "ingress", "0", "from").([]any)), 1},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+	selectors := map[string]struct {
+		selector map[string]string
+		pods     map[string]string
+	}{
+		"Service selects mysql pods":           {labels(stacktest.Field(svc, "spec", "selector")), podLabels},
+		"StatefulSet selects its pods":         {labels(stacktest.Field(sts, "spec", "selector", "matchLabels")), podLabels},
+		"NetworkPolicy protects mysql pods":    {labels(stacktest.Field(policy, "spec", "podSelector", "matchLabels")), podLabels},
+		"NetworkPolicy admits counter pods":    {labels(stacktest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), appLabels},
+		"volume claims carry the pod selector": {labels(stacktest.Field(sts, "spec", "selector", "matchLabels")), labels(stacktest.Field(sts, "spec", "volumeClaimTemplates", "0", "metadata", "labels"))},
+	}
+	for name, s := range selectors {
+		if !selects(s.selector, s.pods) {
+			t.Errorf("%s: selector %v does not match %v", name, s.selector, s.pods)
+		}
+	}
+	if selects(labels(stacktest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), podLabels) {
+		t.Error("NetworkPolicy admits the mysql pods themselves; it should admit only the app")
+	}
+}
+
+func TestVolumeClaimTemplate(t *testing.T) {
+	tests := []struct {
+		name        string
+		config      map[string]string
+		class       any
+		size        string
+		whenDeleted string
+	}{
+		{"eks uses our gp3 class", nil, "gp3", "20Gi", "Delete"},
+		{"size from config", map[string]string{"mysqlStorageSize": "50Gi"}, "gp3", "50Gi", "Delete"},
+		{"retainVolumes keeps the claim", map[string]string{"retainVolumes": "true"}, "gp3", "20Gi", "Retain"},
+		{"existing without class uses the cluster default", map[string]string{"mode": "existing"}, nil, "20Gi", "Delete"},
+		{"existing with class", map[string]string{"mode": "existing", "storageClassName": "standard"}, "standard", "20Gi", "Delete"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, objs := render(t, tt.config)
+			sts := objs.get(t, "StatefulSet/mysql")
+			claim := stacktest.Field(sts, "spec", "volumeClaimTemplates", "0")
+			if got := stacktest.Field(claim, "spec", "storageClassName"); got != tt.class {
+				t.Errorf("storageClassName = %#v, want %#v", got, tt.class)
+			}
+			if got := stacktest.Field(claim, "spec", "resources", "requests", "storage"); got != tt.size {
+				t.Errorf("size = %#v, want %s", got, tt.size)
+			}
+			if got := stacktest.Field(sts, "spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted"); got != tt.whenDeleted {
+				t.Errorf("whenDeleted = %#v, want %s", got, tt.whenDeleted)
+			}
+			if got := stacktest.Field(sts, "spec", "persistentVolumeClaimRetentionPolicy", "whenScaled"); got != "Retain" {
+				t.Errorf("whenScaled = %#v, want Retain", got)
+			}
+			mounted := false
+			for _, m := range stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "volumeMounts").([]any) {
+				mounted = mounted || stacktest.Field(m, "name") == stacktest.Field(claim, "metadata", "name")
+			}
+			if !mounted {
+				t.Error("the claim template is not mounted")
+			}
+		})
+	}
+}
+
+func TestImageFollowsVersion(t *testing.T) {
+	for _, version := range []string{"8.0", "8.4", "8.4.3", "9.1", "9.3.0"} {
+		_, objs := render(t, map[string]string{"mysqlVersion": version})
+		sts := objs.get(t, "StatefulSet/mysql")
+		if got := stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "image"); got != "mysql:"+version {
+			t.Errorf("mysqlVersion %s: image = %v", version, got)
+		}
+		if got := stacktest.Field(sts, "spec", "template", "metadata", "labels", "app.kubernetes.io/version"); got != version {
+			t.Errorf("mysqlVersion %s: version label = %v", version, got)
+		}
+	}
+}
+
+func TestPodIsHardened(t *testing.T) {
+	_, objs := render(t, nil)
+	pod := stacktest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec")
+	container := stacktest.Field(pod, "containers", "0")
+	want := map[string]any{
+		"securityContext.runAsNonRoot":                          true,
+		"securityContext.runAsUser":                             int64(999),
+		"securityContext.fsGroup":                               int64(999),
+		"securityContext.fsGroupChangePolicy":                   "OnRootMismatch",
+		"securityContext.seccompProfile.type":                   "RuntimeDefault",
+		"automountServiceAccountToken":                          false,
+		"terminationGracePeriodSeconds":                         int64(120),
+		"containers.0.securityContext.readOnlyRootFilesystem":   true,
+		"containers.0.securityContext.allowPrivilegeEscalation": false,
+		"containers.0.securityContext.capabilities.drop.0":      "ALL",
+	}
+	for path, w := range want {
+		if got := stacktest.Field(pod, strings.Split(path, ".")...); got != w {
+			t.Errorf("%s = %#v, want %#v", path, got, w)
+		}
+	}
+	for _, probe := range []string{"startupProbe", "readinessProbe", "livenessProbe"} {
+		command, _ := stacktest.Field(container, probe, "exec", "command", "2").(string)
+		if !strings.Contains(command, `MYSQL_PWD="$MYSQL_ROOT_PASSWORD"`) {
+			t.Errorf("%s command %q does not pass the password through MYSQL_PWD", probe, command)
+		}
+	}
+	for _, r := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} {
+		if stacktest.Field(container, append([]string{"resources"}, strings.Split(r, ".")...)...) == nil {
+			t.Errorf("no resources.%s", r)
+		}
+	}
+	ns := objs.get(t, "Namespace/counter")
+	if got := stacktest.Field(ns, "metadata", "labels", "pod-security.kubernetes.io/enforce"); got != "restricted" {
+		t.Errorf("namespace enforce label = %v", got)
+	}
+}
+
+func TestCredentialsAreSecret(t *testing.T) {
+	rec, objs := render(t, nil)
+	secret, ok := rec.Get("kubernetes:core/v1:Secret", database.SecretName)
+	if !ok {
+		t.Fatal("no credentials Secret")
+	}
+	// Either the whole stringData or each password must be a Pulumi secret.
+	if data := secret.Inputs["stringData"]; !data.IsSecret() {
+		for _, key := range []string{database.SecretKeyRootPassword, database.SecretKeyAppPassword} {
+			if !data.ObjectValue()[resource.PropertyKey(key)].IsSecret() {
+				t.Errorf("stringData.%s is not a Pulumi secret", key)
+			}
+		}
+	}
+	plain := labels(stacktest.Field(objs.get(t, "Secret/"+database.SecretName), "stringData"))
+	if plain[database.SecretKeyAppUser] != database.AppUser || len(plain[database.SecretKeyRootPassword]) != 32 {
+		t.Errorf("credentials = user %q, root password of %d chars", plain[database.SecretKeyAppUser], len(plain[database.SecretKeyRootPassword]))
+	}
+	for _, pw := range rec.ByType("random:index/randomPassword:RandomPassword") {
+		obj := pw.Object()
+		if obj["length"] != int64(32) || obj["special"] != false {
+			t.Errorf("%s: length %v special %v, want 32 alphanumeric", pw.Name, obj["length"], obj["special"])
+		}
+	}
+	// The password never appears in the pod spec, only references to the Secret.
+	sts := objs.get(t, "StatefulSet/mysql")
+	env := map[string]string{}
+	for _, e := range stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "env").([]any) {
+		name, _ := stacktest.Field(e, "name").(string)
+		if key, ok := stacktest.Field(e, "valueFrom", "secretKeyRef", "key").(string); ok {
+			env[name] = "secret:" + key
+		} else {
+			env[name], _ = stacktest.Field(e, "value").(string)
+		}
+	}
+	wantEnv := map[string]string{
+		"MYSQL_ROOT_PASSWORD": "secret:" + database.SecretKeyRootPassword,
+		"MYSQL_DATABASE":      schema.Database,
+		"APP_DB_USER":         "secret:" + database.SecretKeyAppUser,
+		"APP_DB_PASSWORD":     "secret:" + database.SecretKeyAppPassword,
+	}
+	if !maps.Equal(env, wantEnv) {
+		t.Errorf("env = %v, want %v", env, wantEnv)
+	}
+}
+
+func TestServerFiles(t *testing.T) {
+	_, objs := render(t, nil)
+	cnf, _ := stacktest.Field(objs.get(t, "ConfigMap/mysql-config"), "data", "counter.cnf").(string)
+	for _, want := range []string{
+		"innodb_flush_log_at_trx_commit = 1", "sync_binlog = 1", "skip-name-resolve",
+		"max_connections = 100", "innodb_buffer_pool_size = 512M", "datadir = /var/lib/mysql/data",
+	} {
+		if !strings.Contains(cnf, want) {
+			t.Errorf("my.cnf lacks %q:\n%s", want, cnf)
+		}
+	}
+	script, _ := stacktest.Field(objs.get(t, "ConfigMap/mysql-initdb"), "data", "create-app-user.sh").(string)
+	grant := "GRANT " + schema.Privileges + " ON " + schema.Database + ".* TO '${APP_DB_USER}'@'%';"
+	if !strings.Contains(script, grant) || !strings.Contains(script, "IDENTIFIED BY '${APP_DB_PASSWORD}'") {
+		t.Errorf("init script does not create the app user with exactly %q:\n%s", grant, script)
+	}
+	if strings.Contains(script, "`") || strings.Contains(script, "ALL PRIVILEGES") {
+		t.Errorf("init script has command substitution or grants too much:\n%s", script)
+	}
+}

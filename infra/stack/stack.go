@@ -1,0 +1,158 @@
+// Package stack is the Pulumi program: it reads the stack configuration and composes the
+// components in the order the system is explained: cluster, storage, database, app.
+package stack
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/counter-mysql/counter-mysql/infra/cleanup"
+	"github.com/counter-mysql/counter-mysql/infra/cluster"
+	"github.com/counter-mysql/counter-mysql/infra/config"
+	"github.com/counter-mysql/counter-mysql/infra/counterapp"
+	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/kubeclient"
+	"github.com/counter-mysql/counter-mysql/infra/storage"
+)
+
+// Program deploys the stack and exports its outputs. Configuration is validated before
+// any resource is registered.
+func Program(ctx *pulumi.Context) error {
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := Deploy(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Mode == config.ModeEKS {
+		ctx.Export("kubeconfig", out.Kubeconfig)
+	}
+	ctx.Export("namespace", out.Namespace)
+	ctx.Export("appUrl", out.AppURL)
+	ctx.Export("mysqlHost", out.MySQLHost)
+	ctx.Export("mysqlVersion", out.MySQLVersion)
+	return nil
+}
+
+// Outputs are what a user needs after `pulumi up`.
+type Outputs struct {
+	// Kubeconfig reaches the EKS cluster (a secret); unset in existing mode.
+	Kubeconfig pulumi.StringOutput
+	Namespace  pulumi.StringOutput
+	// AppURL is the load balancer's URL, or how to port-forward to the app.
+	AppURL       pulumi.StringOutput
+	MySQLHost    pulumi.StringOutput
+	MySQLVersion pulumi.StringOutput
+}
+
+// Deploy creates every resource for a validated configuration.
+func Deploy(ctx *pulumi.Context, cfg config.Config) (*Outputs, error) {
+	out := &Outputs{}
+	instance := ctx.Project() + "-" + ctx.Stack()
+
+	// The cluster, and the storage the database volume lives on.
+	var (
+		provider     *kubernetes.Provider
+		kube         kubeclient.Func
+		storageClass pulumi.StringPtrInput
+		volumeDeps   []pulumi.Resource
+	)
+	switch cfg.Mode {
+	case config.ModeEKS:
+		eks, err := cluster.NewEKS(ctx, "cluster", &cluster.EKSArgs{
+			KubernetesVersion: cfg.KubernetesVersion,
+			InstanceType:      cfg.NodeInstanceType,
+			MinSize:           cfg.NodeMinSize,
+			DesiredSize:       cfg.NodeDesiredSize,
+			MaxSize:           cfg.NodeMaxSize,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ebs, err := storage.NewEBS(ctx, "storage", &storage.Args{
+			ClusterName:     eks.Name,
+			OIDCProviderARN: eks.OIDCProviderARN,
+			OIDCIssuer:      eks.OIDCIssuer,
+			Instance:        instance,
+		}, pulumi.Providers(eks.Provider))
+		if err != nil {
+			return nil, err
+		}
+		provider, kube = eks.Provider, kubeclient.FromOutput(eks.Kubeconfig)
+		storageClass = ebs.ClassName.ToStringPtrOutput()
+		volumeDeps = []pulumi.Resource{ebs.Addon, ebs.StorageClass}
+		out.Kubeconfig = eks.Kubeconfig
+	case config.ModeExisting:
+		existing, err := cluster.NewExisting(ctx, "cluster", cfg.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		provider, kube = existing.Provider, kubeclient.FromConfig(cfg.Kubeconfig)
+		if cfg.StorageClassName != "" {
+			storageClass = pulumi.StringPtr(cfg.StorageClassName)
+		}
+	}
+
+	// The database.
+	db, err := database.New(ctx, "mysql", &database.Args{
+		Namespace:        cfg.Namespace,
+		Instance:         instance,
+		Version:          cfg.MySQLVersion,
+		StorageClassName: storageClass,
+		StorageSize:      cfg.MySQLStorageSize.String(),
+		RetainVolumes:    cfg.RetainVolumes,
+		DeleteVolumes:    volumeDeleter(kube, cfg.Namespace, cfg.VolumeCleanupTimeout),
+		Clients:          counterapp.Labels(instance).Selector(),
+		Storage:          volumeDeps,
+	}, pulumi.Providers(provider))
+	if err != nil {
+		return nil, err
+	}
+
+	// The app. It depends on the database so it starts after MySQL is ready and is
+	// deleted before it.
+	app, err := counterapp.New(ctx, "counter", &counterapp.Args{
+		Namespace:         db.NamespaceName,
+		Instance:          instance,
+		Image:             pulumi.String(cfg.AppImage),
+		Replicas:          cfg.AppReplicas,
+		ServiceType:       cfg.ServiceType,
+		MySQLHost:         db.Host,
+		MySQLPort:         database.Port,
+		CredentialsSecret: db.SecretName,
+		UserKey:           database.SecretKeyAppUser,
+		PasswordKey:       database.SecretKeyAppPassword,
+	}, pulumi.Providers(provider), pulumi.DependsOn([]pulumi.Resource{db.StatefulSet}))
+	if err != nil {
+		return nil, err
+	}
+
+	out.Namespace = db.NamespaceName
+	out.AppURL = app.URL
+	out.MySQLHost = db.Host
+	out.MySQLVersion = pulumi.String(cfg.MySQLVersion.String()).ToStringOutput()
+	return out, nil
+}
+
+// volumeDeleter deletes the database's volume claims through the cluster's API and waits,
+// at most timeout, for their volumes to be gone.
+func volumeDeleter(kube kubeclient.Func, namespace string, timeout time.Duration) func(context.Context, string) error {
+	return func(ctx context.Context, selector string) error {
+		client, err := kube()
+		if err != nil {
+			return err
+		}
+		return cleanup.DeleteVolumes(ctx, client, cleanup.Options{
+			Namespace: namespace,
+			Selector:  selector,
+			Timeout:   timeout,
+			Logger:    slog.Default(),
+		})
+	}
+}

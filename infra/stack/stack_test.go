@@ -1,0 +1,230 @@
+package stack_test
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/counter-mysql/counter-mysql/infra/config"
+	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/stack"
+	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
+)
+
+// Resources of the default stack, by component; every variant is built from these.
+var (
+	eksCluster = []string{
+		"counter-mysql:cluster:EKS cluster",
+		"eks:index:Cluster cluster",
+		"pulumi:providers:kubernetes cluster",
+	}
+	ebsStorage = []string{
+		"counter-mysql:storage:EBS storage",
+		"aws:iam/role:Role storage-ebs-csi",
+		"aws:iam/rolePolicyAttachment:RolePolicyAttachment storage-ebs-csi",
+		"aws:eks/addon:Addon aws-ebs-csi-driver",
+		"kubernetes:storage.k8s.io/v1:StorageClass gp3",
+	}
+	existingCluster = []string{
+		"counter-mysql:cluster:Existing cluster",
+		"pulumi:providers:kubernetes cluster",
+	}
+	mysql = []string{
+		"counter-mysql:database:MySQL mysql",
+		"kubernetes:core/v1:Namespace counter",
+		"random:index/randomPassword:RandomPassword mysql-root-password",
+		"random:index/randomPassword:RandomPassword mysql-app-password",
+		"kubernetes:core/v1:Secret mysql-credentials",
+		"kubernetes:core/v1:ConfigMap mysql-config",
+		"kubernetes:core/v1:ConfigMap mysql-initdb",
+		"kubernetes:core/v1:Service mysql",
+		"kubernetes:networking.k8s.io/v1:NetworkPolicy mysql",
+		"kubernetes:apps/v1:StatefulSet mysql",
+	}
+	counter = []string{
+		"counter-mysql:counterapp:Counter counter",
+		"kubernetes:apps/v1:Deployment counter",
+		"kubernetes:core/v1:Service counter",
+		"kubernetes:policy/v1:PodDisruptionBudget counter",
+	}
+)
+
+func TestResourcesPerVariant(t *testing.T) {
+	eks := slices.Concat(eksCluster, ebsStorage, mysql, counter)
+	existing := slices.Concat(existingCluster, mysql, counter)
+	tests := []struct {
+		name   string
+		config map[string]string
+		want   []string
+	}{
+		{"default (eks)", nil, eks},
+		{"retainVolumes", map[string]string{"retainVolumes": "true"}, eks},
+		{"LoadBalancer", map[string]string{"serviceType": "LoadBalancer"}, eks},
+		{"mysql 8.0", map[string]string{"mysqlVersion": "8.0"}, eks},
+		{"existing", map[string]string{"mode": "existing"}, existing},
+		{"existing with class and kubeconfig", map[string]string{
+			"mode": "existing", "storageClassName": "standard", "kubeconfig": "/nonexistent/kubeconfig",
+		}, existing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := run(t, tt.config)
+			var got []string
+			for _, r := range rec.Resources {
+				got = append(got, r.Type+" "+r.Name)
+			}
+			if !slices.Equal(sorted(got), sorted(tt.want)) {
+				t.Errorf("resources:\n  got  %v\n  want %v", got, tt.want)
+			}
+			if tt.config["mode"] == "existing" {
+				for _, r := range rec.Resources {
+					if strings.HasPrefix(r.Type, "aws:") || strings.HasPrefix(r.Type, "eks:") {
+						t.Errorf("existing mode registered AWS resource %s %s", r.Type, r.Name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestBadConfigRegistersNothing: a bad stack fails before any resource exists.
+func TestBadConfigRegistersNothing(t *testing.T) {
+	tests := []struct {
+		config map[string]string
+		want   string
+	}{
+		{map[string]string{"mysqlVersion": "8.1"}, `counter-mysql:mysqlVersion "8.1" is not supported: use 8.0, 8.4 or 9.x`},
+		{map[string]string{"mode": "gke"}, "counter-mysql:mode"},
+		{map[string]string{"mysqlStorageSize": "lots"}, "counter-mysql:mysqlStorageSize"},
+		{map[string]string{"namespace": "Not_A_Label"}, "counter-mysql:namespace"},
+		{map[string]string{"nodeMinSize": "3", "nodeMaxSize": "2"}, "counter-mysql:nodeDesiredSize"},
+		{map[string]string{"appReplicas": "0"}, "counter-mysql:appReplicas"},
+		{map[string]string{"serviceType": "NodePort"}, "counter-mysql:serviceType"},
+		{map[string]string{"volumeCleanupTimeout": "soon"}, "counter-mysql:volumeCleanupTimeout"},
+		{map[string]string{"appImage": ""}, "counter-mysql:appImage is required"},
+		{map[string]string{"storageClassName": "gp2"}, "counter-mysql:storageClassName is only used with mode existing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			rec, err := stacktest.Run(stacktest.Config(tt.config))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+			if rec == nil || len(rec.Resources) != 0 {
+				t.Fatalf("registered %d resources before failing", len(rec.Resources))
+			}
+		})
+	}
+}
+
+func TestStatefulSetHooksAndDependencies(t *testing.T) {
+	for _, variant := range []map[string]string{nil, {"mode": "existing"}} {
+		rec := run(t, variant)
+		sts, ok := rec.Get("kubernetes:apps/v1:StatefulSet", "mysql")
+		if !ok {
+			t.Fatal("no StatefulSet")
+		}
+		if !slices.Equal(sts.Hooks.BeforeUpdate, []string{database.VersionGuardHook}) ||
+			!slices.Equal(sts.Hooks.AfterDelete, []string{database.VolumeCleanupHook}) {
+			t.Errorf("StatefulSet hooks = %+v", sts.Hooks)
+		}
+		if variant != nil {
+			continue
+		}
+		// The CSI add-on and the StorageClass must be deleted after the StatefulSet, so
+		// the clean-up hook still has a driver to delete the EBS volume.
+		for _, dep := range []string{"aws:eks/addon:Addon::aws-ebs-csi-driver", "kubernetes:storage.k8s.io/v1:StorageClass::gp3"} {
+			if !slices.ContainsFunc(sts.DependsOn, func(urn string) bool { return strings.HasSuffix(urn, dep) }) {
+				t.Errorf("StatefulSet does not depend on %s: %v", dep, sts.DependsOn)
+			}
+		}
+	}
+}
+
+// outputs runs Deploy with the default config and returns its resolved outputs.
+func outputs(t *testing.T, overrides map[string]string) (values map[string]string, secret map[string]bool) {
+	t.Helper()
+	cfg, err := config.Parse(func(k string) string { return stacktest.Config(overrides)[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, secret = map[string]string{}, map[string]bool{}
+	var mu sync.Mutex
+	var captured map[string]pulumi.StringOutput
+	_, err = stacktest.RunProgram(func(ctx *pulumi.Context) error {
+		out, err := stack.Deploy(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		captured = map[string]pulumi.StringOutput{
+			"namespace": out.Namespace, "appUrl": out.AppURL, "mysqlHost": out.MySQLHost, "mysqlVersion": out.MySQLVersion,
+		}
+		if cfg.Mode == config.ModeEKS {
+			captured["kubeconfig"] = out.Kubeconfig
+		}
+		for name, o := range captured {
+			o.ApplyT(func(v string) string {
+				mu.Lock()
+				defer mu.Unlock()
+				values[name] = v
+				return v
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, o := range captured {
+		secret[name] = pulumi.IsSecret(o)
+	}
+	return values, secret
+}
+
+func TestOutputs(t *testing.T) {
+	values, secret := outputs(t, map[string]string{"namespace": "prod"})
+	want := map[string]string{
+		"namespace":    "prod",
+		"mysqlHost":    "mysql-0.mysql.prod.svc.cluster.local",
+		"mysqlVersion": "8.4",
+		"appUrl":       "kubectl --namespace prod port-forward service/counter 8080:80, then open http://localhost:8080",
+	}
+	for k, v := range want {
+		if values[k] != v {
+			t.Errorf("%s = %q, want %q", k, values[k], v)
+		}
+	}
+	if !strings.Contains(values["kubeconfig"], `"server"`) || !secret["kubeconfig"] {
+		t.Errorf("kubeconfig = %q (secret %v), want a secret kubeconfig", values["kubeconfig"], secret["kubeconfig"])
+	}
+	if secret["mysqlHost"] || secret["namespace"] {
+		t.Errorf("plain outputs marked secret: %v", secret)
+	}
+
+	lb, _ := outputs(t, map[string]string{"serviceType": "LoadBalancer"})
+	if lb["appUrl"] != "http://"+stacktest.LoadBalancerHostname {
+		t.Errorf("LoadBalancer appUrl = %q", lb["appUrl"])
+	}
+	existing, _ := outputs(t, map[string]string{"mode": "existing"})
+	if _, ok := existing["kubeconfig"]; ok {
+		t.Error("existing mode exports a kubeconfig")
+	}
+}
+
+func run(t *testing.T, overrides map[string]string) *stacktest.Recorded {
+	t.Helper()
+	rec, err := stacktest.Run(stacktest.Config(overrides))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
