@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -312,5 +313,41 @@ func TestCounterModel(t *testing.T) {
 	dups := []Op{{Client: 0, Call: 0, Return: 10, Number: 4}, {Client: 1, Call: 1, Return: 9, Number: 4}}
 	if err := CheckLinearizable(dups, time.Minute); err == nil || !strings.Contains(err.Error(), "porcupine: illegal") {
 		t.Errorf("overlapping duplicates: CheckLinearizable = %v, want porcupine's illegal", err)
+	}
+}
+
+// CheckLinearizable takes two shortcuts (the witness pair and the partition). On many small
+// random histories its verdict must equal porcupine's plain search without either.
+func TestCheckLinearizableAgreesWithPlainPorcupine(t *testing.T) {
+	plain := counterModel
+	plain.Partition = nil
+	rng := rand.New(rand.NewPCG(3, 4))
+	legal := 0
+	for i := range 2000 {
+		var ops []Op
+		var history []porcupine.Operation
+		for c := range 3 {
+			now := time.Duration(rng.IntN(5))
+			for range 1 + rng.IntN(3) {
+				o := Op{Client: c, Call: now, Return: now + time.Duration(rng.IntN(6))}
+				// Roughly increasing with time, with noise: about half the histories are legal.
+				o.Number = 10*int64(o.Call) + int64(rng.IntN(40))
+				ops = append(ops, o)
+				history = append(history, porcupine.Operation{ClientId: c, Call: int64(o.Call), Return: int64(o.Return), Output: o.Number})
+				now = o.Return + 1 + time.Duration(rng.IntN(3))
+			}
+		}
+		want := porcupine.CheckOperations(plain, history)
+		err := CheckLinearizable(ops, time.Minute)
+		if (err == nil) != want {
+			t.Fatalf("history %d %+v: CheckLinearizable = %v, plain porcupine says linearizable = %v", i, ops, err, want)
+		}
+		if want {
+			legal++
+		}
+	}
+	t.Logf("%d of 2000 random histories linearizable", legal)
+	if legal < 100 || legal > 1900 {
+		t.Errorf("%d of 2000 random histories linearizable: too one-sided to compare", legal)
 	}
 }
