@@ -48,7 +48,9 @@ type Options struct {
 }
 
 // DeleteVolumes deletes the claims opts selects and waits until the PersistentVolumes
-// they were bound to no longer exist. Nothing to delete is success, so it can be re-run.
+// they were bound to no longer exist, and so do the volumes of claims in the namespace
+// that were deleted before (by the StatefulSet's retention policy, or an earlier run).
+// Nothing to delete is success, so it can be re-run.
 func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Options) error {
 	if opts.Namespace == "" || opts.Selector == "" {
 		return errors.New("cleanup: Namespace and Selector must both be set")
@@ -66,11 +68,6 @@ func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Option
 	if err != nil {
 		return fmt.Errorf("cleanup: listing PersistentVolumeClaims in %s (%s): %w", opts.Namespace, opts.Selector, err)
 	}
-	if len(claims.Items) == 0 {
-		log.Info("no database volumes to delete", "namespace", opts.Namespace, "selector", opts.Selector)
-		return nil
-	}
-
 	if opts.Retain {
 		logRetained(ctx, client, log, opts, claims.Items)
 		return nil
@@ -87,15 +84,29 @@ func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Option
 		}
 		log.Info("deleted PersistentVolumeClaim", "namespace", opts.Namespace, "claim", c.Name, "volume", c.Spec.VolumeName)
 	}
+	// The StatefulSet's retention policy (whenDeleted: Delete) lets the garbage collector
+	// delete the claims, possibly before this runs, and an earlier run may have timed
+	// out: their volumes are found through their claimRef instead.
+	released, err := releasedVolumes(ctx, client, opts.Namespace)
+	if err != nil {
+		return fmt.Errorf("cleanup: listing PersistentVolumes: %w", err)
+	}
+	for _, name := range released {
+		if !slices.Contains(volumes, name) {
+			volumes = append(volumes, name)
+		}
+	}
 	if len(volumes) == 0 {
+		log.Info("no database volumes to delete", "namespace", opts.Namespace, "selector", opts.Selector)
 		return nil
 	}
 
 	log.Info("waiting for the PersistentVolumes to be deleted", "volumes", volumes, "timeout", timeout)
 	var remaining []*corev1.PersistentVolume
 	err = wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
-		remaining, err = existingVolumes(ctx, client, volumes)
-		return len(remaining) == 0, err
+		var getErr error
+		remaining, getErr = existingVolumes(ctx, client, volumes)
+		return len(remaining) == 0, getErr
 	})
 	if err == nil {
 		log.Info("PersistentVolumes deleted", "volumes", volumes)
@@ -105,6 +116,33 @@ func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Option
 		return fmt.Errorf("cleanup: waiting for PersistentVolumes %s: %w", strings.Join(volumes, ", "), err)
 	}
 	return notGoneError(ctx, client, opts, timeout, remaining)
+}
+
+// releasedVolumes names the volumes whose reclaim policy is Delete and whose claim in
+// namespace no longer exists: they are about to be deleted by their driver. The
+// namespace belongs to the stack, so these are the stack's volumes.
+func releasedVolumes(ctx context.Context, client kubernetes.Interface, namespace string) ([]string, error) {
+	pvs, err := client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, pv := range pvs.Items {
+		ref := pv.Spec.ClaimRef
+		if ref == nil || ref.Namespace != namespace || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
+			continue
+		}
+		claim, err := client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			names = append(names, pv.Name)
+		case err != nil:
+			return nil, err
+		case ref.UID != "" && claim.UID != ref.UID: // a new claim with the old name
+			names = append(names, pv.Name)
+		}
+	}
+	return names, nil
 }
 
 // existingVolumes returns those of the named PersistentVolumes that still exist.
@@ -140,8 +178,7 @@ func notGoneError(ctx context.Context, client kubernetes.Interface, opts Options
 		}
 	}
 	b.WriteString("\ncheck: is the CSI driver (e.g. the EBS CSI controller in kube-system) still running?" +
-		" A volume with reclaimPolicy Retain is never deleted by Kubernetes: delete it and its disk by hand." +
-		" Listed volumes must be checked by hand: a re-run no longer sees their deleted claims.")
+		" A volume with reclaimPolicy Retain is never deleted by Kubernetes: delete it and its disk by hand.")
 	return errors.New(b.String())
 }
 
@@ -162,6 +199,10 @@ func describeVolume(pv *corev1.PersistentVolume) string {
 
 // logRetained reports the kept claims and volumes with the commands to delete them later.
 func logRetained(ctx context.Context, client kubernetes.Interface, log *slog.Logger, opts Options, claims []corev1.PersistentVolumeClaim) {
+	if len(claims) == 0 {
+		log.Info("no database volumes to keep", "namespace", opts.Namespace, "selector", opts.Selector)
+		return
+	}
 	names := make([]string, 0, len(claims))
 	for _, c := range claims {
 		names = append(names, c.Name)

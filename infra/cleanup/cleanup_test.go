@@ -130,6 +130,43 @@ func TestDeleteVolumesTimesOutNamingTheVolume(t *testing.T) {
 	}
 }
 
+// The StatefulSet's retention policy may have deleted the claim already: its volume,
+// still waiting for the driver, is what must be waited for.
+func TestDeleteVolumesWaitsForVolumesOfClaimsDeletedBefore(t *testing.T) {
+	ctx := t.Context()
+	client := cluster()
+	if err := client.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, "data-mysql-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	retained := volume("pv-retained", "gone-too")
+	retained.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+	elsewhere := volume("pv-elsewhere", "data-mysql-0")
+	elsewhere.Spec.ClaimRef.Namespace = "another"
+	for _, pv := range []*corev1.PersistentVolume{retained, elsewhere} {
+		if _, err := client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	err := DeleteVolumes(ctx, client, Options{Namespace: ns, Selector: selector, Timeout: 10 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "pv-db") {
+		t.Fatalf("want a time-out naming pv-db, whose claim is gone; got %v", err)
+	}
+	// Kubernetes never deletes a Retain volume, and another namespace's is not ours.
+	for _, name := range []string{"pv-retained", "pv-elsewhere", "pv-other"} {
+		if strings.Contains(err.Error(), name) {
+			t.Errorf("error names %s, which it should not wait for:\n%v", name, err)
+		}
+	}
+
+	if err := client.CoreV1().PersistentVolumes().Delete(ctx, "pv-db", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := DeleteVolumes(ctx, client, Options{Namespace: ns, Selector: selector, Timeout: time.Minute}); err != nil {
+		t.Errorf("re-run once the volume is gone: %v", err)
+	}
+}
+
 func TestDeleteVolumesRetainDeletesNothing(t *testing.T) {
 	ctx := t.Context()
 	client := cluster()
