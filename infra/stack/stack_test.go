@@ -228,3 +228,29 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// TestRecommendedLabels: every Kubernetes object, and every pod template, says what it is
+// and who manages it.
+func TestRecommendedLabels(t *testing.T) {
+	objs, err := run(t, nil).KubernetesObjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		sets := map[string]map[string]string{"metadata": o.GetLabels()}
+		if tmpl, ok := stacktest.Field(o.Object, "spec", "template", "metadata", "labels").(map[string]any); ok {
+			sets["pod template"] = map[string]string{}
+			for k, v := range tmpl {
+				sets["pod template"][k], _ = v.(string)
+			}
+		}
+		for where, l := range sets {
+			if l["app.kubernetes.io/part-of"] != "counter-mysql" || l["app.kubernetes.io/managed-by"] != "pulumi" {
+				t.Errorf("%s %s: %s labels %v lack part-of/managed-by", o.GetKind(), o.GetName(), where, l)
+			}
+			if o.GetKind() != "Namespace" && (l["app.kubernetes.io/name"] == "" || l["app.kubernetes.io/instance"] != "counter-mysql-test" || l["app.kubernetes.io/component"] == "") {
+				t.Errorf("%s %s: %s labels %v lack name/instance/component", o.GetKind(), o.GetName(), where, l)
+			}
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package cluster_test
+
+import (
+	"testing"
+
+	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
+)
+
+func TestEKSClusterFollowsConfig(t *testing.T) {
+	rec, err := stacktest.Run(stacktest.Config(map[string]string{
+		"kubernetesVersion": "1.32", "nodeInstanceType": "m6i.large",
+		"nodeMinSize": "1", "nodeDesiredSize": "3", "nodeMaxSize": "5",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eks, ok := rec.Get("eks:index:Cluster", "cluster")
+	if !ok {
+		t.Fatal("no eks:index:Cluster")
+	}
+	obj := eks.Object()
+	want := map[string]any{
+		"version": "1.32", "instanceType": "m6i.large",
+		"minSize": int64(1), "desiredCapacity": int64(3), "maxSize": int64(5),
+		"createOidcProvider": true,
+	}
+	for k, w := range want {
+		if obj[k] != w {
+			t.Errorf("%s = %#v, want %#v", k, obj[k], w)
+		}
+	}
+	// An explicit empty set: pulumi-eks must not add a (default) gp2 StorageClass.
+	if classes, ok := obj["storageClasses"].(map[string]any); !ok || len(classes) != 0 {
+		t.Errorf("storageClasses = %#v, want an empty map", obj["storageClasses"])
+	}
+	if _, ok := obj["creationRoleProvider"]; ok {
+		t.Error("creationRoleProvider is set; it does not work outside Node.js")
+	}
+	provider, ok := rec.Get("pulumi:providers:kubernetes", "cluster")
+	if !ok {
+		t.Fatal("no kubernetes provider")
+	}
+	if kc := provider.Inputs["kubeconfig"]; !kc.IsSecret() {
+		t.Errorf("provider kubeconfig is not a secret: %v", kc)
+	}
+}
+
+func TestExistingClusterProvider(t *testing.T) {
+	tests := []struct {
+		kubeconfig string
+		wantSet    bool
+	}{
+		{"", false}, // ambient kubeconfig
+		{"/home/me/.kube/prod", true},
+	}
+	for _, tt := range tests {
+		rec, err := stacktest.Run(stacktest.Config(map[string]string{"mode": "existing", "kubeconfig": tt.kubeconfig}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		provider, ok := rec.Get("pulumi:providers:kubernetes", "cluster")
+		if !ok {
+			t.Fatal("no kubernetes provider")
+		}
+		kc, set := provider.Inputs["kubeconfig"]
+		if set != tt.wantSet || (set && (!kc.IsSecret() || stacktest.Plain(kc) != tt.kubeconfig)) {
+			t.Errorf("kubeconfig %q: provider input = %v (set %v)", tt.kubeconfig, kc, set)
+		}
+	}
+}

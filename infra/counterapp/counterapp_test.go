@@ -1,0 +1,161 @@
+package counterapp_test
+
+import (
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/counter-mysql/counter-mysql/infra/counterapp"
+	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
+)
+
+func render(t *testing.T, overrides map[string]string) map[string]map[string]any {
+	t.Helper()
+	rec, err := stacktest.Run(stacktest.Config(overrides))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := rec.KubernetesObjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for _, o := range objs {
+		if o.GetLabels()["app.kubernetes.io/name"] == "counter" {
+			out[o.GetKind()] = o.Object
+		}
+	}
+	for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget"} {
+		if out[kind] == nil {
+			t.Fatalf("no counter %s", kind)
+		}
+	}
+	return out
+}
+
+func strs(v any) map[string]string {
+	out := map[string]string{}
+	m, _ := v.(map[string]any)
+	for k, v := range m {
+		out[k], _ = v.(string)
+	}
+	return out
+}
+
+func TestDeploymentFollowsConfig(t *testing.T) {
+	tests := []struct {
+		config   map[string]string
+		image    string
+		replicas int64
+	}{
+		{nil, stacktest.Image, 3},
+		{map[string]string{"appImage": "registry.example.com:5000/team/counter@sha256:" + strings.Repeat("ab", 32), "appReplicas": "5"},
+			"registry.example.com:5000/team/counter@sha256:" + strings.Repeat("ab", 32), 5},
+	}
+	for _, tt := range tests {
+		d := render(t, tt.config)["Deployment"]
+		if got := stacktest.Field(d, "spec", "template", "spec", "containers", "0", "image"); got != tt.image {
+			t.Errorf("image = %v, want %s", got, tt.image)
+		}
+		if got := stacktest.Field(d, "spec", "replicas"); got != tt.replicas {
+			t.Errorf("replicas = %v, want %d", got, tt.replicas)
+		}
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	d := render(t, map[string]string{"namespace": "prod"})["Deployment"]
+	env := map[string]string{}
+	for _, e := range stacktest.Field(d, "spec", "template", "spec", "containers", "0", "env").([]any) {
+		name, _ := stacktest.Field(e, "name").(string)
+		if ref := stacktest.Field(e, "valueFrom", "secretKeyRef"); ref != nil {
+			env[name] = "secret " + stacktest.Field(ref, "name").(string) + "/" + stacktest.Field(ref, "key").(string)
+		} else {
+			env[name], _ = stacktest.Field(e, "value").(string)
+		}
+	}
+	want := map[string]string{
+		"MYSQL_HOST":     "mysql-0.mysql.prod.svc.cluster.local",
+		"MYSQL_PORT":     "3306",
+		"MYSQL_DATABASE": "counter",
+		"MYSQL_USER":     "secret mysql-credentials/app-user",
+		"MYSQL_PASSWORD": "secret mysql-credentials/app-password",
+		"LISTEN_ADDR":    ":8080",
+		"COUNTER_MODE":   "batch",
+	}
+	if !maps.Equal(env, want) {
+		t.Errorf("env:\n  got  %v\n  want %v", env, want)
+	}
+}
+
+func TestServiceAndBudgetSelectPods(t *testing.T) {
+	for _, serviceType := range []string{"ClusterIP", "LoadBalancer"} {
+		objs := render(t, map[string]string{"serviceType": serviceType})
+		pods := strs(stacktest.Field(objs["Deployment"], "spec", "template", "metadata", "labels"))
+		selectors := map[string]map[string]string{
+			"Deployment":          strs(stacktest.Field(objs["Deployment"], "spec", "selector", "matchLabels")),
+			"Service":             strs(stacktest.Field(objs["Service"], "spec", "selector")),
+			"PodDisruptionBudget": strs(stacktest.Field(objs["PodDisruptionBudget"], "spec", "selector", "matchLabels")),
+			"topology spread":     strs(stacktest.Field(objs["Deployment"], "spec", "template", "spec", "topologySpreadConstraints", "0", "labelSelector", "matchLabels")),
+		}
+		for name, sel := range selectors {
+			if len(sel) == 0 {
+				t.Errorf("%s has an empty selector", name)
+			}
+			for k, v := range sel {
+				if pods[k] != v {
+					t.Errorf("%s selector %v does not match pod labels %v", name, sel, pods)
+				}
+			}
+		}
+		svc := objs["Service"]
+		checks := map[string][2]any{
+			"service type":   {stacktest.Field(svc, "spec", "type"), serviceType},
+			"service port":   {stacktest.Field(svc, "spec", "ports", "0", "port"), int64(80)},
+			"target port":    {stacktest.Field(svc, "spec", "ports", "0", "targetPort"), "http"},
+			"container port": {stacktest.Field(objs["Deployment"], "spec", "template", "spec", "containers", "0", "ports", "0", "containerPort"), int64(8080)},
+			"pdb":            {stacktest.Field(objs["PodDisruptionBudget"], "spec", "maxUnavailable"), int64(1)},
+			"service name":   {stacktest.Field(svc, "metadata", "name"), counterapp.ServiceName},
+		}
+		for name, c := range checks {
+			if c[0] != c[1] {
+				t.Errorf("%s: %s = %#v, want %#v", serviceType, name, c[0], c[1])
+			}
+		}
+	}
+}
+
+func TestPodIsHardenedAndObservable(t *testing.T) {
+	d := render(t, nil)["Deployment"]
+	pod := stacktest.Field(d, "spec", "template", "spec")
+	want := map[string]any{
+		"securityContext.runAsNonRoot":                          true,
+		"securityContext.runAsUser":                             int64(65532),
+		"securityContext.runAsGroup":                            int64(65532),
+		"securityContext.seccompProfile.type":                   "RuntimeDefault",
+		"automountServiceAccountToken":                          false,
+		"containers.0.securityContext.readOnlyRootFilesystem":   true,
+		"containers.0.securityContext.allowPrivilegeEscalation": false,
+		"containers.0.securityContext.capabilities.drop.0":      "ALL",
+		"containers.0.readinessProbe.httpGet.path":              "/readyz",
+		"containers.0.readinessProbe.httpGet.port":              "http",
+		"containers.0.livenessProbe.httpGet.path":               "/healthz",
+		"containers.0.startupProbe.httpGet.path":                "/healthz",
+		"topologySpreadConstraints.0.topologyKey":               "kubernetes.io/hostname",
+		"topologySpreadConstraints.0.whenUnsatisfiable":         "ScheduleAnyway",
+	}
+	for path, w := range want {
+		if got := stacktest.Field(pod, strings.Split(path, ".")...); got != w {
+			t.Errorf("%s = %#v, want %#v", path, got, w)
+		}
+	}
+	for _, r := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} {
+		if stacktest.Field(pod, append([]string{"containers", "0", "resources"}, strings.Split(r, ".")...)...) == nil {
+			t.Errorf("no resources.%s", r)
+		}
+	}
+	annotations := strs(stacktest.Field(d, "spec", "template", "metadata", "annotations"))
+	if annotations["prometheus.io/scrape"] != "true" || annotations["prometheus.io/port"] != "8080" || annotations["prometheus.io/path"] != "/metrics" {
+		t.Errorf("scrape annotations = %v", annotations)
+	}
+}

@@ -1,0 +1,68 @@
+package storage_test
+
+import (
+	"testing"
+
+	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
+	"github.com/counter-mysql/counter-mysql/infra/storage"
+)
+
+func TestTrustPolicyIsExact(t *testing.T) {
+	got, err := storage.TrustPolicy("arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC", "oidc.eks.eu-west-1.amazonaws.com/id/ABC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
+		`"Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"},` +
+		`"Action":"sts:AssumeRoleWithWebIdentity",` +
+		`"Condition":{"StringEquals":{` +
+		`"oidc.eks.eu-west-1.amazonaws.com/id/ABC:aud":"sts.amazonaws.com",` +
+		`"oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub":"system:serviceaccount:kube-system:ebs-csi-controller-sa"}}}]}`
+	if got != want {
+		t.Errorf("trust policy:\n  got  %s\n  want %s", got, want)
+	}
+}
+
+func TestResources(t *testing.T) {
+	rec, err := stacktest.Run(stacktest.Config(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(typ, name string) map[string]any {
+		r, ok := rec.Get(typ, name)
+		if !ok {
+			t.Fatalf("no %s %s", typ, name)
+		}
+		return r.Object()
+	}
+	role := get("aws:iam/role:Role", "storage-ebs-csi")
+	wantPolicy, _ := storage.TrustPolicy(stacktest.OIDCProviderARN, stacktest.OIDCIssuer)
+	attachment := get("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "storage-ebs-csi")
+	addon := get("aws:eks/addon:Addon", storage.AddonName)
+	class := get("kubernetes:storage.k8s.io/v1:StorageClass", storage.ClassName)
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"role trust policy (principal is the cluster's OIDC provider)", role["assumeRolePolicy"], wantPolicy},
+		{"attached policy", attachment["policyArn"], "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"},
+		{"attached to the role", attachment["role"], "storage-ebs-csi"},
+		{"add-on name", addon["addonName"], "aws-ebs-csi-driver"},
+		{"add-on cluster", addon["clusterName"], stacktest.ClusterName},
+		{"add-on role", addon["serviceAccountRoleArn"], "arn:aws:iam::" + stacktest.AccountID + ":role/storage-ebs-csi"},
+		{"class name", stacktest.Field(class, "metadata", "name"), "gp3"},
+		{"provisioner", class["provisioner"], "ebs.csi.aws.com"},
+		{"volume type", stacktest.Field(class, "parameters", "type"), "gp3"},
+		{"encrypted", stacktest.Field(class, "parameters", "encrypted"), "true"},
+		{"filesystem", stacktest.Field(class, "parameters", "csi.storage.k8s.io/fstype"), "ext4"},
+		{"binding", class["volumeBindingMode"], "WaitForFirstConsumer"},
+		{"expansion", class["allowVolumeExpansion"], true},
+		{"reclaim", class["reclaimPolicy"], "Delete"},
+		{"not the default class", stacktest.Field(class, "metadata", "annotations", "storageclass.kubernetes.io/is-default-class"), nil},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+}
