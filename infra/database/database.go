@@ -222,7 +222,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		pulumi.Parent(m),
 		pulumi.DependsOn(args.Storage),
 		// Claim templates are immutable: a change would replace the StatefulSet and so
-		// delete its volume. Grow the claim itself instead (README: resizing).
+		// delete its volume. A new size is applied to the claim itself, below.
 		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),
 		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{
 			BeforeUpdate: []*pulumi.ResourceHook{m.VersionGuard},
@@ -230,6 +230,22 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}),
 	)
 	if err != nil {
+		return nil, err
+	}
+	// Owns the size of the existing claim, so raising mysqlStorageSize grows the volume
+	// in place (the StorageClass allows expansion; Kubernetes refuses to shrink).
+	if _, err = corev1.NewPersistentVolumeClaimPatch(ctx, name+"-"+volumeName, &corev1.PersistentVolumeClaimPatchArgs{
+		Metadata: &metav1.ObjectMetaPatchArgs{
+			Name:        pulumi.Sprintf("%s-%s-0", volumeName, m.StatefulSet.Metadata.Name().Elem()),
+			Namespace:   m.NamespaceName,
+			Annotations: pulumi.StringMap{"pulumi.com/patchForce": pulumi.String("true")},
+		},
+		Spec: &corev1.PersistentVolumeClaimSpecPatchArgs{
+			Resources: &corev1.VolumeResourceRequirementsPatchArgs{
+				Requests: pulumi.StringMap{"storage": pulumi.String(args.StorageSize)},
+			},
+		},
+	}, pulumi.Parent(m)); err != nil {
 		return nil, err
 	}
 	m.Host = pulumi.Sprintf("%s-0.%s.%s.svc.cluster.local", m.StatefulSet.Metadata.Name().Elem(), m.Service.Metadata.Name().Elem(), m.NamespaceName)

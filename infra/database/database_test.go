@@ -130,9 +130,19 @@ func TestVolumeClaimTemplate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, objs := render(t, tt.config)
+			rec, objs := render(t, tt.config)
 			sts := objs.get(t, "StatefulSet/mysql")
 			claim := stacktest.Field(sts, "spec", "volumeClaimTemplates", "0")
+			// The claim the StatefulSet creates is resized in place by a patch.
+			patch, ok := rec.Get("kubernetes:core/v1:PersistentVolumeClaimPatch", "mysql-data")
+			if !ok {
+				t.Fatal("no PersistentVolumeClaimPatch")
+			}
+			p := patch.Object()
+			if stacktest.Field(p, "metadata", "name") != "data-mysql-0" || stacktest.Field(p, "metadata", "namespace") != "counter" ||
+				stacktest.Field(p, "spec", "resources", "requests", "storage") != tt.size {
+				t.Errorf("claim patch = %v, want data-mysql-0 in counter sized %s", p, tt.size)
+			}
 			if got := stacktest.Field(claim, "spec", "storageClassName"); got != tt.class {
 				t.Errorf("storageClassName = %#v, want %#v", got, tt.class)
 			}

@@ -43,6 +43,7 @@ var (
 		"kubernetes:core/v1:Service mysql",
 		"kubernetes:networking.k8s.io/v1:NetworkPolicy mysql",
 		"kubernetes:apps/v1:StatefulSet mysql",
+		"kubernetes:core/v1:PersistentVolumeClaimPatch mysql-data",
 	}
 	counter = []string{
 		"counter-mysql:counterapp:Counter counter",

@@ -325,11 +325,13 @@ func (r *Recorded) Get(typ, name string) (Resource, bool) {
 // KubernetesObjects returns every kubernetes:* resource (not the provider) as a plain
 // object ready to apply, in registration order: apiVersion and kind as sent (else from the
 // type token), metadata.name set to the resource name when the program left it to
-// auto-naming, secrets unwrapped to their values.
+// auto-naming, secrets unwrapped to their values. Patches (types ending in "Patch", such
+// as the MySQL claim's size) change objects others create, so they are left out; find
+// them in Resources.
 func (r *Recorded) KubernetesObjects() ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, res := range r.Resources {
-		if !strings.HasPrefix(res.Type, "kubernetes:") {
+		if !strings.HasPrefix(res.Type, "kubernetes:") || strings.HasSuffix(res.Type, "Patch") {
 			continue
 		}
 		u := &unstructured.Unstructured{Object: res.Object()}

@@ -38,7 +38,7 @@ func TestKubernetesObjects(t *testing.T) {
 	}
 	var want []string
 	for _, r := range rec.Resources {
-		if strings.HasPrefix(r.Type, "kubernetes:") {
+		if strings.HasPrefix(r.Type, "kubernetes:") && !strings.HasSuffix(r.Type, "Patch") {
 			want = append(want, r.Type+" "+r.Name)
 		}
 	}
