@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -249,5 +252,38 @@ func TestNewSkipsWithoutServer(t *testing.T) {
 
 	if _, err := Start(ctxFor(t), Options{}); !errors.Is(err, ErrNoServer) {
 		t.Errorf("Start without a binary: %v, want ErrNoServer", err)
+	}
+}
+
+func TestAbandonedDirsAreRemoved(t *testing.T) {
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Skipf("need a process that has exited: %v", err)
+	}
+	dir := func(owner string) string {
+		d, err := os.MkdirTemp(shortTempDir(), dirPrefix+"sweeptest-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		if owner != "" {
+			if err := os.WriteFile(filepath.Join(d, ownerFile), []byte(owner), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	abandoned := dir(strconv.Itoa(exited.Process.Pid))
+	live := dir(strconv.Itoa(os.Getpid()))
+	unowned := dir("")
+
+	removeAbandonedDirs()
+	if _, err := os.Stat(abandoned); !os.IsNotExist(err) {
+		t.Errorf("directory of exited pid %d still there (%v)", exited.Process.Pid, err)
+	}
+	for _, d := range []string{live, unowned} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed although its owner may be alive: %v", d, err)
+		}
 	}
 }

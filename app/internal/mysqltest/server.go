@@ -108,9 +108,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysqltest: %s --version: %v: %s", opts.Binary, err, version)
 	}
-	dir, err := os.MkdirTemp(shortTempDir(), "mysqltest-")
+	removeAbandonedDirs()
+	dir, err := os.MkdirTemp(shortTempDir(), dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("mysqltest: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return nil, errors.Join(fmt.Errorf("mysqltest: %w", err), os.RemoveAll(dir))
 	}
 	s := &Server{
 		binary:  opts.Binary,
@@ -149,6 +153,28 @@ func (s *Server) start(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+const (
+	dirPrefix = "mysqltest-"
+	ownerFile = "owner.pid" // the pid of the process that started the server
+)
+
+// removeAbandonedDirs deletes the directories of servers whose starting process is gone: a
+// test binary killed by its timeout runs no cleanup, and its servers die with it (Pdeathsig)
+// but leave tens of MB each. Directories whose owner may be alive are left alone.
+func removeAbandonedDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(shortTempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // being created, or not ours
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			_ = os.RemoveAll(dir) // best effort: another process may be sweeping it too
+		}
+	}
 }
 
 // shortTempDir keeps the socket path under the 107-byte limit even when TMPDIR is deep.
@@ -203,20 +229,19 @@ func (s *Server) serverArgs(port int) []string {
 }
 
 func (s *Server) initDataDir(ctx context.Context) error {
+	// A private tmpdir: a starting server deletes every "#sql*" file in its tmpdir, so
+	// initialisations sharing /tmp delete each other's temporary tables and fail.
+	args := append([]string{"--no-defaults", "--datadir=" + s.dataDir(), "--tmpdir=" + s.dir}, userArgs()...)
 	var cmd *exec.Cmd
 	if s.mariadb {
 		script, basedir := installDBScript(s.binary)
-		args := []string{"--no-defaults", "--datadir=" + s.dataDir(),
-			"--auth-root-authentication-method=normal", "--skip-test-db"}
+		args = append(args, "--auth-root-authentication-method=normal", "--skip-test-db")
 		if basedir != "" {
 			args = append(args, "--basedir="+basedir)
 		}
-		args = append(args, userArgs()...)
-		args = append(args, s.flavorArgs()...)
-		cmd = exec.CommandContext(ctx, script, args...)
+		cmd = exec.CommandContext(ctx, script, append(args, s.flavorArgs()...)...)
 	} else {
-		args := append([]string{"--no-defaults", "--initialize-insecure", "--datadir=" + s.dataDir()}, userArgs()...)
-		cmd = exec.CommandContext(ctx, s.binary, args...)
+		cmd = exec.CommandContext(ctx, s.binary, append(args, "--initialize-insecure")...)
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mysqltest: initialising data directory with %s: %v\n%s", cmd.Path, err, tail(string(out), 30))
