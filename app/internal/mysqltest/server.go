@@ -64,7 +64,6 @@ type Server struct {
 type process struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process has exited and been reaped
-	log  *os.File
 }
 
 // FindBinary returns the server executable: $COUNTER_TEST_MYSQLD if set (which must exist,
@@ -311,7 +310,7 @@ func (s *Server) launch(ctx context.Context) error {
 		log.Close()
 		return fmt.Errorf("mysqltest: starting %s: %w", s.binary, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{}), log: log}
+	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait() // the exit status says nothing useful after a SIGKILL; the log does
 		log.Close()
@@ -322,7 +321,7 @@ func (s *Server) launch(ctx context.Context) error {
 	s.mu.Unlock()
 
 	if err := s.waitReady(ctx, p); err != nil {
-		return errors.Join(err, s.signalAndWait(p, syscall.SIGKILL, 30*time.Second))
+		return errors.Join(err, p.signalAndWait(syscall.SIGKILL, 30*time.Second))
 	}
 	return nil
 }
@@ -438,11 +437,11 @@ func (s *Server) Kill() error {
 	if p == nil || p.exited() {
 		return errors.New("mysqltest: Kill: server is not running")
 	}
-	return s.signalAndWait(p, syscall.SIGKILL, 30*time.Second)
+	return p.signalAndWait(syscall.SIGKILL, 30*time.Second)
 }
 
 // signalAndWait signals exactly the process started here and waits (bounded) for it to exit.
-func (s *Server) signalAndWait(p *process, sig syscall.Signal, wait time.Duration) error {
+func (p *process) signalAndWait(sig syscall.Signal, wait time.Duration) error {
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("mysqltest: signal %v to pid %d: %w", sig, p.cmd.Process.Pid, err)
 	}
@@ -487,8 +486,8 @@ func (s *Server) Stop() error {
 	}
 	var err error
 	if p != nil && !p.exited() {
-		if err = s.signalAndWait(p, syscall.SIGTERM, time.Minute); err != nil {
-			err = errors.Join(err, s.signalAndWait(p, syscall.SIGKILL, 30*time.Second))
+		if err = p.signalAndWait(syscall.SIGTERM, time.Minute); err != nil {
+			err = errors.Join(err, p.signalAndWait(syscall.SIGKILL, 30*time.Second))
 		}
 	}
 	return errors.Join(err, s.removeDir())
