@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/counter-mysql/counter-mysql/infra/database"
+)
+
+// Names the StatefulSet controller derives from ours.
+const (
+	pod0   = database.StatefulSetName + "-0"
+	claim0 = "data-" + pod0
+)
+
+// TestDatabaseLifecycle follows the MySQL StatefulSet through the controllers: its pod
+// and claim appear, the pod gets Ready on its volume and into the headless Service's
+// endpoints under its own hostname, comes back as the same identity on the same volume
+// when deleted, and its claim is garbage-collected with the StatefulSet
+// (persistentVolumeClaimRetentionPolicy.whenDeleted: Delete).
+func TestDatabaseLifecycle(t *testing.T) {
+	e := newEnv(t)
+	d := e.render(t, nil)
+	ns := d.namespace
+	pv := e.createVolume(t, ns, claim0, corev1.PersistentVolumeReclaimRetain)
+	e.apply(t, d)
+
+	pod := e.readyPod(t, ns, pod0, "")
+	pvc := e.boundClaim(t, ns, claim0)
+	if pvc.Spec.VolumeName != pv {
+		t.Fatalf("claim %s bound to %q, want %s", claim0, pvc.Spec.VolumeName, pv)
+	}
+	if got := claimOf(pod, "data"); got != claim0 {
+		t.Fatalf("pod %s mounts claim %q as data, want %s", pod0, got, claim0)
+	}
+
+	t.Run("headless Service lists the pod by hostname", func(t *testing.T) {
+		eventually(t, "EndpointSlice of Service "+database.ServiceName+" lists "+pod0, func(ctx context.Context) error {
+			list, err := e.client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{
+				LabelSelector: discoveryv1.LabelServiceName + "=" + database.ServiceName,
+			})
+			if err != nil {
+				return err
+			}
+			for _, s := range list.Items {
+				for _, ep := range s.Endpoints {
+					if ep.Hostname != nil && *ep.Hostname == pod0 && ep.TargetRef != nil && ep.TargetRef.Name == pod0 &&
+						ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("no ready endpoint with hostname %s in %d slices: %v", pod0, len(list.Items), list.Items)
+		})
+	})
+
+	t.Run("deleted pod comes back on the same volume", func(t *testing.T) {
+		if err := e.client.CoreV1().Pods(ns).Delete(t.Context(), pod0, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		again := e.readyPod(t, ns, pod0, string(pod.UID))
+		if got := claimOf(again, "data"); got != claim0 {
+			t.Errorf("new pod mounts claim %q, want %s", got, claim0)
+		}
+		after := e.boundClaim(t, ns, claim0)
+		if after.UID != pvc.UID || after.Spec.VolumeName != pv {
+			t.Errorf("claim after the drill: uid %s volume %s; before: uid %s volume %s", after.UID, after.Spec.VolumeName, pvc.UID, pv)
+		}
+	})
+
+	t.Run("claim is deleted with the StatefulSet", func(t *testing.T) {
+		if err := e.client.AppsV1().StatefulSets(ns).Delete(t.Context(), database.StatefulSetName, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		gone(t, "claim "+claim0, func(ctx context.Context) error {
+			_, err := e.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim0, metav1.GetOptions{})
+			return err
+		})
+	})
+}
+
+// TestRetainVolumesKeepsClaim checks the retainVolumes variant: the StatefulSet's
+// retention policy keeps the claim when the StatefulSet and its pod are gone.
+func TestRetainVolumesKeepsClaim(t *testing.T) {
+	e := newEnv(t)
+	d := e.render(t, map[string]string{"retainVolumes": "true"})
+	ns := d.namespace
+	e.createVolume(t, ns, claim0, corev1.PersistentVolumeReclaimRetain)
+	e.apply(t, d)
+	e.readyPod(t, ns, pod0, "")
+	e.boundClaim(t, ns, claim0)
+
+	if err := e.client.AppsV1().StatefulSets(ns).Delete(t.Context(), database.StatefulSetName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The pod is garbage-collected like the claim would be: once it is gone, the
+	// collector has acted on the StatefulSet's dependents.
+	gone(t, "pod "+pod0, func(ctx context.Context) error {
+		_, err := e.client.CoreV1().Pods(ns).Get(ctx, pod0, metav1.GetOptions{})
+		return err
+	})
+	pvc := e.boundClaim(t, ns, claim0)
+	if pvc.DeletionTimestamp != nil {
+		t.Errorf("claim %s is being deleted", claim0)
+	}
+	if i := slices.IndexFunc(pvc.OwnerReferences, func(r metav1.OwnerReference) bool { return r.Kind == "StatefulSet" }); i >= 0 {
+		t.Errorf("claim %s is owned by StatefulSet %s: it would be garbage-collected", claim0, pvc.OwnerReferences[i].Name)
+	}
+}
+
+// claimOf returns the claim the pod mounts as volume name.
+func claimOf(pod *corev1.Pod, volume string) string {
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == volume && v.PersistentVolumeClaim != nil {
+			return v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	return ""
+}

@@ -1,0 +1,94 @@
+package kubetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// stopGrace is how long a component may take to exit after SIGTERM before it is killed.
+const stopGrace = 10 * time.Second
+
+// process is one started component. It runs in its own process group, so stopping it
+// (by its saved PID) reaches nothing else on the machine.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logFile string
+	done    chan struct{} // closed when the process has exited
+	err     error         // exit status, valid once done is closed
+}
+
+// startProcess starts bin with args, stdout and stderr going to dir/name.log.
+func startProcess(dir, name, bin string, args ...string) (*process, error) {
+	logFile := filepath.Join(dir, name+".log")
+	out, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Dir = dir
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, logFile: logFile, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		out.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// exited reports an error if the process has already ended, which during start-up
+// means it failed.
+func (p *process) exited() error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("%s exited during start-up (%v); log %s:\n%s", p.name, p.err, p.logFile, p.logTail())
+	default:
+		return nil
+	}
+}
+
+// stop ends the process group with SIGTERM, then SIGKILL after stopGrace.
+func (p *process) stop() error {
+	pgid := p.cmd.Process.Pid
+	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("stopping %s (pid %d): %w", p.name, pgid, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(stopGrace):
+	}
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("killing %s (pid %d): %w", p.name, pgid, err)
+	}
+	<-p.done
+	return fmt.Errorf("%s (pid %d) ignored SIGTERM for %s and was killed", p.name, pgid, stopGrace)
+}
+
+// logTail returns the end of the process's log, enough to show why it failed.
+func (p *process) logTail() string {
+	const max = 4000
+	b, err := os.ReadFile(p.logFile)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > max {
+		b = b[len(b)-max:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}
