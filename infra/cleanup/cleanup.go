@@ -102,18 +102,26 @@ func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Option
 	}
 
 	log.Info("waiting for the PersistentVolumes to be deleted", "volumes", volumes, "timeout", timeout)
-	var remaining []*corev1.PersistentVolume
+	// API errors while waiting (a flaky connection; near the deadline, the client's rate
+	// limiter refusing to wait) are retried: only the outcome at the end counts.
 	err = wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
-		var getErr error
-		remaining, getErr = existingVolumes(ctx, client, volumes)
-		return len(remaining) == 0, getErr
+		remaining, err := existingVolumes(ctx, client, volumes)
+		return err == nil && len(remaining) == 0, nil
 	})
 	if err == nil {
 		log.Info("PersistentVolumes deleted", "volumes", volumes)
 		return nil
 	}
-	if !wait.Interrupted(err) {
-		return fmt.Errorf("cleanup: waiting for PersistentVolumes %s: %w", strings.Join(volumes, ", "), err)
+	if ctx.Err() != nil {
+		return fmt.Errorf("cleanup: stopped waiting for PersistentVolumes %s: %w", strings.Join(volumes, ", "), ctx.Err())
+	}
+	remaining, err := existingVolumes(ctx, client, volumes)
+	if err != nil {
+		return fmt.Errorf("cleanup: after %s, PersistentVolumes %s could not be checked: %w", timeout, strings.Join(volumes, ", "), err)
+	}
+	if len(remaining) == 0 { // gone just after the deadline
+		log.Info("PersistentVolumes deleted", "volumes", volumes)
+		return nil
 	}
 	return notGoneError(ctx, client, opts, timeout, remaining)
 }

@@ -3,6 +3,7 @@ package cleanup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -164,6 +165,25 @@ func TestDeleteVolumesWaitsForVolumesOfClaimsDeletedBefore(t *testing.T) {
 	}
 	if err := DeleteVolumes(ctx, client, Options{Namespace: ns, Selector: selector, Timeout: time.Minute}); err != nil {
 		t.Errorf("re-run once the volume is gone: %v", err)
+	}
+}
+
+func TestDeleteVolumesRetriesAPIErrorsWhileWaiting(t *testing.T) {
+	client := cluster()
+	deleteVolumesWithClaims(t, client)
+	failures := 1
+	client.PrependReactor("get", "persistentvolumes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if failures > 0 {
+			failures--
+			return true, nil, errors.New("connection reset by peer")
+		}
+		return false, nil, nil
+	})
+	if err := DeleteVolumes(t.Context(), client, Options{Namespace: ns, Selector: selector, Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if failures != 0 {
+		t.Fatal("the injected API error was never hit")
 	}
 }
 

@@ -58,6 +58,9 @@ func Shared(t testing.TB) *Cluster {
 	if !shared.started {
 		shared.started = true
 		shared.cluster, shared.err = start()
+		if shared.err == nil {
+			t.Logf("control plane started; its logs are in %s", shared.cluster.Dir)
+		}
 	}
 	if shared.err != nil {
 		t.Fatal(shared.err)
