@@ -65,10 +65,10 @@ type Args struct {
 	StorageSize string
 	// RetainVolumes keeps the data volume when the StatefulSet is deleted.
 	RetainVolumes bool
-	// DeleteVolumes deletes the volume claims that match selector in Namespace and waits,
-	// bounded, until their volumes are gone. The after-delete hook calls it unless
-	// RetainVolumes is set.
-	DeleteVolumes func(ctx context.Context, selector string) error
+	// DeleteVolumes deletes the volume claims that match selector in namespace and waits,
+	// bounded, until their volumes are gone. The after-delete hook calls it, for the
+	// StatefulSet that was deleted, unless RetainVolumes is set.
+	DeleteVolumes func(ctx context.Context, namespace, selector string) error
 	// Clients are the pod labels that may connect to MySQL.
 	Clients map[string]string
 	// Storage must outlive the StatefulSet (the CSI driver deletes the volume), so the
@@ -183,7 +183,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	if m.VolumeCleanup, err = ctx.RegisterResourceHook(VolumeCleanupHook, deleteVolumes(args, app.Selector()), nil); err != nil {
+	if m.VolumeCleanup, err = ctx.RegisterResourceHook(VolumeCleanupHook, deleteVolumes(args), nil); err != nil {
 		return nil, err
 	}
 	if m.VersionGuard, err = ctx.RegisterResourceHook(VersionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true}); err != nil {

@@ -11,21 +11,50 @@ import (
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
 )
 
-// deleteVolumes returns the StatefulSet's after-delete hook: it deletes the StatefulSet's
-// PersistentVolumeClaims and waits until their volumes are gone, while the EBS CSI driver
-// that must delete the EBS volumes still runs (the StatefulSet depends on it, so Pulumi
-// deletes the driver later). With RetainVolumes set it keeps them.
-func deleteVolumes(args *Args, selector map[string]string) pulumi.ResourceHookFunction {
-	return func(*pulumi.ResourceHookArgs) error {
+// deleteVolumes returns the StatefulSet's after-delete hook: it deletes the deleted
+// StatefulSet's PersistentVolumeClaims and waits until their volumes are gone, while the
+// EBS CSI driver that must delete the EBS volumes still runs (the StatefulSet depends on
+// it, so Pulumi deletes the driver later). The claims are found from the deleted object's
+// own namespace and selector, not from today's config, so a StatefulSet deleted because
+// it moved never takes its successor's volume along. With RetainVolumes set it keeps them.
+func deleteVolumes(args *Args) pulumi.ResourceHookFunction {
+	return func(hook *pulumi.ResourceHookArgs) error {
 		if args.RetainVolumes {
 			return nil
 		}
-		if err := args.DeleteVolumes(context.Background(), k8slabels.SelectorFromSet(selector).String()); err != nil {
-			return fmt.Errorf("deleting the MySQL volumes in namespace %s (set %s:retainVolumes to keep them): %w",
-				args.Namespace, "counter-mysql", err)
+		namespace, selector, err := claimsOf(hook.OldOutputs, hook.OldInputs)
+		if err != nil {
+			return fmt.Errorf("deleting the MySQL volumes of %s: %w", hook.URN, err)
+		}
+		if err := args.DeleteVolumes(context.Background(), namespace, selector); err != nil {
+			return fmt.Errorf("deleting the MySQL volumes in namespace %s (set counter-mysql:retainVolumes to keep them): %w",
+				namespace, err)
 		}
 		return nil
 	}
+}
+
+// claimsOf finds the namespace and the claims' label selector (the StatefulSet selector's
+// matchLabels) in the first of the given states that has both.
+func claimsOf(states ...resource.PropertyMap) (namespace, selector string, err error) {
+	for _, state := range states {
+		obj := resource.NewObjectProperty(state)
+		ns := get(obj, "metadata", "namespace")
+		match := get(obj, "spec", "selector", "matchLabels")
+		if !ns.IsString() || ns.StringValue() == "" || !match.IsObject() {
+			continue
+		}
+		set := map[string]string{}
+		for k, v := range match.ObjectValue() {
+			if v = plain(v); v.IsString() {
+				set[string(k)] = v.StringValue()
+			}
+		}
+		if len(set) > 0 {
+			return ns.StringValue(), k8slabels.SelectorFromSet(set).String(), nil
+		}
+	}
+	return "", "", fmt.Errorf("no namespace and selector in the deleted StatefulSet's state")
 }
 
 // guardVersion is the StatefulSet's before-update hook, run at preview too: it refuses a

@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,32 +51,53 @@ func TestGuardVersion(t *testing.T) {
 	}
 }
 
+// deleted is a StatefulSet's state as the after-delete hook receives it.
+func deleted(namespace string) resource.PropertyMap {
+	return resource.NewPropertyMapFromMap(map[string]any{
+		"metadata": map[string]any{"name": StatefulSetName, "namespace": namespace},
+		"spec": map[string]any{"selector": map[string]any{"matchLabels": map[string]any{
+			"app.kubernetes.io/name": "mysql", "app.kubernetes.io/instance": "counter-mysql-dev",
+		}}},
+	})
+}
+
 func TestDeleteVolumesHook(t *testing.T) {
-	selector := map[string]string{"app.kubernetes.io/name": "mysql", "app.kubernetes.io/instance": "counter-mysql-dev"}
+	const selector = "app.kubernetes.io/instance=counter-mysql-dev,app.kubernetes.io/name=mysql"
 	tests := []struct {
-		name      string
-		retain    bool
-		deleteErr error
-		wantCalls int
-		wantErr   string
+		name          string
+		retain        bool
+		old           pulumi.ResourceHookArgs
+		deleteErr     error
+		wantNamespace string // "" when DeleteVolumes must not be called
+		wantErr       string
 	}{
-		{name: "deletes", wantCalls: 1},
-		{name: "retain deletes nothing", retain: true, wantCalls: 0},
-		{name: "failure is reported", deleteErr: errors.New("pv-123 still Released"), wantCalls: 1, wantErr: "pv-123 still Released"},
+		{name: "deletes the claims of the deleted StatefulSet",
+			old: pulumi.ResourceHookArgs{OldOutputs: deleted("counter"), OldInputs: deleted("counter")}, wantNamespace: "counter"},
+		{name: "uses the deleted object's namespace, not the configured one",
+			old: pulumi.ResourceHookArgs{OldOutputs: deleted("old-ns")}, wantNamespace: "old-ns"},
+		{name: "falls back to the old inputs",
+			old: pulumi.ResourceHookArgs{OldOutputs: resource.PropertyMap{}, OldInputs: deleted("counter")}, wantNamespace: "counter"},
+		{name: "retain deletes nothing", retain: true,
+			old: pulumi.ResourceHookArgs{OldOutputs: deleted("counter")}},
+		{name: "no state to go by is an error, not a guess",
+			old: pulumi.ResourceHookArgs{}, wantErr: "no namespace and selector"},
+		{name: "failure is reported", deleteErr: errors.New("pv-123 still Released"),
+			old: pulumi.ResourceHookArgs{OldOutputs: deleted("counter")}, wantNamespace: "counter", wantErr: "pv-123 still Released"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var selectors []string
-			args := &Args{Namespace: "counter", RetainVolumes: tt.retain, DeleteVolumes: func(_ context.Context, sel string) error {
-				selectors = append(selectors, sel)
+			var calls []string
+			args := &Args{Namespace: "counter", RetainVolumes: tt.retain, DeleteVolumes: func(_ context.Context, ns, sel string) error {
+				calls = append(calls, ns+" "+sel)
 				return tt.deleteErr
 			}}
-			err := deleteVolumes(args, selector)(&pulumi.ResourceHookArgs{Name: StatefulSetName})
-			if len(selectors) != tt.wantCalls {
-				t.Fatalf("DeleteVolumes called %d times, want %d", len(selectors), tt.wantCalls)
+			err := deleteVolumes(args)(&tt.old)
+			var want []string
+			if tt.wantNamespace != "" {
+				want = []string{tt.wantNamespace + " " + selector}
 			}
-			if tt.wantCalls > 0 && selectors[0] != "app.kubernetes.io/instance=counter-mysql-dev,app.kubernetes.io/name=mysql" {
-				t.Errorf("selector = %q", selectors[0])
+			if !slices.Equal(calls, want) {
+				t.Errorf("DeleteVolumes calls = %q, want %q", calls, want)
 			}
 			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("error = %v, want %q", err, tt.wantErr)

@@ -107,7 +107,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config) (*Outputs, error) {
 		StorageClassName: storageClass,
 		StorageSize:      cfg.MySQLStorageSize.String(),
 		RetainVolumes:    cfg.RetainVolumes,
-		DeleteVolumes:    volumeDeleter(kube, cfg.Namespace, cfg.VolumeCleanupTimeout),
+		DeleteVolumes:    volumeDeleter(kube, cfg.VolumeCleanupTimeout),
 		Clients:          counterapp.Labels(instance).Selector(),
 		Storage:          volumeDeps,
 	}, pulumi.Providers(provider))
@@ -142,8 +142,8 @@ func Deploy(ctx *pulumi.Context, cfg config.Config) (*Outputs, error) {
 
 // volumeDeleter deletes the database's volume claims through the cluster's API and waits,
 // at most timeout, for their volumes to be gone.
-func volumeDeleter(kube kubeclient.Func, namespace string, timeout time.Duration) func(context.Context, string) error {
-	return func(ctx context.Context, selector string) error {
+func volumeDeleter(kube kubeclient.Func, timeout time.Duration) func(ctx context.Context, namespace, selector string) error {
+	return func(ctx context.Context, namespace, selector string) error {
 		client, err := kube()
 		if err != nil {
 			return err
