@@ -81,7 +81,7 @@ func Start(t testing.TB) *Cluster {
 			t.Error(err)
 		}
 		if t.Failed() {
-			t.Logf("control-plane logs kept in %s", c.Dir)
+			t.Log(c.logReport())
 		}
 	})
 	return c
@@ -303,7 +303,6 @@ func (c *Cluster) stop(keep bool) error {
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		errs = append(errs, c.procs[i].stop())
 	}
-	c.procs = nil
 	if !keep {
 		errs = append(errs, os.RemoveAll(c.Dir))
 	}
@@ -426,4 +425,15 @@ func (c *Cluster) Namespace(t testing.TB, labels map[string]string) string {
 		t.Fatal(err)
 	}
 	return ns.Name
+}
+
+// logReport says where the logs are kept and shows each component's last errors,
+// printed when tests failed (in CI the directory is gone afterwards).
+func (c *Cluster) logReport() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "control-plane logs kept in %s; their last errors (some are normal, e.g. about deleted namespaces):\n", c.Dir)
+	for _, p := range c.procs {
+		fmt.Fprintf(&b, "==> %s <==\n%s", p.logFile, p.recentErrors())
+	}
+	return b.String()
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -61,6 +63,11 @@ func (p *process) exited() error {
 
 // stop ends the process group with SIGTERM, then SIGKILL after stopGrace.
 func (p *process) stop() error {
+	select {
+	case <-p.done: // already exited and reaped: its PID may belong to someone else now
+		return nil
+	default:
+	}
 	pgid := p.cmd.Process.Pid
 	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("stopping %s (pid %d): %w", p.name, pgid, err)
@@ -91,4 +98,33 @@ func (p *process) logTail() string {
 		}
 	}
 	return string(b)
+}
+
+// errorLine matches error and fatal lines of klog (E1124 ...), etcd and kwok (JSON).
+var errorLine = regexp.MustCompile(`^[EF]\d{4} |"level":"(?i:error|fatal|panic)"`)
+
+// recentErrors returns the last error lines of the process's log: the end of a log
+// is just shutdown noise by the time a failed test's report is written.
+func (p *process) recentErrors() string {
+	const maxLines, maxLen = 15, 300
+	b, err := os.ReadFile(p.logFile)
+	if err != nil {
+		return err.Error()
+	}
+	var lines []string
+	for line := range strings.Lines(string(b)) {
+		if errorLine.MatchString(line) {
+			if len(line) > maxLen {
+				line = line[:maxLen] + "...\n"
+			}
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) > maxLines {
+		lines = lines[len(lines)-maxLines:]
+	}
+	if len(lines) == 0 {
+		return "(no errors logged)\n"
+	}
+	return strings.Join(lines, "")
 }

@@ -38,7 +38,7 @@ func Main(m *testing.M) int {
 			code = 1
 		}
 		if failed {
-			fmt.Fprintf(os.Stderr, "kubetest: control-plane logs kept in %s\n", c.Dir)
+			fmt.Fprint(os.Stderr, "kubetest: ", c.logReport())
 		}
 	}
 	return code
