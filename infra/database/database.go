@@ -335,13 +335,13 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 			// First start initialises the data directory and upgrades run on start, so
 			// allow up to 10 minutes before liveness takes over.
 			StartupProbe: &corev1.ProbeArgs{
-				Exec: exec(pingCommand), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(60),
+				Exec: exec(pingProbe("startup")), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(60),
 			},
 			LivenessProbe: &corev1.ProbeArgs{
-				Exec: exec(pingCommand), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(6),
+				Exec: exec(pingProbe("liveness")), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(6),
 			},
 			ReadinessProbe: &corev1.ProbeArgs{
-				Exec: exec(readyCommand), PeriodSeconds: pulumi.Int(5), TimeoutSeconds: pulumi.Int(3), FailureThreshold: pulumi.Int(3),
+				Exec: exec(readyProbe), PeriodSeconds: pulumi.Int(5), TimeoutSeconds: pulumi.Int(3), FailureThreshold: pulumi.Int(3),
 			},
 			Resources: &corev1.ResourceRequirementsArgs{
 				Requests: pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": memory},

@@ -202,8 +202,8 @@ func TestPodIsHardened(t *testing.T) {
 	}
 	for _, probe := range []string{"startupProbe", "readinessProbe", "livenessProbe"} {
 		command, _ := stacktest.Field(container, probe, "exec", "command", "2").(string)
-		if !strings.Contains(command, `MYSQL_PWD="$MYSQL_ROOT_PASSWORD"`) {
-			t.Errorf("%s command %q does not pass the password through MYSQL_PWD", probe, command)
+		if !strings.Contains(command, `"$MYSQL_ROOT_PASSWORD" >`) || !strings.Contains(command, "--defaults-extra-file=") {
+			t.Errorf("%s command %q does not pass the password through an option file", probe, command)
 		}
 	}
 	for _, r := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} {

@@ -63,13 +63,19 @@ func createAppUser() string {
 	}, "\n")
 }
 
-// Probe commands. The root password reaches the client through MYSQL_PWD set inside the
-// shell, so it never appears in a process's arguments (ps, /proc/<pid>/cmdline).
-const (
-	client = `MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec `
-	// ping answers as soon as the server accepts TCP connections; the entrypoint's
-	// temporary, networkless bootstrap server does not count.
-	pingCommand = client + "mysqladmin --user=root --host=127.0.0.1 ping"
-	// readyCommand runs a real query, so "ready" means the server answers SQL.
-	readyCommand = client + `mysql --user=root --host=127.0.0.1 --execute="SELECT 1"`
-)
+// probe is a shell command that runs a MySQL client as root without the password in any
+// process's arguments (ps, /proc/<pid>/cmdline) or relying on the deprecated MYSQL_PWD:
+// the shell's builtin printf writes it to a private option file on the /tmp emptyDir.
+// Each probe has its own file, so concurrent probes never read a half-written one.
+func probe(name, client string, args ...string) string {
+	file := "/tmp/" + name + ".cnf"
+	return fmt.Sprintf(`umask 077 && printf '[client]\nuser=root\npassword=%%s\nhost=127.0.0.1\n' "$MYSQL_ROOT_PASSWORD" > %s && exec %s --defaults-extra-file=%s %s`,
+		file, client, file, strings.Join(args, " "))
+}
+
+// ping answers as soon as the server accepts TCP connections (the entrypoint's temporary,
+// networkless bootstrap server does not count); it succeeds even if the password is wrong,
+// which is right for liveness. The readiness probe runs a real query.
+func pingProbe(name string) string { return probe(name, "mysqladmin", "ping") }
+
+var readyProbe = probe("readiness", "mysql", `--execute="SELECT 1"`)
