@@ -6,6 +6,7 @@ package cluster
 import (
 	"strings"
 
+	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	"github.com/pulumi/pulumi-eks/sdk/v2/go/eks"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -20,10 +21,14 @@ type EKSArgs struct {
 	MaxSize           int
 }
 
-// EKS is an EKS cluster with an IAM OIDC provider and a Kubernetes provider for it.
+// EKS is an EKS cluster with an IAM OIDC provider, a network plugin that enforces
+// NetworkPolicies, and a Kubernetes provider for it.
 type EKS struct {
 	pulumi.ResourceState
 
+	// VpcCni is the Amazon VPC CNI add-on with its network policy agent switched on;
+	// without it EKS accepts NetworkPolicies but enforces none.
+	VpcCni *awseks.Addon
 	// Provider deploys into the cluster.
 	Provider *kubernetes.Provider
 	// Kubeconfig reaches the cluster (through `aws eks get-token`); a secret.
@@ -53,6 +58,19 @@ func NewEKS(ctx *pulumi.Context, name string, args *EKSArgs, opts ...pulumi.Reso
 		// An empty map, not nil: pulumi-eks versions that default an unset value to a
 		// "gp2" default class still create nothing for an empty one.
 		StorageClasses: map[string]eks.StorageClassArgs{},
+		// Leave the VPC CNI that EKS installs to the add-on below, instead of pulumi-eks's
+		// own manifest, which cannot enable network policies.
+		UseDefaultVpcCni: pulumi.BoolRef(true),
+	}, pulumi.Parent(c))
+	if err != nil {
+		return nil, err
+	}
+	c.VpcCni, err = awseks.NewAddon(ctx, name+"-vpc-cni", &awseks.AddonArgs{
+		ClusterName: cluster.EksCluster.Name(),
+		AddonName:   pulumi.String("vpc-cni"),
+		// EKS pre-installs the plugin unmanaged; the add-on takes it over.
+		ResolveConflictsOnCreate: pulumi.String("OVERWRITE"),
+		ConfigurationValues:      pulumi.String(`{"enableNetworkPolicy":"true"}`),
 	}, pulumi.Parent(c))
 	if err != nil {
 		return nil, err

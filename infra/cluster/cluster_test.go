@@ -33,6 +33,18 @@ func TestEKSClusterFollowsConfig(t *testing.T) {
 	if classes, ok := obj["storageClasses"].(map[string]any); !ok || len(classes) != 0 {
 		t.Errorf("storageClasses = %#v, want an empty map", obj["storageClasses"])
 	}
+	// NetworkPolicies are enforced: the VPC CNI add-on runs its network policy agent.
+	if obj["useDefaultVpcCni"] != true {
+		t.Errorf("useDefaultVpcCni = %#v, want true (the add-on manages the CNI)", obj["useDefaultVpcCni"])
+	}
+	cni, ok := rec.Get("aws:eks/addon:Addon", "cluster-vpc-cni")
+	if !ok {
+		t.Fatal("no vpc-cni add-on")
+	}
+	if c := cni.Object(); c["addonName"] != "vpc-cni" || c["clusterName"] != stacktest.ClusterName ||
+		c["configurationValues"] != `{"enableNetworkPolicy":"true"}` {
+		t.Errorf("vpc-cni add-on = %v", c)
+	}
 	if _, ok := obj["creationRoleProvider"]; ok {
 		t.Error("creationRoleProvider is set; it does not work outside Node.js")
 	}

@@ -19,6 +19,7 @@ var (
 	eksCluster = []string{
 		"counter-mysql:cluster:EKS cluster",
 		"eks:index:Cluster cluster",
+		"aws:eks/addon:Addon cluster-vpc-cni",
 		"pulumi:providers:kubernetes cluster",
 	}
 	ebsStorage = []string{
