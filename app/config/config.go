@@ -1,0 +1,175 @@
+// Package config reads the counter service's settings from environment variables, the
+// only way the Pulumi program (and a newcomer) configures it. Every bad value is reported
+// as one line naming the variable and what to use instead.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/counter-mysql/counter-mysql/app/schema"
+)
+
+// Mode says how requests reach the database.
+type Mode string
+
+const (
+	// ModeBatch coalesces concurrent requests into one durable increment (the default).
+	ModeBatch Mode = "batch"
+	// ModeSingle runs one statement per request: the benchmark baseline.
+	ModeSingle Mode = "single"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	ListenAddr string
+	// MySQL is nil for the embedded SQLite store.
+	MySQL           *mysql.Config
+	SQLitePath      string
+	Mode            Mode
+	MaxBatch        int
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	DBMaxConns      int
+	LogLevel        slog.Level
+	LogFormat       string // "json" or "text"
+}
+
+// Error is one invalid setting.
+type Error struct {
+	Var, Value, Fix string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("config: %s=%q is invalid: %s", e.Var, e.Value, e.Fix)
+}
+
+// Load reads the configuration through getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		ListenAddr:      r.str("LISTEN_ADDR", ":8080"),
+		SQLitePath:      r.str("SQLITE_PATH", "counter.db"),
+		Mode:            Mode(r.str("COUNTER_MODE", string(ModeBatch))),
+		MaxBatch:        r.integer("COUNTER_MAX_BATCH", 256, 1, 10000),
+		RequestTimeout:  r.duration("REQUEST_TIMEOUT", 2*time.Second),
+		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		DBMaxConns:      r.integer("DB_MAX_CONNS", 16, 1, 1000),
+		LogFormat:       r.str("LOG_FORMAT", "json"),
+	}
+	if c.Mode != ModeBatch && c.Mode != ModeSingle {
+		r.fail("COUNTER_MODE", string(c.Mode), `use "batch" or "single"`)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		r.fail("LOG_FORMAT", c.LogFormat, `use "json" or "text"`)
+	}
+	if lvl := r.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(lvl)) != nil {
+		r.fail("LOG_LEVEL", lvl, `use "debug", "info", "warn" or "error"`)
+	}
+	if c.ListenAddr == "" {
+		r.fail("LISTEN_ADDR", "", `use host:port, e.g. ":8080"`)
+	}
+	c.MySQL = r.mysql()
+	if c.MySQL == nil && c.SQLitePath == "" {
+		r.fail("SQLITE_PATH", "", "use a file path, e.g. counter.db")
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	return c, nil
+}
+
+// reader keeps the first error so Load reads straight through.
+type reader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *reader) fail(name, value, fix string) {
+	if r.err == nil {
+		r.err = &Error{Var: name, Value: value, Fix: fix}
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := r.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) integer(name string, def, lo, hi int) int {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, v, fmt.Sprintf("use a whole number from %d to %d", lo, hi))
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.fail(name, v, `use a positive Go duration, e.g. "2s" or "500ms"`)
+	}
+	return d
+}
+
+// mysql builds the driver configuration from MYSQL_DSN or from its parts; nil means none
+// was given (embedded store).
+func (r *reader) mysql() *mysql.Config {
+	dsn := r.getenv("MYSQL_DSN")
+	parts := []string{"MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE"}
+	for _, p := range parts {
+		if dsn != "" && r.getenv(p) != "" {
+			r.fail(p, r.getenv(p), "set either MYSQL_DSN or the MYSQL_HOST/PORT/USER/PASSWORD/DATABASE parts, not both")
+			return nil
+		}
+	}
+	if dsn != "" {
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			// The DSN may hold a password: name the problem, not the value.
+			r.fail("MYSQL_DSN", "(hidden)", "use a go-sql-driver/mysql DSN, e.g. user:pass@tcp(host:3306)/counter ("+err.Error()+")")
+			return nil
+		}
+		if cfg.DBName == "" {
+			r.fail("MYSQL_DSN", "(hidden)", "name the database, e.g. user:pass@tcp(host:3306)/counter")
+		}
+		return cfg
+	}
+	host := r.getenv("MYSQL_HOST")
+	if host == "" {
+		for _, p := range parts[1:] {
+			if v := r.getenv(p); v != "" {
+				r.fail("MYSQL_HOST", "", "set it (the MySQL server's host name) since "+p+" is set")
+				return nil
+			}
+		}
+		return nil
+	}
+	port := r.integer("MYSQL_PORT", 3306, 1, 65535)
+	user := r.getenv("MYSQL_USER")
+	if user == "" {
+		r.fail("MYSQL_USER", "", "set the MySQL user name the app connects as")
+	}
+	cfg := mysql.NewConfig()
+	cfg.Net = "tcp"
+	cfg.Addr = net.JoinHostPort(host, strconv.Itoa(port))
+	cfg.User = user
+	cfg.Passwd = r.getenv("MYSQL_PASSWORD")
+	cfg.DBName = r.str("MYSQL_DATABASE", schema.Database)
+	return cfg
+}

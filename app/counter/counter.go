@@ -1,0 +1,211 @@
+// Package counter turns requests for a number into durable increments of a store.
+//
+// Coalescer (the default) lets concurrent requests share one increment: with one
+// statement in flight per process, the requests that arrive meanwhile form the next batch,
+// which is sent only after the previous one committed. So a request that arrives after
+// batch k was sent gets a number above all of batch k (real-time order), and within a
+// batch numbers follow arrival order. Single runs one statement per request (baseline).
+//
+// Gaps (numbers never handed to anyone) happen when a statement fails after committing
+// (e.g. the connection drops before the reply) or when a caller gives up after its batch
+// was sent; the latter is reported to Observer.Abandoned. Duplicates never happen: a
+// number is handed out only after the increment that produced it committed.
+package counter
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned by Next after Close.
+var ErrClosed = errors.New("counter: shutting down")
+
+// Adder is the part of store.Store the counters need.
+type Adder interface {
+	Add(ctx context.Context, n int64) (last int64, err error)
+}
+
+// Observer receives what the counters do, for metrics. Calls come from one goroutine per
+// counter at a time for Coalescer; implementations must be safe for concurrent use anyway.
+type Observer interface {
+	// Batch reports one statement for size numbers and its outcome.
+	Batch(size int, err error)
+	// Abandoned reports numbers committed for callers that had already left.
+	Abandoned(n int)
+}
+
+// waiter states: a waiter is handed its number only if the flusher moves it from pending
+// to delivered before the caller moves it to abandoned.
+const (
+	pending int32 = iota
+	delivered
+	abandoned
+)
+
+type waiter struct {
+	state atomic.Int32
+	done  chan result // buffered 1
+}
+
+type result struct {
+	n   int64
+	err error
+}
+
+// Coalescer batches concurrent Next calls into one Add each.
+type Coalescer struct {
+	store   Adder
+	max     int
+	timeout time.Duration
+	obs     Observer
+
+	mu     sync.Mutex
+	queue  []*waiter
+	closed bool
+	wake   chan struct{} // capacity 1: a pending signal is never lost
+	done   chan struct{} // closed when the flusher has drained the queue and stopped
+}
+
+// NewCoalescer starts the flusher. Each statement gets at most timeout; batches hold at
+// most max numbers. Close stops it.
+func NewCoalescer(s Adder, max int, timeout time.Duration, obs Observer) *Coalescer {
+	c := &Coalescer{
+		store:   s,
+		max:     max,
+		timeout: timeout,
+		obs:     obs,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	go c.flusher()
+	return c
+}
+
+// Next returns a committed number unique across every caller of every process sharing
+// the store. If ctx ends first, Next returns ctx's error; a number committed for it
+// regardless is counted as abandoned.
+func (c *Coalescer) Next(ctx context.Context) (int64, error) {
+	w := &waiter{done: make(chan result, 1)}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, ErrClosed
+	}
+	c.queue = append(c.queue, w)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case r := <-w.done:
+		return r.n, r.err
+	case <-ctx.Done():
+		if w.state.CompareAndSwap(pending, abandoned) {
+			return 0, ctx.Err()
+		}
+		r := <-w.done // delivered at the same moment: the number is ours after all
+		return r.n, r.err
+	}
+}
+
+// Close stops accepting calls, lets the queued ones finish, and waits for that (or ctx).
+func (c *Coalescer) Close(ctx context.Context) error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Coalescer) flusher() {
+	defer close(c.done)
+	for {
+		batch, more := c.take()
+		if len(batch) > 0 {
+			c.flush(batch)
+			continue
+		}
+		if !more {
+			return
+		}
+		<-c.wake
+	}
+}
+
+// take removes up to max waiters whose callers are still there, in arrival order, and
+// says whether more may come.
+func (c *Coalescer) take() (batch []*waiter, more bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.queue) > 0 && len(batch) < c.max {
+		w := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if w.state.Load() == pending { // a caller that left costs no number
+			batch = append(batch, w)
+		}
+	}
+	return batch, !c.closed || len(c.queue) > 0
+}
+
+// flush runs one statement for the batch. Its context is not any caller's: a caller
+// leaving must not cancel the numbers of the others.
+func (c *Coalescer) flush(batch []*waiter) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	last, err := c.store.Add(ctx, int64(len(batch)))
+	cancel()
+	c.obs.Batch(len(batch), err)
+	first := last - int64(len(batch)) + 1
+	lost := 0
+	for i, w := range batch {
+		r := result{n: first + int64(i)}
+		if err != nil {
+			r = result{err: err}
+		}
+		if w.state.CompareAndSwap(pending, delivered) {
+			w.done <- r
+		} else if err == nil {
+			lost++
+		}
+	}
+	if lost > 0 {
+		c.obs.Abandoned(lost)
+	}
+}
+
+// Single runs one statement per Next.
+type Single struct {
+	store   Adder
+	timeout time.Duration
+	obs     Observer
+}
+
+// NewSingle returns a counter without coalescing.
+func NewSingle(s Adder, timeout time.Duration, obs Observer) *Single {
+	return &Single{store: s, timeout: timeout, obs: obs}
+}
+
+// Next returns a committed number. If ctx ends mid-statement the increment may still
+// commit: a gap, never a duplicate.
+func (s *Single) Next(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	n, err := s.store.Add(ctx, 1)
+	s.obs.Batch(1, err)
+	return n, err
+}
+
+// Close implements the same shutdown as Coalescer; Single has nothing queued.
+func (s *Single) Close(context.Context) error { return nil }

@@ -1,0 +1,174 @@
+// Package server is the counter's HTTP layer: routes, JSON responses, middleware. It
+// knows nothing about databases; it gets a Counter and a readiness check.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Counter hands out unique, increasing numbers.
+type Counter interface {
+	Next(ctx context.Context) (int64, error)
+}
+
+// Deps are everything the handler needs.
+type Deps struct {
+	Log     *slog.Logger
+	Counter Counter
+	Metrics *Metrics
+	// Ready reports why the service cannot serve numbers yet (nil when it can).
+	Ready func(ctx context.Context) error
+	// ShuttingDown reports whether the process is stopping (then /healthz fails).
+	ShuttingDown func() bool
+	// RequestTimeout bounds how long /get-number waits for a number.
+	RequestTimeout time.Duration
+}
+
+// New returns the service's handler with its middleware.
+func New(d Deps) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, d)
+	return middleware(d.Log, d.Metrics, mux)
+}
+
+// errorBody is every error response.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing to do about it
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+// handleGetNumber answers {"number": N} once N is committed, or 503 with Retry-After.
+func handleGetNumber(d Deps) http.Handler {
+	type body struct {
+		Number int64 `json:"number"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d.RequestTimeout)
+		defer cancel()
+		n, err := d.Counter.Next(ctx)
+		if err != nil {
+			level := slog.LevelWarn
+			if r.Context().Err() != nil {
+				level = slog.LevelDebug // the client left; nobody to answer
+			}
+			d.Log.Log(r.Context(), level, "no number", "err", err)
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "counter unavailable, retry later")
+			return
+		}
+		d.Metrics.handedOut.Inc()
+		writeJSON(w, http.StatusOK, body{Number: n})
+	})
+}
+
+type status struct {
+	Status string `json:"status"`
+}
+
+func handleHealthz(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.ShuttingDown() {
+			writeError(w, http.StatusServiceUnavailable, "shutting down")
+			return
+		}
+		writeJSON(w, http.StatusOK, status{"ok"})
+	})
+}
+
+func handleReadyz(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d.RequestTimeout)
+		defer cancel()
+		if err := d.Ready(ctx); err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, status{"ready"})
+	})
+}
+
+// onlyGet answers other methods with 405 and Allow. HEAD is not offered: it would take a
+// number from the counter just to throw it away.
+func onlyGet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use GET")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func handleNotFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not found: try GET /get-number")
+	})
+}
+
+// statusRecorder remembers the status code for metrics and for the panic handler.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// middleware recovers panics (logged, answered 500 so one bad request cannot take the
+// process down) and records every request by route pattern (not raw path, which is
+// unbounded) and status code.
+func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		_, route := mux.Handler(r)
+		if route == "/" {
+			route = "other"
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+					panic(p) // keeps its meaning: abort the response silently
+				}
+				log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", p)
+				if rec.code == 0 {
+					writeError(rec, http.StatusInternalServerError, "internal error")
+				}
+				rec.code = http.StatusInternalServerError
+			}
+			if rec.code == 0 {
+				rec.code = http.StatusOK
+			}
+			m.observe(route, rec.code, time.Since(start))
+		}()
+		mux.ServeHTTP(rec, r)
+	})
+}

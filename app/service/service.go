@@ -1,0 +1,150 @@
+// Package service assembles the counter service from its configuration (store, counter,
+// HTTP server) and runs it until its context ends. The program's main and the load
+// generator both use it, so they run the same wiring.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/counter-mysql/counter-mysql/app/config"
+	"github.com/counter-mysql/counter-mysql/app/counter"
+	"github.com/counter-mysql/counter-mysql/app/server"
+	"github.com/counter-mysql/counter-mysql/app/store"
+)
+
+// errSchemaNotReady is what /readyz reports until the table exists.
+var errSchemaNotReady = errors.New("schema setup has not succeeded yet")
+
+// numberSource is a counter that can be drained at shutdown.
+type numberSource interface {
+	server.Counter
+	Close(ctx context.Context) error
+}
+
+// Run serves on ln until ctx ends, then shuts down gracefully: it stops accepting,
+// finishes in-flight requests (bounded by cfg.ShutdownTimeout), drains the counter and
+// closes the database pool. A database that is down does not stop it: schema setup is
+// retried in the background and /readyz fails meanwhile.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
+	st, err := openStore(cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.Close()
+
+	var schemaReady atomic.Bool
+	var bg sync.WaitGroup
+	setupCtx, stopSetup := context.WithCancel(ctx)
+	defer func() { stopSetup(); bg.Wait() }()
+	if cfg.MySQL == nil {
+		// A local file either works now or needs a human: fail start-up.
+		if err := st.Setup(ctx); err != nil {
+			ln.Close()
+			return err
+		}
+		schemaReady.Store(true)
+	} else {
+		bg.Go(func() { setupUntilDone(setupCtx, st, log, cfg.RequestTimeout, &schemaReady) })
+	}
+
+	metrics := server.NewMetrics()
+	var numbers numberSource
+	if cfg.Mode == config.ModeSingle {
+		numbers = counter.NewSingle(st, cfg.RequestTimeout, metrics)
+	} else {
+		numbers = counter.NewCoalescer(st, cfg.MaxBatch, cfg.RequestTimeout, metrics)
+	}
+
+	var stopping atomic.Bool
+	handler := server.New(server.Deps{
+		Log:     log,
+		Counter: numbers,
+		Metrics: metrics,
+		Ready: func(ctx context.Context) error {
+			if stopping.Load() {
+				return errors.New("shutting down")
+			}
+			if !schemaReady.Load() {
+				return errSchemaNotReady
+			}
+			return st.Ping(ctx)
+		},
+		ShuttingDown:   stopping.Load,
+		RequestTimeout: cfg.RequestTimeout,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "mode", string(cfg.Mode), "max_batch", cfg.MaxBatch)
+
+	select {
+	case err := <-served:
+		numbers.Close(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	stopping.Store(true)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	if cerr := numbers.Close(shutdownCtx); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func openStore(cfg config.Config, log *slog.Logger) (store.Store, error) {
+	if cfg.MySQL == nil {
+		log.Warn("using the embedded SQLite store: durable on this machine, for ONE process only; set MYSQL_HOST or MYSQL_DSN to run several replicas",
+			"path", cfg.SQLitePath)
+		return store.OpenSQLite(cfg.SQLitePath)
+	}
+	mc := store.MySQLConfig(cfg.MySQL, cfg.RequestTimeout)
+	log.Info("using MySQL", "addr", mc.Addr, "database", mc.DBName, "user", mc.User, "max_conns", cfg.DBMaxConns)
+	return store.OpenMySQL(mc, cfg.DBMaxConns)
+}
+
+// setupUntilDone runs st.Setup with capped exponential backoff until it succeeds or ctx
+// ends, so replicas may start before the database does.
+func setupUntilDone(ctx context.Context, st store.Store, log *slog.Logger, attempt time.Duration, ready *atomic.Bool) {
+	wait := 100 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, max(attempt, 5*time.Second))
+		err := st.Setup(actx)
+		cancel()
+		if err == nil {
+			ready.Store(true)
+			log.Info("schema ready")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("schema setup failed; retrying", "err", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
