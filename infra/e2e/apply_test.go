@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -43,6 +44,22 @@ func TestRenderedObjectsAreAccepted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestApplyReportsWarnings is the negative control of the test above: a warning from
+// the API server, here a deprecated node label, fails the apply.
+func TestApplyReportsWarnings(t *testing.T) {
+	e := newEnv(t)
+	d := e.render(t, nil)
+	app := d.object(t, "Deployment", "counter")
+	if err := unstructured.SetNestedStringMap(app.Object, map[string]string{"beta.kubernetes.io/arch": "amd64"},
+		"spec", "template", "spec", "nodeSelector"); err != nil {
+		t.Fatal(err)
+	}
+	err := e.applyAll(t.Context(), d.objects)
+	if err == nil || !strings.Contains(err.Error(), "deprecated") {
+		t.Fatalf("want a deprecation warning for Deployment counter, got %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
@@ -43,20 +45,48 @@ type env struct {
 	client kubernetes.Interface
 	dyn    dynamic.Interface
 	mapper meta.RESTMapper
+	// warnings are what the API server said about applied objects (deprecations,
+	// Pod Security warn level, ...), which apply treats as failures.
+	warnings *warnings
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := kubetest.Shared(t)
-	dyn, err := dynamic.NewForConfig(c.Config)
+	w := &warnings{}
+	cfg := rest.CopyConfig(c.Config)
+	cfg.WarningHandler = w
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &env{
-		client: c.Client,
-		dyn:    dyn,
-		mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery())),
+		client:   c.Client,
+		dyn:      dyn,
+		mapper:   restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery())),
+		warnings: w,
 	}
+}
+
+// warnings collects the API server's Warning headers.
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+// take returns the warnings so far and forgets them.
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.list
+	w.list = nil
+	return list
 }
 
 // deployment is one rendering of the stack into a namespace of its own.
@@ -112,13 +142,19 @@ var applyOrder = map[string]int{
 }
 
 // apply server-side-applies every object in dependency order, for real, and fails t
-// with every rejection.
+// with every rejection and warning.
 func (e *env) apply(t *testing.T, d *deployment) {
 	t.Helper()
-	objs := slices.Clone(d.objects)
+	if err := e.applyAll(t.Context(), d.objects); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) applyAll(ctx context.Context, objects []*unstructured.Unstructured) error {
+	objs := slices.Clone(objects)
 	for _, o := range objs {
 		if _, ok := applyOrder[o.GetKind()]; !ok {
-			t.Fatalf("%s %s: no apply order for this kind; add it to applyOrder", o.GetKind(), o.GetName())
+			return fmt.Errorf("%s %s: no apply order for this kind; add it to applyOrder", o.GetKind(), o.GetName())
 		}
 	}
 	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
@@ -126,13 +162,17 @@ func (e *env) apply(t *testing.T, d *deployment) {
 	})
 	var errs []error
 	for _, o := range objs {
-		if err := e.applyOne(t.Context(), o); err != nil {
+		if err := e.applyOne(ctx, o); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err))
 		}
+		for _, w := range e.warnings.take() {
+			errs = append(errs, fmt.Errorf("%s %s/%s: warning: %s", o.GetKind(), o.GetNamespace(), o.GetName(), w))
+		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("server-side apply rejected %d of %d objects:\n%v", len(errs), len(objs), err)
+	if len(errs) > 0 {
+		return fmt.Errorf("server-side apply of %d objects: %d errors and warnings:\n%w", len(objs), len(errs), errors.Join(errs...))
 	}
+	return nil
 }
 
 func (e *env) applyOne(ctx context.Context, o *unstructured.Unstructured) error {
