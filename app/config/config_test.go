@@ -1,0 +1,87 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestDefaultsUseEmbeddedStore(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MySQL != nil || c.SQLitePath != "counter.db" || c.Mode != ModeBatch || c.MaxBatch != 256 ||
+		c.RequestTimeout != 2*time.Second || c.ShutdownTimeout != 20*time.Second || c.DBMaxConns != 16 ||
+		c.ListenAddr != ":8080" || c.LogFormat != "json" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestMySQLFromParts(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"MYSQL_HOST": "db.example", "MYSQL_USER": "app", "MYSQL_PASSWORD": "p@ss/w:rd)",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MySQL == nil || c.MySQL.Addr != "db.example:3306" || c.MySQL.DBName != "counter" || c.MySQL.Passwd != "p@ss/w:rd)" {
+		t.Fatalf("mysql config: %+v", c.MySQL)
+	}
+}
+
+func TestMySQLFromDSN(t *testing.T) {
+	c, err := Load(env(map[string]string{"MYSQL_DSN": "app:secret@tcp(10.0.0.1:3307)/counter"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MySQL == nil || c.MySQL.Addr != "10.0.0.1:3307" || c.MySQL.User != "app" {
+		t.Fatalf("mysql config: %+v", c.MySQL)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		varName string
+	}{
+		{map[string]string{"COUNTER_MODE": "fast"}, "COUNTER_MODE"},
+		{map[string]string{"COUNTER_MAX_BATCH": "0"}, "COUNTER_MAX_BATCH"},
+		{map[string]string{"COUNTER_MAX_BATCH": "10001"}, "COUNTER_MAX_BATCH"},
+		{map[string]string{"COUNTER_MAX_BATCH": "many"}, "COUNTER_MAX_BATCH"},
+		{map[string]string{"REQUEST_TIMEOUT": "2"}, "REQUEST_TIMEOUT"},
+		{map[string]string{"REQUEST_TIMEOUT": "-1s"}, "REQUEST_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"DB_MAX_CONNS": "0"}, "DB_MAX_CONNS"},
+		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{map[string]string{"MYSQL_HOST": "db", "MYSQL_USER": "u", "MYSQL_PORT": "99999"}, "MYSQL_PORT"},
+		{map[string]string{"MYSQL_HOST": "db"}, "MYSQL_USER"},
+		{map[string]string{"MYSQL_USER": "u"}, "MYSQL_HOST"},
+		{map[string]string{"MYSQL_DSN": "u@tcp(db)/counter", "MYSQL_HOST": "db"}, "MYSQL_HOST"},
+		{map[string]string{"MYSQL_DSN": "not a dsn"}, "MYSQL_DSN"},
+		{map[string]string{"MYSQL_DSN": "u@tcp(db:3306)/"}, "MYSQL_DSN"},
+	} {
+		_, err := Load(env(tc.env))
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != tc.varName {
+			t.Errorf("env %v: error %v, want one naming %s", tc.env, err, tc.varName)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "config: "+tc.varName+"=") || strings.Contains(msg, "\n") {
+			t.Errorf("env %v: message %q is not one line naming the variable", tc.env, msg)
+		}
+	}
+}
+
+func TestDSNPasswordNotEchoed(t *testing.T) {
+	_, err := Load(env(map[string]string{"MYSQL_DSN": "u:hunter2@tcp(db:3306)/"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v must exist and not contain the password", err)
+	}
+}

@@ -1,0 +1,276 @@
+package counter
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeStore is an in-memory counter that can hold statements until released and fail on
+// demand, recording every batch size.
+type fakeStore struct {
+	mu      sync.Mutex
+	value   int64
+	sizes   []int
+	fail    error         // returned (without incrementing) while set
+	gate    chan struct{} // if non-nil, each Add waits for a value from it
+	entered chan struct{} // if non-nil, each Add signals entry
+}
+
+func (f *fakeStore) Add(ctx context.Context, n int64) (int64, error) {
+	if f.entered != nil {
+		f.entered <- struct{}{}
+	}
+	if f.gate != nil {
+		<-f.gate
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sizes = append(f.sizes, int(n))
+	if f.fail != nil {
+		return 0, f.fail
+	}
+	f.value += n
+	return f.value, nil
+}
+
+// recorder is an Observer that remembers errors and abandoned numbers.
+type recorder struct {
+	mu        sync.Mutex
+	abandoned int
+	errs      int
+}
+
+func (o *recorder) Batch(_ int, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err != nil {
+		o.errs++
+	}
+}
+
+func (o *recorder) Abandoned(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.abandoned += n
+}
+
+func closeOnCleanup(t *testing.T, c *Coalescer) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestCoalescerConcurrentCallersGetDistinctConsecutiveNumbers(t *testing.T) {
+	const callers, maxBatch = 500, 16
+	st := &fakeStore{}
+	c := NewCoalescer(st, maxBatch, 5*time.Second, &recorder{})
+	closeOnCleanup(t, c)
+
+	got := make([]int64, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			n, err := c.Next(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = n
+		})
+	}
+	wg.Wait()
+	slices.Sort(got)
+	for i, n := range got {
+		if n != int64(i+1) {
+			t.Fatalf("sorted numbers[%d] = %d, want %d (duplicate or gap)", i, n, i+1)
+		}
+	}
+	for _, s := range st.sizes {
+		if s < 1 || s > maxBatch {
+			t.Fatalf("batch of %d numbers, want 1..%d", s, maxBatch)
+		}
+	}
+}
+
+// queueBehindGate makes k callers wait while a first statement is held open, so their
+// batch composition is known: it returns their result channels in arrival order.
+func queueBehindGate(t *testing.T, c *Coalescer, st *fakeStore, k int) (first chan result, rest []chan result) {
+	t.Helper()
+	call := func(ctx context.Context) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			n, err := c.Next(ctx)
+			ch <- result{n, err}
+		}()
+		return ch
+	}
+	first = call(context.Background())
+	<-st.entered // the first statement is in flight and held
+	for range k {
+		before := c.queued()
+		rest = append(rest, call(context.Background()))
+		waitFor(t, func() bool { return c.queued() > before }) // keeps arrival order known
+	}
+	return first, rest
+}
+
+// queued is for tests: how many callers wait for the next batch.
+func (c *Coalescer) queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestCoalescerHandsOutInArrivalOrderAndBoundsBatches(t *testing.T) {
+	st := &fakeStore{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+	c := NewCoalescer(st, 3, 5*time.Second, &recorder{})
+	closeOnCleanup(t, c)
+	t.Cleanup(func() { close(st.gate) })
+
+	first, rest := queueBehindGate(t, c, st, 5)
+	st.gate <- struct{}{} // first statement: 1 number
+	if r := <-first; r.err != nil || r.n != 1 {
+		t.Fatalf("first caller got %d, %v; want 1", r.n, r.err)
+	}
+	st.gate <- struct{}{} // second: the first 3 queued (max batch)
+	st.gate <- struct{}{} // third: the remaining 2
+	for i, ch := range rest {
+		if r := <-ch; r.err != nil || r.n != int64(i+2) {
+			t.Errorf("caller %d in arrival order got %d, %v; want %d", i, r.n, r.err, i+2)
+		}
+	}
+	if want := []int{1, 3, 2}; !slices.Equal(st.sizes, want) {
+		t.Errorf("batch sizes %v, want %v", st.sizes, want)
+	}
+}
+
+func TestCoalescerStoreErrorFailsWholeBatchOnly(t *testing.T) {
+	st := &fakeStore{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+	obs := &recorder{}
+	c := NewCoalescer(st, 100, 5*time.Second, obs)
+	closeOnCleanup(t, c)
+	t.Cleanup(func() { close(st.gate) })
+
+	first, rest := queueBehindGate(t, c, st, 4)
+	st.gate <- struct{}{}
+	<-first
+	<-st.entered // the batch of 4 is in its statement
+	boom := errors.New("boom")
+	st.mu.Lock()
+	st.fail = boom
+	st.mu.Unlock()
+	st.gate <- struct{}{}
+	for i, ch := range rest {
+		if r := <-ch; !errors.Is(r.err, boom) {
+			t.Errorf("caller %d got %d, %v; want the store error", i, r.n, r.err)
+		}
+	}
+	st.mu.Lock()
+	st.fail = nil
+	st.mu.Unlock()
+	go func() { st.gate <- struct{}{} }()
+	n, err := c.Next(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("after the failed batch: got %d, %v; want 2", n, err)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.errs != 1 {
+		t.Errorf("observer saw %d errors, want 1", obs.errs)
+	}
+}
+
+func TestCoalescerCancelledWaiterDoesNotBreakOthers(t *testing.T) {
+	st := &fakeStore{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+	obs := &recorder{}
+	c := NewCoalescer(st, 100, 5*time.Second, obs)
+	closeOnCleanup(t, c)
+	t.Cleanup(func() { close(st.gate) })
+
+	// One caller leaves while queued (costs no number), one while its batch is in flight
+	// (its number is committed and counted as abandoned).
+	first := make(chan result, 1)
+	go func() { n, err := c.Next(context.Background()); first <- result{n, err} }()
+	<-st.entered
+	leaveQueued, cancelQueued := context.WithCancel(context.Background())
+	queuedErr := make(chan error, 1)
+	go func() { _, err := c.Next(leaveQueued); queuedErr <- err }()
+	waitFor(t, func() bool { return c.queued() == 1 })
+	cancelQueued()
+	if err := <-queuedErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("queued caller that left got %v, want context.Canceled", err)
+	}
+	leaveInFlight, cancelInFlight := context.WithCancel(context.Background())
+	inFlightErr := make(chan error, 1)
+	go func() { _, err := c.Next(leaveInFlight); inFlightErr <- err }()
+	stay := make(chan result, 1)
+	go func() { n, err := c.Next(context.Background()); stay <- result{n, err} }()
+	waitFor(t, func() bool { return c.queued() == 3 })
+
+	st.gate <- struct{}{} // first statement commits; the next batch is taken
+	<-first
+	<-st.entered // batch {queued-left (skipped), leaveInFlight, stay} is in its statement
+	cancelInFlight()
+	if err := <-inFlightErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("in-flight caller that left got %v, want context.Canceled", err)
+	}
+	st.gate <- struct{}{}
+	r := <-stay
+	if r.err != nil {
+		t.Fatalf("caller that stayed got %v", r.err)
+	}
+	if want := []int{1, 2}; !slices.Equal(st.sizes, want) {
+		t.Errorf("batch sizes %v, want %v (a caller gone before its batch costs no number)", st.sizes, want)
+	}
+	if r.n != 2 && r.n != 3 {
+		t.Errorf("caller that stayed got %d, want 2 or 3", r.n)
+	}
+	waitFor(t, func() bool { obs.mu.Lock(); defer obs.mu.Unlock(); return obs.abandoned == 1 })
+}
+
+func TestCoalescerCloseDrainsAndRefuses(t *testing.T) {
+	st := &fakeStore{}
+	c := NewCoalescer(st, 10, 5*time.Second, &recorder{})
+	if _, err := c.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Next(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestSingleOneStatementPerCall(t *testing.T) {
+	st := &fakeStore{}
+	s := NewSingle(st, 5*time.Second, &recorder{})
+	for want := int64(1); want <= 3; want++ {
+		if n, err := s.Next(context.Background()); err != nil || n != want {
+			t.Fatalf("got %d, %v; want %d", n, err, want)
+		}
+	}
+	if !slices.Equal(st.sizes, []int{1, 1, 1}) {
+		t.Fatalf("sizes %v", st.sizes)
+	}
+}

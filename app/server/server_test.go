@@ -1,0 +1,204 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeCounter returns consecutive numbers, or err, or panics.
+type fakeCounter struct {
+	n     atomic.Int64
+	err   error
+	panic bool
+}
+
+func (f *fakeCounter) Next(context.Context) (int64, error) {
+	if f.panic {
+		panic("boom")
+	}
+	if f.err != nil {
+		return 0, f.err
+	}
+	return f.n.Add(1), nil
+}
+
+type fixture struct {
+	srv     *httptest.Server
+	counter *fakeCounter
+	ready   atomic.Pointer[error]
+	down    atomic.Bool
+}
+
+func newFixture(t *testing.T) *fixture {
+	f := &fixture{counter: &fakeCounter{}}
+	h := New(Deps{
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Counter: f.counter,
+		Metrics: NewMetrics(),
+		Ready: func(context.Context) error {
+			if p := f.ready.Load(); p != nil {
+				return *p
+			}
+			return nil
+		},
+		ShuttingDown:   f.down.Load,
+		RequestTimeout: time.Second,
+	})
+	f.srv = httptest.NewServer(h)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fixture) do(t *testing.T, method, path string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// wantJSON checks status, content type and that the body decodes into v.
+func wantJSON(t *testing.T, resp *http.Response, body string, code int, v any) {
+	t.Helper()
+	if resp.StatusCode != code {
+		t.Errorf("status %d, want %d (body %s)", resp.StatusCode, code, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Errorf("body %q is not the expected JSON: %v", body, err)
+	}
+}
+
+type errResp struct {
+	Error string `json:"error"`
+}
+
+func wantError(t *testing.T, resp *http.Response, body string, code int) {
+	t.Helper()
+	var e errResp
+	wantJSON(t, resp, body, code, &e)
+	if e.Error == "" {
+		t.Errorf("error body %q has no error message", body)
+	}
+}
+
+func TestGetNumber(t *testing.T) {
+	f := newFixture(t)
+	for want := int64(1); want <= 2; want++ {
+		resp, body := f.do(t, http.MethodGet, "/get-number")
+		var got struct {
+			Number *int64 `json:"number"`
+		}
+		wantJSON(t, resp, body, http.StatusOK, &got)
+		if got.Number == nil || *got.Number != want {
+			t.Fatalf("body %s, want number %d", body, want)
+		}
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	f := newFixture(t)
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead} {
+		resp, body := f.do(t, m, "/get-number")
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET" {
+			t.Errorf("%s: status %d Allow %q, want 405 and GET", m, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+		if m != http.MethodHead { // HEAD responses have no body
+			wantError(t, resp, body, http.StatusMethodNotAllowed)
+		}
+	}
+	if n := f.counter.n.Load(); n != 0 {
+		t.Errorf("rejected methods took %d numbers", n)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	f := newFixture(t)
+	resp, body := f.do(t, http.MethodGet, "/nope")
+	wantError(t, resp, body, http.StatusNotFound)
+}
+
+func TestStoreFailureIs503WithRetryAfter(t *testing.T) {
+	f := newFixture(t)
+	f.counter.err = errors.New("database down")
+	resp, body := f.do(t, http.MethodGet, "/get-number")
+	wantError(t, resp, body, http.StatusServiceUnavailable)
+	if ra := resp.Header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After %q, want 1", ra)
+	}
+}
+
+func TestPanicIs500AndServerKeepsServing(t *testing.T) {
+	f := newFixture(t)
+	f.counter.panic = true
+	resp, body := f.do(t, http.MethodGet, "/get-number")
+	wantError(t, resp, body, http.StatusInternalServerError)
+	f.counter.panic = false
+	resp, body = f.do(t, http.MethodGet, "/get-number")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after a panic: status %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	f := newFixture(t)
+	resp, body := f.do(t, http.MethodGet, "/healthz")
+	wantJSON(t, resp, body, http.StatusOK, &struct{}{})
+	f.down.Store(true)
+	resp, body = f.do(t, http.MethodGet, "/healthz")
+	wantError(t, resp, body, http.StatusServiceUnavailable)
+}
+
+func TestReadyz(t *testing.T) {
+	f := newFixture(t)
+	resp, body := f.do(t, http.MethodGet, "/readyz")
+	wantJSON(t, resp, body, http.StatusOK, &struct{}{})
+	notReady := errors.New("database unreachable")
+	f.ready.Store(&notReady)
+	resp, body = f.do(t, http.MethodGet, "/readyz")
+	wantError(t, resp, body, http.StatusServiceUnavailable)
+	if !strings.Contains(body, notReady.Error()) {
+		t.Errorf("readyz body %s does not say why", body)
+	}
+}
+
+func TestMetricsExposed(t *testing.T) {
+	f := newFixture(t)
+	f.do(t, http.MethodGet, "/get-number")
+	f.do(t, http.MethodGet, "/nope")
+	_, body := f.do(t, http.MethodGet, "/metrics")
+	for _, want := range []string{
+		`counter_http_requests_total{code="200",route="/get-number"} 1`,
+		`counter_http_requests_total{code="404",route="other"} 1`,
+		"counter_http_request_duration_seconds_bucket",
+		"counter_numbers_handed_out_total 1",
+		"counter_batch_size",
+		"counter_db_errors_total",
+		"counter_numbers_abandoned_total",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
