@@ -5,7 +5,7 @@
 // apply, the StatefulSet, garbage-collection and volume-binding controllers are the
 // real ones.
 //
-// The binaries are built once by infra/kubetest/build.sh (`make kube-bins`) into BinDir.
+// The binaries are built once by infra/kubetest/tools/build.sh (`make kube-bins`) into BinDir.
 // Without them the tests skip, unless KUBETEST_REQUIRE=1 (as in CI) makes that a failure.
 package kubetest
 
@@ -91,7 +91,7 @@ func Start(t testing.TB) *Cluster {
 func skipWithoutBinaries(t testing.TB) {
 	t.Helper()
 	if err := binariesPresent(); err != nil {
-		msg := fmt.Sprintf("real-Kubernetes tier disabled: %v; build the binaries with `make kube-bins` (or infra/kubetest/build.sh)", err)
+		msg := fmt.Sprintf("real-Kubernetes tier disabled: %v; build the binaries with `make kube-bins` (or infra/kubetest/tools/build.sh)", err)
 		if os.Getenv("KUBETEST_REQUIRE") == "1" {
 			t.Fatal(msg + " (KUBETEST_REQUIRE=1)")
 		}

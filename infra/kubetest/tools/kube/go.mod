@@ -1,7 +1,7 @@
 module github.com/counter-mysql/counter-mysql/infra/kubetest/tools/kube
 
 // Builds the Kubernetes control-plane binaries for the real-API-server test tier
-// (see ../../build.sh). Kept out of the main module: k8s.io/kubernetes replaces its
+// (see ../build.sh). Kept out of the main module: k8s.io/kubernetes replaces its
 // staging modules with local paths, which only a module of its own can override.
 
 go 1.24.0

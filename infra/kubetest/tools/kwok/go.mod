@@ -1,6 +1,6 @@
 module github.com/counter-mysql/counter-mysql/infra/kubetest/tools/kwok
 
-// Builds kwok (simulated kubelets) for the real-API-server test tier (see ../../build.sh).
+// Builds kwok (simulated kubelets) for the real-API-server test tier (see ../build.sh).
 // A module of its own so that kwok's newer dependencies (cel-go, otel) cannot raise the
 // versions the Kubernetes control plane is built with in ../kube.
 

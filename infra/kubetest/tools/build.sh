@@ -3,8 +3,8 @@
 # kube-controller-manager, kube-scheduler, kwok) from the Go module proxy into a cache
 # directory, once: a stamp file records the versions, so a second run does nothing.
 #
-#   infra/kubetest/build.sh          (what `make kube-bins` runs)
-#   KUBETEST_BIN_DIR=/some/dir infra/kubetest/build.sh
+#   infra/kubetest/tools/build.sh          (what `make kube-bins` runs)
+#   KUBETEST_BIN_DIR=/some/dir infra/kubetest/tools/build.sh
 #
 # The directory must match the one the tests read (infra/kubetest.BinDir); both
 # default to ${XDG_CACHE_HOME:-$HOME/.cache}/counter-mysql/kube-v1.33.13.
@@ -33,14 +33,14 @@ ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$kube_version -X k8s.
 
 start=$SECONDS
 echo "kube-bins: building kube-apiserver, kube-controller-manager, kube-scheduler $kube_version into $bin_dir (cold: several minutes)"
-go build -C "$here/tools/kube" -trimpath -ldflags "$ldflags" -o "$bin_dir/" \
+go build -C "$here/kube" -trimpath -ldflags "$ldflags" -o "$bin_dir/" \
 	k8s.io/kubernetes/cmd/kube-apiserver \
 	k8s.io/kubernetes/cmd/kube-controller-manager \
 	k8s.io/kubernetes/cmd/kube-scheduler
 echo "kube-bins: building etcd $etcd_version"
-go build -C "$here/tools/kube" -trimpath -ldflags "-s -w" -o "$bin_dir/etcd" go.etcd.io/etcd/server/v3
+go build -C "$here/kube" -trimpath -ldflags "-s -w" -o "$bin_dir/etcd" go.etcd.io/etcd/server/v3
 echo "kube-bins: building kwok $kwok_version"
-go build -C "$here/tools/kwok" -trimpath -ldflags "-s -w" -o "$bin_dir/kwok" sigs.k8s.io/kwok/cmd/kwok
+go build -C "$here/kwok" -trimpath -ldflags "-s -w" -o "$bin_dir/kwok" sigs.k8s.io/kwok/cmd/kwok
 
 echo "$want" >"$stamp"
 echo "kube-bins: done in $((SECONDS - start)) s"
