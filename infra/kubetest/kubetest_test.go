@@ -34,3 +34,29 @@ func TestNamespaceHasDefaultServiceAccount(t *testing.T) {
 		t.Errorf("labels %v lack purpose=kubetest", got.Labels)
 	}
 }
+
+// TestStartStopsWhatItStarted checks Start's contract: when the test ends, every
+// process it started has exited and its directory is gone.
+func TestStartStopsWhatItStarted(t *testing.T) {
+	skipWithoutBinaries(t)
+	var c *Cluster
+	t.Run("own cluster", func(t *testing.T) {
+		c = Start(t)
+		if _, err := c.Client.CoreV1().Nodes().Get(t.Context(), NodeName, metav1.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if c == nil {
+		t.Fatal("Start returned no cluster")
+	}
+	for _, p := range c.procs {
+		select {
+		case <-p.done:
+		default:
+			t.Errorf("%s (pid %d) still running after the test ended", p.name, p.cmd.Process.Pid)
+		}
+	}
+	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {
+		t.Errorf("directory %s not removed: %v", c.Dir, err)
+	}
+}
