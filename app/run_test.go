@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/counter-mysql/counter-mysql/app/loadtest"
+)
+
+// addrLog passes log lines on to the test output and reports the address from the
+// "serving" line, which is how run tells callers which port it bound.
+type addrLog struct {
+	out  io.Writer
+	addr chan string
+	once sync.Once
+}
+
+func (a *addrLog) Write(p []byte) (int, error) {
+	var rec struct{ Msg, Addr string }
+	if json.Unmarshal(p, &rec) == nil && rec.Msg == "serving" {
+		a.once.Do(func() { a.addr <- rec.Addr })
+	}
+	return a.out.Write(p)
+}
+
+// startRun runs the program with env on a free port and returns its base URL and a stop
+// function that cancels it and returns run's error.
+func startRun(t *testing.T, env map[string]string) (string, func() error) {
+	t.Helper()
+	env["LISTEN_ADDR"] = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &addrLog{out: t.Output(), addr: make(chan string, 1)}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"app"}, func(k string) string { return env[k] }, logs, logs) }()
+	var stopped bool
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("run did not return within 30s of cancel")
+			return nil
+		}
+	}
+	t.Cleanup(func() { stop() })
+	select {
+	case addr := <-logs.addr:
+		return "http://" + addr, stop
+	case err := <-done:
+		t.Fatalf("run returned before serving: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not log its address within 30s")
+	}
+	return "", nil
+}
+
+func checkHistory(t *testing.T, r *loadtest.Result) {
+	t.Helper()
+	s := r.Summary()
+	if s.Errors > 0 || s.OK == 0 {
+		t.Fatalf("load: %v", s)
+	}
+	for _, check := range []func([]loadtest.Op) error{loadtest.CheckUnique, loadtest.CheckPerClientIncreasing} {
+		if err := check(r.Ops); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := loadtest.CheckLinearizable(r.Ops, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func maxNumber(ops []loadtest.Op) int64 {
+	var m int64
+	for _, o := range ops {
+		if o.OK() {
+			m = max(m, o.Number)
+		}
+	}
+	return m
+}
+
+func TestRunEmbeddedStoreConcurrentAndRestart(t *testing.T) {
+	for _, mode := range []string{"batch", "single"} {
+		t.Run(mode, func(t *testing.T) {
+			env := map[string]string{"SQLITE_PATH": filepath.Join(t.TempDir(), "counter.db"), "COUNTER_MODE": mode}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+
+			url, stop := startRun(t, env)
+			first, err := loadtest.Run(ctx, loadtest.Config{URLs: []string{url}, Clients: 32, Requests: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkHistory(t, first)
+			if err := stop(); err != nil {
+				t.Fatalf("run after cancel: %v", err)
+			}
+
+			url, _ = startRun(t, env) // same file: continues above the last number
+			resp, err := http.Get(url + "/get-number")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got struct{ Number int64 }
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+				t.Fatal(err)
+			}
+			if last := maxNumber(first.Ops); got.Number <= last {
+				t.Fatalf("after restart got %d, want > %d (the last number before)", got.Number, last)
+			}
+		})
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	err := run(context.Background(), []string{"app"}, func(k string) string {
+		return map[string]string{"COUNTER_MODE": "fast"}[k]
+	}, io.Discard, io.Discard)
+	if err == nil || err.Error() != `config: COUNTER_MODE="fast" is invalid: use "batch" or "single"` {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,293 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/counter-mysql/counter-mysql/app/config"
+	"github.com/counter-mysql/counter-mysql/app/internal/mysqltest"
+	"github.com/counter-mysql/counter-mysql/app/loadtest"
+	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/app/service"
+)
+
+// startReplica runs one app server against dsn on a free loopback port and returns its
+// base URL; it is shut down at cleanup. It does not wait for readiness.
+func startReplica(t *testing.T, env map[string]string) string {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { done <- service.Run(ctx, cfg, log, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("replica shutdown: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("replica did not stop within 30s")
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// waitStatus polls url until it answers want, for at most limit.
+func waitStatus(t *testing.T, url string, want int, limit time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer %d within %v (last: %v %v)", url, want, limit, resp, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startReplicas starts n app servers sharing one database as the least-privileged user,
+// all at once (so schema set-up races), and waits until all are ready.
+func startReplicas(t *testing.T, n int, dsn, mode string) []string {
+	t.Helper()
+	var urls []string
+	for range n {
+		urls = append(urls, startReplica(t, map[string]string{"MYSQL_DSN": dsn, "COUNTER_MODE": mode, "REQUEST_TIMEOUT": "1s"}))
+	}
+	for _, u := range urls {
+		waitStatus(t, u+"/readyz", http.StatusOK, 60*time.Second)
+	}
+	return urls
+}
+
+func checkHistory(t *testing.T, ops []loadtest.Op) {
+	t.Helper()
+	for _, check := range []func([]loadtest.Op) error{loadtest.CheckUnique, loadtest.CheckPerClientIncreasing} {
+		if err := check(ops); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := loadtest.CheckLinearizable(ops, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMySQL runs against one throwaway server (or $COUNTER_TEST_MYSQL_DSN); each subtest
+// uses a fresh database. The crash test kills the server, so it comes last.
+func TestMySQL(t *testing.T) {
+	srv := mysqltest.New(t)
+
+	for _, mode := range []string{"batch", "single"} {
+		t.Run("replicas/"+mode, func(t *testing.T) {
+			db := srv.CreateDatabase(t)
+			urls := startReplicas(t, 3, srv.CreateUser(t, db, schema.Privileges), mode)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			r, err := loadtest.Run(ctx, loadtest.Config{URLs: urls, Clients: 64, Requests: 60})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := r.Summary()
+			t.Logf("%s, 3 replicas: %v", mode, s)
+			if s.Errors > 0 || s.OK != 64*60 {
+				t.Fatalf("want all %d requests to succeed: %v", 64*60, s)
+			}
+			checkHistory(t, r.Ops)
+		})
+	}
+
+	t.Run("least-privilege", func(t *testing.T) {
+		db, other := srv.CreateDatabase(t), srv.CreateDatabase(t)
+		dsn := srv.CreateUser(t, db, schema.Privileges)
+		url := startReplicas(t, 1, dsn, "batch")[0]
+		waitStatus(t, url+"/get-number", http.StatusOK, 10*time.Second)
+
+		conn := mysqltest.Open(t, dsn)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, q := range []string{
+			"DROP TABLE " + schema.Table,
+			"DELETE FROM " + schema.Table,
+			"DROP DATABASE `" + db + "`",
+			"CREATE TABLE `" + other + "`.t (id INT)",
+			"SELECT COUNT(*) FROM `" + other + "`.t2",
+			"SELECT COUNT(*) FROM mysql.user",
+			"CREATE DATABASE x_" + db,
+			"GRANT SELECT ON `" + other + "`.* TO CURRENT_USER()",
+		} {
+			if _, err := conn.ExecContext(ctx, q); err == nil {
+				t.Errorf("the app user could run %q", q)
+			} else if !isDenied(err) {
+				t.Errorf("%q failed, but not for lack of privilege: %v", q, err)
+			}
+		}
+		if err := srv.Exec(ctx, "CREATE TABLE `"+other+"`.t2 (id INT)"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, "SELECT COUNT(*) FROM `"+other+"`.t2"); err == nil || !isDenied(err) {
+			t.Errorf("the app user could read another schema's table (err %v)", err)
+		}
+	})
+
+	t.Run("crash", func(t *testing.T) {
+		if !srv.CanCrash() {
+			t.Skip("the server in " + mysqltest.EnvDSN + " cannot be killed; unset it to run the crash test")
+		}
+		testCrash(t, srv)
+	})
+}
+
+// isDenied says whether err is MySQL's "access denied" family (1044, 1045, 1142, 1227...).
+func isDenied(err error) bool {
+	s := strings.ToLower(err.Error())
+	return strings.Contains(s, "denied") || strings.Contains(s, "command denied")
+}
+
+// testCrash kills the database with SIGKILL under load, restarts it on the same data and
+// checks that the running app recovers by itself and never hands out a number again.
+func testCrash(t *testing.T, srv *mysqltest.Server) {
+	db := srv.CreateDatabase(t)
+	urls := startReplicas(t, 2, srv.CreateUser(t, db, schema.Privileges), "batch")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	loadStart := time.Now() // at or before the load's own clock starts: offsets below are conservative
+	type outcome struct {
+		r   *loadtest.Result
+		err error
+	}
+	loaded := make(chan outcome, 1)
+	go func() {
+		r, err := loadtest.Run(loadCtx, loadtest.Config{URLs: urls, Clients: 16, Duration: 90 * time.Second, Timeout: 5 * time.Second})
+		loaded <- outcome{r, err}
+	}()
+
+	before := waitHandedOut(t, urls[0], 1, 30*time.Second) // load is flowing
+	waitHandedOut(t, urls[0], before+200, 30*time.Second)
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Since(loadStart)
+
+	// While the database is down: a bounded, well-formed 503 and not ready.
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(urls[0] + "/get-number")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var e struct{ Error string }
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
+		resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &e) != nil || e.Error == "" {
+		t.Errorf("during the outage: %d %v %s; want 503 JSON with Retry-After: 1", resp.StatusCode, resp.Header, body)
+	}
+	waitStatus(t, urls[1]+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	restartedAt := time.Since(loadStart)
+	for _, u := range urls { // the app was not restarted
+		waitStatus(t, u+"/get-number", http.StatusOK, 30*time.Second)
+		waitStatus(t, u+"/readyz", http.StatusOK, 30*time.Second)
+	}
+	afterRestart := waitHandedOut(t, urls[0], 0, time.Second)
+	waitHandedOut(t, urls[0], afterRestart+200, 30*time.Second) // the load got going again
+	stopLoad()
+	out := <-loaded
+	if out.r == nil {
+		t.Fatalf("load: %v", out.err)
+	}
+	ops := out.r.Ops
+
+	var maxBefore int64
+	var okBefore, okAfter, failed int
+	for _, o := range ops {
+		switch {
+		case !o.OK():
+			failed++
+			if o.Status != 0 && o.Status != http.StatusServiceUnavailable {
+				t.Errorf("op failed with status %d, want 503: %v", o.Status, o.Err)
+			}
+		case o.Return < killedAt:
+			okBefore++
+			maxBefore = max(maxBefore, o.Number)
+		case o.Call > restartedAt:
+			okAfter++
+		}
+	}
+	for _, o := range ops {
+		if o.OK() && o.Call > restartedAt && o.Number <= maxBefore {
+			t.Fatalf("after the crash a client got %d, not above %d acknowledged before it", o.Number, maxBefore)
+		}
+	}
+	t.Logf("crash: %d ok before the kill (max %d), %d ok after the restart, %d failed during the outage", okBefore, maxBefore, okAfter, failed)
+	if okBefore == 0 || okAfter == 0 {
+		t.Fatalf("the load must succeed before and after the crash (%d before, %d after)", okBefore, okAfter)
+	}
+	checkHistory(t, ops)
+}
+
+// waitHandedOut waits until the replica's counter_numbers_handed_out_total reaches at
+// least min and returns its value.
+func waitHandedOut(t *testing.T, url string, min float64, limit time.Duration) float64 {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		v, err := handedOut(url)
+		if err == nil && v >= min {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: numbers handed out did not reach %v within %v (%v, %v)", url, min, limit, v, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func handedOut(url string) (float64, error) {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "counter_numbers_handed_out_total "); ok {
+			var f float64
+			_, err := fmt.Sscan(v, &f)
+			return f, err
+		}
+	}
+	return 0, fmt.Errorf("no counter_numbers_handed_out_total in /metrics")
+}
+
