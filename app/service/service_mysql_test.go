@@ -97,7 +97,7 @@ func checkHistory(t *testing.T, ops []loadtest.Op) {
 }
 
 // TestMySQL runs against one throwaway server (or $COUNTER_TEST_MYSQL_DSN); each subtest
-// uses a fresh database. The crash test kills the server, so it comes last.
+// uses a fresh database. The crash tests kill the server, so they come last.
 func TestMySQL(t *testing.T) {
 	srv := mysqltest.New(t)
 
@@ -159,6 +159,12 @@ func TestMySQL(t *testing.T) {
 		}
 		testCrash(t, srv)
 	})
+	t.Run("crash-negative-control", func(t *testing.T) {
+		if !srv.CanCrash() {
+			t.Skip("the server in " + mysqltest.EnvDSN + " cannot be killed; unset it to run the crash test")
+		}
+		testCrashNegativeControl(t, srv)
+	})
 }
 
 // isDenied says whether err is MySQL's "access denied" family (1044, 1045, 1142, 1227...).
@@ -167,17 +173,32 @@ func isDenied(err error) bool {
 	return strings.Contains(s, "denied") || strings.Contains(s, "command denied")
 }
 
-// testCrash kills the database with SIGKILL under load, restarts it on the same data and
-// checks that the running app recovers by itself and never hands out a number again.
-func testCrash(t *testing.T, srv *mysqltest.Server) {
+// crashRun is the history of a load during which the database was killed and restarted;
+// the offsets are on the load's clock (conservatively: kill and restart are placed no
+// earlier than they happened).
+type crashRun struct {
+	ops                   []loadtest.Op
+	killedAt, restartedAt time.Duration
+}
+
+// crashUnderLoad kills the database with SIGKILL under load from two replicas, restarts it
+// on the same data, and waits until the running app (never restarted) serves again.
+// Without durable, commits stop waiting for the redo log once the schema is in place (the
+// restart restores the server's durable setting).
+func crashUnderLoad(t *testing.T, srv *mysqltest.Server, durable bool) crashRun {
 	db := srv.CreateDatabase(t)
 	urls := startReplicas(t, 2, srv.CreateUser(t, db, schema.Privileges), "batch")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if !durable {
+		if err := srv.Exec(ctx, "SET GLOBAL innodb_flush_log_at_trx_commit = 0"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
-	loadStart := time.Now() // at or before the load's own clock starts: offsets below are conservative
+	loadStart := time.Now() // at or before the load's own clock starts
 	type outcome struct {
 		r   *loadtest.Result
 		err error
@@ -188,12 +209,12 @@ func testCrash(t *testing.T, srv *mysqltest.Server) {
 		loaded <- outcome{r, err}
 	}()
 
-	before := waitHandedOut(t, urls[0], 1, 30*time.Second) // load is flowing
-	waitHandedOut(t, urls[0], before+200, 30*time.Second)
+	waitHandedOut(t, urls[0], 500, 30*time.Second) // load is flowing
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	killedAt := time.Since(loadStart)
+	var run crashRun
+	run.killedAt = time.Since(loadStart)
 
 	// While the database is down: a bounded, well-formed 503 and not ready.
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(urls[0] + "/get-number")
@@ -212,8 +233,8 @@ func testCrash(t *testing.T, srv *mysqltest.Server) {
 	if err := srv.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	restartedAt := time.Since(loadStart)
-	for _, u := range urls { // the app was not restarted
+	run.restartedAt = time.Since(loadStart)
+	for _, u := range urls {
 		waitStatus(t, u+"/get-number", http.StatusOK, 30*time.Second)
 		waitStatus(t, u+"/readyz", http.StatusOK, 30*time.Second)
 	}
@@ -224,34 +245,62 @@ func testCrash(t *testing.T, srv *mysqltest.Server) {
 	if out.r == nil {
 		t.Fatalf("load: %v", out.err)
 	}
-	ops := out.r.Ops
+	run.ops = out.r.Ops
+	return run
+}
 
-	var maxBefore int64
+// reissued returns the largest number acknowledged before the kill and the numbers handed
+// out after the restart that are not above it.
+func (r crashRun) reissued() (maxBefore int64, bad []int64) {
+	for _, o := range r.ops {
+		if o.OK() && o.Return < r.killedAt {
+			maxBefore = max(maxBefore, o.Number)
+		}
+	}
+	for _, o := range r.ops {
+		if o.OK() && o.Call > r.restartedAt && o.Number <= maxBefore {
+			bad = append(bad, o.Number)
+		}
+	}
+	return maxBefore, bad
+}
+
+func testCrash(t *testing.T, srv *mysqltest.Server) {
+	run := crashUnderLoad(t, srv, true)
 	var okBefore, okAfter, failed int
-	for _, o := range ops {
+	for _, o := range run.ops {
 		switch {
 		case !o.OK():
 			failed++
 			if o.Status != 0 && o.Status != http.StatusServiceUnavailable {
 				t.Errorf("op failed with status %d, want 503: %v", o.Status, o.Err)
 			}
-		case o.Return < killedAt:
+		case o.Return < run.killedAt:
 			okBefore++
-			maxBefore = max(maxBefore, o.Number)
-		case o.Call > restartedAt:
+		case o.Call > run.restartedAt:
 			okAfter++
 		}
 	}
-	for _, o := range ops {
-		if o.OK() && o.Call > restartedAt && o.Number <= maxBefore {
-			t.Fatalf("after the crash a client got %d, not above %d acknowledged before it", o.Number, maxBefore)
-		}
-	}
+	maxBefore, bad := run.reissued()
 	t.Logf("crash: %d ok before the kill (max %d), %d ok after the restart, %d failed during the outage", okBefore, maxBefore, okAfter, failed)
+	if len(bad) > 0 {
+		t.Fatalf("after the crash clients got %d numbers not above %d acknowledged before it, e.g. %d", len(bad), maxBefore, bad[0])
+	}
 	if okBefore == 0 || okAfter == 0 {
 		t.Fatalf("the load must succeed before and after the crash (%d before, %d after)", okBefore, okAfter)
 	}
-	checkHistory(t, ops)
+	checkHistory(t, run.ops)
+}
+
+// testCrashNegativeControl shows the crash test can fail: with the redo log flushed only
+// once a second, a kill loses acknowledged increments and numbers are handed out again.
+func testCrashNegativeControl(t *testing.T, srv *mysqltest.Server) {
+	run := crashUnderLoad(t, srv, false)
+	maxBefore, bad := run.reissued()
+	t.Logf("negative control: %d numbers handed out again after the crash (max before %d)", len(bad), maxBefore)
+	if len(bad) == 0 {
+		t.Fatal("with innodb_flush_log_at_trx_commit=0 a crash should lose acknowledged numbers; the crash test did not see it")
+	}
 }
 
 // waitHandedOut waits until the replica's counter_numbers_handed_out_total reaches at
