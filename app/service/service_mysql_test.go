@@ -339,4 +339,3 @@ func handedOut(url string) (float64, error) {
 	}
 	return 0, fmt.Errorf("no counter_numbers_handed_out_total in /metrics")
 }
-
