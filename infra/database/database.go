@@ -2,6 +2,10 @@
 // replica and its own volume, a headless Service that gives the pod a stable DNS name,
 // generated credentials, a least-privilege application user, and a NetworkPolicy that
 // admits only the counter app.
+//
+// There is deliberately no PodDisruptionBudget: with one replica any budget either allows
+// the eviction anyway or blocks every node drain (and so cluster upgrades) forever. A drain
+// costs one graceful restart, the same as the delete-the-pod drill.
 package database
 
 import (
