@@ -1,0 +1,190 @@
+// Command loadgen benchmarks the counter service against MySQL in both modes, coalesced
+// (batch) and one statement per request (single), on fresh databases in one run, and
+// reports throughput, latency, errors and duplicates. It exits non-zero if any number was
+// handed out twice.
+//
+// By default it starts its own throwaway MariaDB/MySQL (mariadbd or mysqld must be
+// installed; durable settings: innodb_flush_log_at_trx_commit=1). With -dsn it uses an
+// existing server through an admin DSN and creates (then drops) its own databases there.
+//
+//	go run ./app/cmd/loadgen -clients 64 -duration 5s
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/counter-mysql/counter-mysql/app/config"
+	"github.com/counter-mysql/counter-mysql/app/internal/mysqltest"
+	"github.com/counter-mysql/counter-mysql/app/loadtest"
+	"github.com/counter-mysql/counter-mysql/app/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	dsn              string
+	clients          int
+	replicas         int
+	duration, warmup time.Duration
+	maxBatch         int
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.dsn, "dsn", "", "admin DSN of an existing MySQL/MariaDB server (default: start a throwaway one)")
+	fs.IntVar(&o.clients, "clients", 64, "concurrent closed-loop HTTP clients")
+	fs.IntVar(&o.replicas, "replicas", 1, "app servers sharing the database (clients are spread over them)")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per mode, after the warm-up")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per mode, left out of the figures")
+	fs.IntVar(&o.maxBatch, "max-batch", 256, "COUNTER_MAX_BATCH for the coalesced mode")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.clients < 1 || o.replicas < 1 || o.duration <= 0 || o.warmup < 0 {
+		return errors.New("-clients and -replicas must be positive, -duration positive, -warmup not negative")
+	}
+
+	srv, err := openServer(ctx, o.dsn, stderr)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	fmt.Fprintf(stdout, "server %s, %d clients over %d replica(s), %v measured after %v warm-up per mode\n",
+		srv.Addr(), o.clients, o.replicas, o.duration, o.warmup)
+
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	results := map[config.Mode]loadtest.Summary{}
+	var duplicates bool
+	for _, mode := range []config.Mode{config.ModeBatch, config.ModeSingle} {
+		s, err := benchmark(ctx, srv, mode, o, log)
+		if err != nil {
+			return fmt.Errorf("%s: %w", mode, err)
+		}
+		results[mode] = s
+		duplicates = duplicates || s.Duplicates > 0
+		fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %-9v p99 %-9v errors %d  duplicates %d\n",
+			mode, s.ReqPerSec, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Errors, s.Duplicates)
+	}
+	if single := results[config.ModeSingle].ReqPerSec; single > 0 {
+		fmt.Fprintf(stdout, "coalesced/single throughput: %.1fx\n", results[config.ModeBatch].ReqPerSec/single)
+	}
+	if duplicates {
+		return errors.New("DUPLICATE numbers were handed out")
+	}
+	return nil
+}
+
+func openServer(ctx context.Context, dsn string, stderr io.Writer) (*mysqltest.Server, error) {
+	if dsn != "" {
+		return mysqltest.External(dsn)
+	}
+	fmt.Fprintln(stderr, "starting a throwaway database server...")
+	return mysqltest.Start(ctx, mysqltest.Options{})
+}
+
+// benchmark runs the real service in mode on a fresh database and drives it.
+func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o options, log *slog.Logger) (loadtest.Summary, error) {
+	db := "loadgen_" + string(mode) + "_" + randomHex(4)
+	if err := srv.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		return loadtest.Summary{}, err
+	}
+	defer srv.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+
+	env := map[string]string{
+		"MYSQL_DSN":         srv.DSN(db),
+		"COUNTER_MODE":      string(mode),
+		"COUNTER_MAX_BATCH": fmt.Sprint(o.maxBatch),
+		"DB_MAX_CONNS":      "16",
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		return loadtest.Summary{}, err
+	}
+	appCtx, stopApps := context.WithCancel(ctx)
+	var urls []string
+	done := make(chan error, o.replicas)
+	defer func() {
+		stopApps()
+		for range urls {
+			<-done
+		}
+	}()
+	for range o.replicas {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return loadtest.Summary{}, err
+		}
+		go func() { done <- service.Run(appCtx, cfg, log, ln) }()
+		urls = append(urls, "http://"+ln.Addr().String())
+	}
+	for _, u := range urls {
+		if err := waitReady(ctx, u); err != nil {
+			return loadtest.Summary{}, err
+		}
+	}
+	r, err := loadtest.Run(ctx, loadtest.Config{
+		URLs:     urls,
+		Clients:  o.clients,
+		Duration: o.warmup + o.duration,
+		Warmup:   o.warmup,
+		Timeout:  10 * time.Second,
+	})
+	if err != nil {
+		return loadtest.Summary{}, err
+	}
+	if err := errors.Join(loadtest.CheckUnique(r.Ops), loadtest.CheckPerClientIncreasing(r.Ops)); err != nil {
+		log.Error("history check failed", "mode", string(mode), "err", err)
+	}
+	return r.Summary(), nil
+}
+
+// waitReady polls /readyz for up to a minute.
+func waitReady(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready: %w", url, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails since Go 1.24
+	return hex.EncodeToString(b)
+}
