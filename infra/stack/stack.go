@@ -4,11 +4,14 @@ package stack
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/counter-mysql/counter-mysql/infra/cleanup"
 	"github.com/counter-mysql/counter-mysql/infra/cluster"
@@ -54,7 +57,13 @@ type Outputs struct {
 // Deploy creates every resource for a validated configuration.
 func Deploy(ctx *pulumi.Context, cfg config.Config) (*Outputs, error) {
 	out := &Outputs{}
+	// Every object's app.kubernetes.io/instance label, so two stacks sharing a cluster
+	// never select each other's pods.
 	instance := ctx.Project() + "-" + ctx.Stack()
+	if errs := validation.IsValidLabelValue(instance); len(errs) > 0 {
+		return nil, fmt.Errorf("the stack name %q makes the label value %q invalid (%s): use a shorter stack name",
+			ctx.Stack(), instance, strings.Join(errs, "; "))
+	}
 
 	// The cluster, and the storage the database volume lives on.
 	var (

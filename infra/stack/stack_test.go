@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/counter-mysql/counter-mysql/infra/config"
@@ -254,5 +255,33 @@ func TestRecommendedLabels(t *testing.T) {
 				t.Errorf("%s %s: %s labels %v lack name/instance/component", o.GetKind(), o.GetName(), where, l)
 			}
 		}
+	}
+}
+
+// countingMocks counts registrations and answers nothing else.
+type countingMocks struct{ registered int }
+
+func (m *countingMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	m.registered++
+	return args.Name, args.Inputs, nil
+}
+
+func (m *countingMocks) Call(pulumi.MockCallArgs) (resource.PropertyMap, error) { return nil, nil }
+
+func TestLongStackNameFailsFirst(t *testing.T) {
+	cfg, err := config.Parse(func(k string) string { return stacktest.Config(nil)[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &countingMocks{}
+	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		_, err := stack.Deploy(ctx, cfg)
+		return err
+	}, pulumi.WithMocks("counter-mysql", strings.Repeat("production-", 6), m))
+	if err == nil || !strings.Contains(err.Error(), "use a shorter stack name") {
+		t.Fatalf("error = %v, want the stack name refused", err)
+	}
+	if m.registered != 0 {
+		t.Errorf("%d resources registered before the error", m.registered)
 	}
 }
