@@ -60,7 +60,7 @@ type Resource struct {
 	Inputs    resource.PropertyMap
 	Parent    string   // URN of the parent ("" for the stack)
 	Provider  string   // explicit provider reference, "urn::id", if any
-	DependsOn []string // URNs of explicit dependencies
+	DependsOn []string // URNs it depends on, explicitly or through its inputs
 	Hooks     Hooks    // names of the resource hooks bound to it
 }
 
