@@ -57,11 +57,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	}
 
 	metrics := server.NewMetrics()
+	obs := &outageLog{Metrics: metrics, log: log}
 	var numbers numberSource
 	if cfg.Mode == config.ModeSingle {
-		numbers = counter.NewSingle(st, cfg.RequestTimeout, metrics)
+		numbers = counter.NewSingle(st, cfg.RequestTimeout, obs)
 	} else {
-		numbers = counter.NewCoalescer(st, cfg.MaxBatch, cfg.RequestTimeout, metrics)
+		numbers = counter.NewCoalescer(st, cfg.MaxBatch, cfg.RequestTimeout, obs)
 	}
 
 	var stopping atomic.Bool
@@ -146,5 +147,22 @@ func setupUntilDone(ctx context.Context, st store.Store, log *slog.Logger, attem
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// outageLog adds to the metrics one log line when statements start failing and one when
+// they succeed again, instead of one per failed request during an outage.
+type outageLog struct {
+	*server.Metrics
+	log     *slog.Logger
+	failing atomic.Bool
+}
+
+func (o *outageLog) Batch(size int, err error) {
+	o.Metrics.Batch(size, err)
+	if err != nil && !o.failing.Swap(true) {
+		o.log.Warn("database statements failing; answering 503 until they succeed", "err", err)
+	} else if err == nil && o.failing.Swap(false) {
+		o.log.Info("database statements succeed again")
 	}
 }
