@@ -197,10 +197,11 @@ func NewSingle(s Adder, timeout time.Duration, obs Observer) *Single {
 	return &Single{store: s, timeout: timeout, obs: obs}
 }
 
-// Next returns a committed number. If ctx ends mid-statement the increment may still
-// commit: a gap, never a duplicate.
+// Next returns a committed number. The statement runs to completion (bounded by the
+// timeout) even if ctx ends, so a caller that left costs a known number, not an increment
+// of unknown outcome.
 func (s *Single) Next(ctx context.Context) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
 	n, err := s.store.Add(ctx, 1)
 	s.obs.Batch(1, err)

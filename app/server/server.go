@@ -68,6 +68,10 @@ func handleGetNumber(d Deps) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "counter unavailable, retry later")
 			return
 		}
+		if r.Context().Err() != nil { // the client left while its number was committed
+			d.Metrics.Abandoned(1)
+			return
+		}
 		d.Metrics.handedOut.Inc()
 		writeJSON(w, http.StatusOK, body{Number: n})
 	})

@@ -14,16 +14,22 @@ import (
 	"time"
 )
 
-// fakeCounter returns consecutive numbers, or err, or panics.
+// fakeCounter returns consecutive numbers, or err, or panics, or (with entered set)
+// signals entry and returns a number only once the caller has left.
 type fakeCounter struct {
-	n     atomic.Int64
-	err   error
-	panic bool
+	n       atomic.Int64
+	err     error
+	panic   bool
+	entered chan struct{}
 }
 
-func (f *fakeCounter) Next(context.Context) (int64, error) {
+func (f *fakeCounter) Next(ctx context.Context) (int64, error) {
 	if f.panic {
 		panic("boom")
+	}
+	if f.entered != nil {
+		f.entered <- struct{}{}
+		<-ctx.Done()
 	}
 	if f.err != nil {
 		return 0, f.err
@@ -200,5 +206,33 @@ func TestMetricsExposed(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+func TestNumberForGoneClientIsCountedAbandoned(t *testing.T) {
+	f := newFixture(t)
+	f.counter.entered = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/get-number", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		<-f.counter.entered
+		cancel()
+	}()
+	if _, err := f.srv.Client().Do(req); err == nil {
+		t.Fatal("request should fail: the client cancelled it")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := f.do(t, http.MethodGet, "/metrics")
+		if strings.Contains(body, "counter_numbers_abandoned_total 1") && strings.Contains(body, "counter_numbers_handed_out_total 0") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the number for the gone client was not counted as abandoned:\n%s", body)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
