@@ -153,6 +153,26 @@ func TestMySQL(t *testing.T) {
 		}
 	})
 
+	t.Run("starts-before-database", func(t *testing.T) {
+		if !srv.CanCrash() {
+			t.Skip("the server in " + mysqltest.EnvDSN + " cannot be stopped; unset it to run this test")
+		}
+		dsn := srv.CreateUser(t, srv.CreateDatabase(t), schema.Privileges)
+		if err := srv.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		url := startReplica(t, map[string]string{"MYSQL_DSN": dsn, "REQUEST_TIMEOUT": "1s"})
+		waitStatus(t, url+"/healthz", http.StatusOK, 10*time.Second) // alive, not exited
+		waitStatus(t, url+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := srv.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, url+"/readyz", http.StatusOK, 30*time.Second)
+		waitStatus(t, url+"/get-number", http.StatusOK, 10*time.Second)
+	})
+
 	t.Run("crash", func(t *testing.T) {
 		if !srv.CanCrash() {
 			t.Skip("the server in " + mysqltest.EnvDSN + " cannot be killed; unset it to run the crash test")
