@@ -126,6 +126,10 @@ func Parse(get func(key string) string) (Config, error) {
 		p.fail("nodeDesiredSize", "%d must lie between nodeMinSize (%d) and nodeMaxSize (%d): make nodeMinSize <= nodeDesiredSize <= nodeMaxSize",
 			c.NodeDesiredSize, c.NodeMinSize, c.NodeMaxSize)
 	}
+	if c.Mode == ModeExisting && c.AppImage == "" {
+		p.fail("appImage", "is required with mode existing, which creates no registry: build and load an image "+
+			"(docker build -f app/Dockerfile -t counter:dev . && kind load docker-image counter:dev), then pulumi config set appImage counter:dev")
+	}
 	if c.Mode == ModeEKS {
 		// These only make sense for a cluster we did not create; refusing them avoids a
 		// silent "why is my kubeconfig ignored".
@@ -245,7 +249,7 @@ func (p *parser) image(key string) string {
 	v := p.value(key)
 	switch {
 	case v == "":
-		p.fail(key, "is required: set it to the counter image, e.g. pulumi config set %s ghcr.io/you/counter:v1", key)
+		// Unset: the program builds the image from app/ (mode eks) or refuses (mode existing).
 	case !imageRef.MatchString(v):
 		p.fail(key, "%q is not an image reference: use registry/name:tag, e.g. ghcr.io/you/counter:v1", v)
 	}

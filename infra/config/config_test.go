@@ -98,15 +98,19 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-func TestParseRequiresAppImage(t *testing.T) {
-	_, err := Parse(getter(nil))
-	if err == nil || !strings.Contains(err.Error(), "counter-mysql:appImage is required") {
-		t.Fatalf("error = %v, want appImage to be required", err)
+func TestAppImageIsOptionalOnlyInEKSMode(t *testing.T) {
+	c, err := Parse(getter(nil))
+	if err != nil || c.AppImage != "" {
+		t.Fatalf("eks mode without appImage: %+v, %v; want it accepted (the program builds the image)", c.AppImage, err)
+	}
+	_, err = Parse(getter(map[string]string{"mode": "existing"}))
+	if err == nil || !strings.Contains(err.Error(), "counter-mysql:appImage is required with mode existing") {
+		t.Fatalf("error = %v, want appImage to be required in existing mode", err)
 	}
 }
 
 func TestParseListsEveryProblemAtOnce(t *testing.T) {
-	_, err := Parse(getter(map[string]string{"mysqlVersion": "5.7", "namespace": "A", "appReplicas": "0"}))
+	_, err := Parse(getter(map[string]string{"mysqlVersion": "5.7", "namespace": "A", "appReplicas": "0", "mode": "existing"}))
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/counter-mysql/counter-mysql/infra/config"
 	"github.com/counter-mysql/counter-mysql/infra/counterapp"
 	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/image"
 	"github.com/counter-mysql/counter-mysql/infra/kubeclient"
 	"github.com/counter-mysql/counter-mysql/infra/storage"
 )
@@ -29,7 +30,7 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := Deploy(ctx, cfg)
+	out, err := Deploy(ctx, cfg, sourceRoot)
 	if err != nil {
 		return err
 	}
@@ -40,8 +41,13 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("appUrl", out.AppURL)
 	ctx.Export("mysqlHost", out.MySQLHost)
 	ctx.Export("mysqlVersion", out.MySQLVersion)
+	ctx.Export("appImage", out.AppImage)
 	return nil
 }
+
+// sourceRoot is the repository root, where the app image builds from, as seen from the
+// directory Pulumi runs the program in (Pulumi.yaml: main: infra/).
+const sourceRoot = ".."
 
 // Outputs are what a user needs after `pulumi up`.
 type Outputs struct {
@@ -52,10 +58,14 @@ type Outputs struct {
 	AppURL       pulumi.StringOutput
 	MySQLHost    pulumi.StringOutput
 	MySQLVersion pulumi.StringOutput
+	// AppImage is the image the Deployment runs: the configured one, or the one built from
+	// app/ and pushed to ECR, by digest.
+	AppImage pulumi.StringOutput
 }
 
-// Deploy creates every resource for a validated configuration.
-func Deploy(ctx *pulumi.Context, cfg config.Config) (*Outputs, error) {
+// Deploy creates every resource for a validated configuration; the app image, unless
+// configured, builds from the repository at root.
+func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, error) {
 	out := &Outputs{}
 	// Every object's app.kubernetes.io/instance label, so two stacks sharing a cluster
 	// never select each other's pods.
@@ -63,6 +73,17 @@ func Deploy(ctx *pulumi.Context, cfg config.Config) (*Outputs, error) {
 	if errs := validation.IsValidLabelValue(instance); len(errs) > 0 {
 		return nil, fmt.Errorf("the stack name %q makes the label value %q invalid (%s): use a shorter stack name",
 			ctx.Stack(), instance, strings.Join(errs, "; "))
+	}
+
+	// The app's image: as configured, or built from this repository into ECR. First,
+	// because it reads and checks the build inputs before it registers anything.
+	img, err := image.New(ctx, "counter", image.Args{
+		Configured:   cfg.AppImage,
+		RepoRoot:     root,
+		InstanceType: cfg.NodeInstanceType,
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	// The cluster, and the storage the database volume lives on.
@@ -129,7 +150,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config) (*Outputs, error) {
 	app, err := counterapp.New(ctx, "counter", &counterapp.Args{
 		Namespace:         db.NamespaceName,
 		Instance:          instance,
-		Image:             pulumi.String(cfg.AppImage),
+		Image:             img.Ref,
 		Replicas:          cfg.AppReplicas,
 		ServiceType:       cfg.ServiceType,
 		MySQLHost:         db.Host,
@@ -146,6 +167,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config) (*Outputs, error) {
 	out.AppURL = app.URL
 	out.MySQLHost = db.Host
 	out.MySQLVersion = pulumi.String(cfg.MySQLVersion.String()).ToStringOutput()
+	out.AppImage = img.Ref
 	return out, nil
 }
 

@@ -1,6 +1,8 @@
 package stack_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -48,12 +50,16 @@ var (
 		"kubernetes:core/v1:PersistentVolumeClaimPatch mysql-data",
 	}
 	counter = []string{
+		"counter-mysql:image:Image counter",
 		"counter-mysql:counterapp:Counter counter",
 		"kubernetes:apps/v1:Deployment counter",
 		"kubernetes:core/v1:Service counter",
 		"kubernetes:policy/v1:PodDisruptionBudget counter",
 	}
 )
+
+// repoRoot is the repository root seen from this package's directory, where tests run.
+const repoRoot = "../.."
 
 func TestResourcesPerVariant(t *testing.T) {
 	eks := slices.Concat(eksCluster, ebsStorage, mysql, counter)
@@ -107,7 +113,7 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 		{map[string]string{"appReplicas": "0"}, "counter-mysql:appReplicas"},
 		{map[string]string{"serviceType": "NodePort"}, "counter-mysql:serviceType"},
 		{map[string]string{"volumeCleanupTimeout": "soon"}, "counter-mysql:volumeCleanupTimeout"},
-		{map[string]string{"appImage": ""}, "counter-mysql:appImage is required"},
+		{map[string]string{"mode": "existing", "appImage": ""}, "counter-mysql:appImage is required with mode existing"},
 		{map[string]string{"storageClassName": "gp2"}, "counter-mysql:storageClassName is only used with mode existing"},
 	}
 	for _, tt := range tests {
@@ -158,7 +164,7 @@ func outputs(t *testing.T, overrides map[string]string) (values map[string]strin
 	var mu sync.Mutex
 	var captured map[string]pulumi.StringOutput
 	_, err = stacktest.RunProgram(func(ctx *pulumi.Context) error {
-		out, err := stack.Deploy(ctx, cfg)
+		out, err := stack.Deploy(ctx, cfg, repoRoot)
 		if err != nil {
 			return err
 		}
@@ -275,7 +281,7 @@ func TestLongStackNameFailsFirst(t *testing.T) {
 	}
 	m := &countingMocks{}
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		_, err := stack.Deploy(ctx, cfg)
+		_, err := stack.Deploy(ctx, cfg, repoRoot)
 		return err
 	}, pulumi.WithMocks("counter-mysql", strings.Repeat("production-", 6), m))
 	if err == nil || !strings.Contains(err.Error(), "use a shorter stack name") {
@@ -283,5 +289,79 @@ func TestLongStackNameFailsFirst(t *testing.T) {
 	}
 	if m.registered != 0 {
 		t.Errorf("%d resources registered before the error", m.registered)
+	}
+}
+
+// deploy runs stack.Deploy, building the image from root, with the default config plus
+// overrides (appImage left unset unless given).
+func deploy(t *testing.T, root string, overrides map[string]string) (*stacktest.Recorded, error) {
+	t.Helper()
+	cfg, err := config.Parse(func(k string) string { return overrides[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stacktest.RunProgram(func(ctx *pulumi.Context) error {
+		_, err := stack.Deploy(ctx, cfg, root)
+		return err
+	})
+}
+
+// TestImageBuiltFromSourceWhenUnconfigured: with no appImage the program creates an ECR
+// repository, builds app/ for the nodes' architecture and runs the pushed image by digest.
+func TestImageBuiltFromSourceWhenUnconfigured(t *testing.T) {
+	for _, tt := range []struct{ instanceType, platform string }{
+		{"t3.medium", "linux/amd64"},
+		{"m7g.large", "linux/arm64"},
+	} {
+		t.Run(tt.instanceType, func(t *testing.T) {
+			rec, err := deploy(t, repoRoot, map[string]string{"nodeInstanceType": tt.instanceType})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range rec.Resources {
+				got = append(got, r.Type+" "+r.Name)
+			}
+			built := []string{
+				"aws:ecr/repository:Repository counter",
+				"aws:ecr/lifecyclePolicy:LifecyclePolicy counter",
+				"random:index/randomId:RandomId counter",
+				"docker:index/image:Image counter",
+			}
+			want := slices.Concat(eksCluster, ebsStorage, mysql, counter, built)
+			if !slices.Equal(sorted(got), sorted(want)) {
+				t.Errorf("resources:\n  got  %v\n  want %v", got, want)
+			}
+			img, _ := rec.Get("docker:index/image:Image", "counter")
+			if p := stacktest.Plain(img.Inputs["build"]).(map[string]any)["platform"]; p != tt.platform {
+				t.Errorf("image platform = %v, want %s", p, tt.platform)
+			}
+			app, _ := rec.Get("kubernetes:apps/v1:Deployment", "counter")
+			deployment := app.Object()
+			image := stacktest.Field(deployment, "spec", "template", "spec", "containers", "0", "image")
+			if s, _ := image.(string); !strings.HasSuffix(s, "@"+stacktest.ImageDigest) {
+				t.Errorf("Deployment image = %v, want the pushed image by digest", image)
+			}
+		})
+	}
+}
+
+// TestUnbuildableSourceRegistersNothing: a source tree the image cannot be built from
+// fails before any resource exists.
+func TestUnbuildableSourceRegistersNothing(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := filepath.Rel(wd, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := deploy(t, empty, nil)
+	if err == nil || !strings.Contains(err.Error(), "image:") {
+		t.Fatalf("error = %v, want the image's source refused", err)
+	}
+	if len(rec.Resources) != 0 {
+		t.Errorf("%d resources registered before the error", len(rec.Resources))
 	}
 }

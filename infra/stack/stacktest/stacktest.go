@@ -41,6 +41,9 @@ const (
 	OIDCIssuer = "oidc.eks." + Region + ".amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 	// OIDCProviderARN is the mocked IAM OIDC provider.
 	OIDCProviderARN = "arn:aws:iam::" + AccountID + ":oidc-provider/" + OIDCIssuer
+	// ImageDigest is the digest of every image the program builds and pushes.
+	ImageDigest  = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	registryHost = AccountID + ".dkr.ecr." + Region + ".amazonaws.com"
 	// LoadBalancerHostname is the address a LoadBalancer Service gets.
 	LoadBalancerHostname = "counter-mock.elb." + Region + ".amazonaws.com"
 )
@@ -168,9 +171,17 @@ func (m *mocks) registerFixtures(ctx *pulumi.Context) error {
 	return nil
 }
 
-// Call answers provider functions; the program calls none, so any call is a surprise.
+// Call answers provider functions: the program only asks ECR for a registry token, to push
+// the image it builds; any other call is a surprise.
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	return nil, fmt.Errorf("stacktest: unexpected call of %s", args.Token)
+	if args.Token != "aws:ecr/getAuthorizationToken:getAuthorizationToken" {
+		return nil, fmt.Errorf("stacktest: unexpected call of %s", args.Token)
+	}
+	return resource.PropertyMap{
+		"userName":      resource.NewProperty("AWS"),
+		"password":      resource.NewProperty("mock-ecr-password"),
+		"proxyEndpoint": resource.NewProperty("https://" + registryHost),
+	}, nil
 }
 
 // NewResource records the registration and returns plausible outputs.
@@ -242,6 +253,15 @@ func (m *mocks) outputs(args pulumi.MockResourceArgs) resource.PropertyMap {
 		set("name", args.Name)
 	case args.TypeToken == "aws:eks/addon:Addon":
 		set("arn", "arn:aws:eks:"+Region+":"+AccountID+":addon/"+ClusterName+"/"+args.Name)
+	case args.TypeToken == "aws:ecr/repository:Repository":
+		set("name", args.Name)
+		set("registryId", AccountID)
+		set("repositoryUrl", registryHost+"/"+args.Name)
+	case args.TypeToken == "random:index/randomId:RandomId":
+		set("hex", "a1b2c3d4")
+	case args.TypeToken == "docker:index/image:Image":
+		repo, _, _ := strings.Cut(args.Inputs["imageName"].StringValue(), ":")
+		set("repoDigest", repo+"@"+ImageDigest)
 	case args.TypeToken == "random:index/randomPassword:RandomPassword":
 		// Returned plain on purpose: the program must mark passwords secret itself.
 		set("result", strings.Repeat("x", 24)+fmt.Sprintf("%08d", len(m.recorded)))
