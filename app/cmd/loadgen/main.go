@@ -23,6 +23,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		srv.Addr(), o.clients, o.replicas, o.duration, o.warmup)
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	results := map[config.Mode]loadtest.Summary{}
+	results := map[config.Mode]result{}
 	var duplicates bool
 	for _, mode := range []config.Mode{config.ModeBatch, config.ModeSingle} {
 		s, err := benchmark(ctx, srv, mode, o, log)
@@ -84,8 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		results[mode] = s
 		duplicates = duplicates || s.Duplicates > 0
-		fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %-9v p99 %-9v errors %d  duplicates %d\n",
-			mode, s.ReqPerSec, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Errors, s.Duplicates)
+		fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %-9v p99 %-9v errors %d  duplicates %d  mean batch %.1f\n",
+			mode, s.ReqPerSec, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Errors, s.Duplicates, s.meanBatch)
 	}
 	if single := results[config.ModeSingle].ReqPerSec; single > 0 {
 		fmt.Fprintf(stdout, "coalesced/single throughput: %.1fx\n", results[config.ModeBatch].ReqPerSec/single)
@@ -105,10 +107,16 @@ func openServer(ctx context.Context, dsn string, stderr io.Writer) (*mysqltest.S
 }
 
 // benchmark runs the real service in mode on a fresh database and drives it.
-func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o options, log *slog.Logger) (loadtest.Summary, error) {
+// result is one mode's figures.
+type result struct {
+	loadtest.Summary
+	meanBatch float64
+}
+
+func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o options, log *slog.Logger) (result, error) {
 	db := "loadgen_" + string(mode) + "_" + randomHex(4)
 	if err := srv.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		return loadtest.Summary{}, err
+		return result{}, err
 	}
 	defer srv.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
 
@@ -120,7 +128,7 @@ func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o o
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
-		return loadtest.Summary{}, err
+		return result{}, err
 	}
 	appCtx, stopApps := context.WithCancel(ctx)
 	var urls []string
@@ -134,14 +142,14 @@ func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o o
 	for range o.replicas {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return loadtest.Summary{}, err
+			return result{}, err
 		}
 		go func() { done <- service.Run(appCtx, cfg, log, ln) }()
 		urls = append(urls, "http://"+ln.Addr().String())
 	}
 	for _, u := range urls {
 		if err := waitReady(ctx, u); err != nil {
-			return loadtest.Summary{}, err
+			return result{}, err
 		}
 	}
 	r, err := loadtest.Run(ctx, loadtest.Config{
@@ -152,12 +160,48 @@ func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o o
 		Timeout:  10 * time.Second,
 	})
 	if err != nil {
-		return loadtest.Summary{}, err
+		return result{}, err
 	}
 	if err := errors.Join(loadtest.CheckUnique(r.Ops), loadtest.CheckPerClientIncreasing(r.Ops)); err != nil {
 		log.Error("history check failed", "mode", string(mode), "err", err)
 	}
-	return r.Summary(), nil
+	return result{r.Summary(), meanBatch(ctx, urls)}, nil
+}
+
+// meanBatch is the mean of the replicas' counter_batch_size histograms (numbers per
+// statement), read from /metrics; 0 if unavailable.
+func meanBatch(ctx context.Context, urls []string) float64 {
+	var sum, count float64
+	for _, u := range urls {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/metrics", nil)
+		if err != nil {
+			return 0
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return 0
+		}
+		for line := range strings.Lines(string(body)) {
+			name, value, _ := strings.Cut(strings.TrimSpace(line), " ")
+			v, err := strconv.ParseFloat(value, 64)
+			switch {
+			case err != nil:
+			case name == "counter_batch_size_sum":
+				sum += v
+			case name == "counter_batch_size_count":
+				count += v
+			}
+		}
+	}
+	if count == 0 {
+		return 0
+	}
+	return sum / count
 }
 
 // waitReady polls /readyz for up to a minute.
