@@ -167,3 +167,15 @@ func realTimeViolation(ok []Op) (a, b Op, found bool) {
 }
 
 func byCall(a, b Op) int { return cmp.Compare(a.Call, b.Call) }
+
+// CheckHistory runs every check on a history: unique numbers, strictly increasing per
+// client, and linearizable (within timeout).
+func CheckHistory(ops []Op, timeout time.Duration) error {
+	if err := CheckUnique(ops); err != nil {
+		return err
+	}
+	if err := CheckPerClientIncreasing(ops); err != nil {
+		return err
+	}
+	return CheckLinearizable(ops, timeout)
+}

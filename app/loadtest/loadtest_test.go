@@ -351,3 +351,24 @@ func TestCheckLinearizableAgreesWithPlainPorcupine(t *testing.T) {
 		t.Errorf("%d of 2000 random histories linearizable: too one-sided to compare", legal)
 	}
 }
+
+// CheckHistory must reject a history that fails any one of its checks.
+func TestCheckHistory(t *testing.T) {
+	ok := func(client int, call, ret time.Duration, n int64) Op {
+		return Op{Client: client, Call: call, Return: ret, Number: n, Status: 200}
+	}
+	for _, c := range []struct {
+		name  string
+		ops   []Op
+		valid bool
+	}{
+		{"valid", []Op{ok(0, 0, 1, 1), ok(1, 2, 3, 2), ok(0, 2, 4, 3)}, true},
+		{"duplicate", []Op{ok(0, 0, 1, 1), ok(1, 2, 3, 1)}, false},
+		{"client goes backwards", []Op{ok(0, 0, 5, 2), ok(0, 6, 7, 1), ok(1, 0, 8, 3)}, false},
+		{"stale after return", []Op{ok(0, 0, 1, 5), ok(1, 2, 3, 3)}, false},
+	} {
+		if err := CheckHistory(c.ops, time.Minute); (err == nil) != c.valid {
+			t.Errorf("%s: CheckHistory = %v, want valid = %v", c.name, err, c.valid)
+		}
+	}
+}

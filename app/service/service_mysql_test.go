@@ -84,18 +84,6 @@ func startReplicas(t *testing.T, n int, dsn, mode string) []string {
 	return urls
 }
 
-func checkHistory(t *testing.T, ops []loadtest.Op) {
-	t.Helper()
-	for _, check := range []func([]loadtest.Op) error{loadtest.CheckUnique, loadtest.CheckPerClientIncreasing} {
-		if err := check(ops); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := loadtest.CheckLinearizable(ops, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestMySQL runs against one throwaway server (or $COUNTER_TEST_MYSQL_DSN); each subtest
 // uses a fresh database. The crash tests kill the server, so they come last.
 func TestMySQL(t *testing.T) {
@@ -116,7 +104,9 @@ func TestMySQL(t *testing.T) {
 			if s.Errors > 0 || s.OK != 64*60 {
 				t.Fatalf("want all %d requests to succeed: %v", 64*60, s)
 			}
-			checkHistory(t, r.Ops)
+			if err := loadtest.CheckHistory(r.Ops, time.Minute); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 
@@ -309,7 +299,9 @@ func testCrash(t *testing.T, srv *mysqltest.Server) {
 	if okBefore == 0 || okAfter == 0 {
 		t.Fatalf("the load must succeed before and after the crash (%d before, %d after)", okBefore, okAfter)
 	}
-	checkHistory(t, run.ops)
+	if err := loadtest.CheckHistory(run.ops, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testCrashNegativeControl shows the crash test can fail: with the redo log flushed only

@@ -33,15 +33,6 @@ func render(t *testing.T, overrides map[string]string) map[string]map[string]any
 	return out
 }
 
-func strs(v any) map[string]string {
-	out := map[string]string{}
-	m, _ := v.(map[string]any)
-	for k, v := range m {
-		out[k], _ = v.(string)
-	}
-	return out
-}
-
 func TestDeploymentFollowsConfig(t *testing.T) {
 	tests := []struct {
 		config   map[string]string
@@ -91,12 +82,12 @@ func TestEnvironment(t *testing.T) {
 func TestServiceAndBudgetSelectPods(t *testing.T) {
 	for _, serviceType := range []string{"ClusterIP", "LoadBalancer"} {
 		objs := render(t, map[string]string{"serviceType": serviceType})
-		pods := strs(stacktest.Field(objs["Deployment"], "spec", "template", "metadata", "labels"))
+		pods := stacktest.Strings(stacktest.Field(objs["Deployment"], "spec", "template", "metadata", "labels"))
 		selectors := map[string]map[string]string{
-			"Deployment":          strs(stacktest.Field(objs["Deployment"], "spec", "selector", "matchLabels")),
-			"Service":             strs(stacktest.Field(objs["Service"], "spec", "selector")),
-			"PodDisruptionBudget": strs(stacktest.Field(objs["PodDisruptionBudget"], "spec", "selector", "matchLabels")),
-			"topology spread":     strs(stacktest.Field(objs["Deployment"], "spec", "template", "spec", "topologySpreadConstraints", "0", "labelSelector", "matchLabels")),
+			"Deployment":          stacktest.Strings(stacktest.Field(objs["Deployment"], "spec", "selector", "matchLabels")),
+			"Service":             stacktest.Strings(stacktest.Field(objs["Service"], "spec", "selector")),
+			"PodDisruptionBudget": stacktest.Strings(stacktest.Field(objs["PodDisruptionBudget"], "spec", "selector", "matchLabels")),
+			"topology spread":     stacktest.Strings(stacktest.Field(objs["Deployment"], "spec", "template", "spec", "topologySpreadConstraints", "0", "labelSelector", "matchLabels")),
 		}
 		for name, sel := range selectors {
 			if len(sel) == 0 {
@@ -154,7 +145,7 @@ func TestPodIsHardenedAndObservable(t *testing.T) {
 			t.Errorf("no resources.%s", r)
 		}
 	}
-	annotations := strs(stacktest.Field(d, "spec", "template", "metadata", "annotations"))
+	annotations := stacktest.Strings(stacktest.Field(d, "spec", "template", "metadata", "annotations"))
 	if annotations["prometheus.io/scrape"] != "true" || annotations["prometheus.io/port"] != "8080" || annotations["prometheus.io/path"] != "/metrics" {
 		t.Errorf("scrape annotations = %v", annotations)
 	}

@@ -41,16 +41,6 @@ func (o objects) get(t *testing.T, key string) map[string]any {
 	return obj
 }
 
-// labels reads a string map such as metadata.labels or a matchLabels.
-func labels(v any) map[string]string {
-	out := map[string]string{}
-	m, _ := v.(map[string]any)
-	for k, v := range m {
-		out[k], _ = v.(string)
-	}
-	return out
-}
-
 // selects reports whether selector is non-empty and matches labels.
 func selects(selector, labels map[string]string) bool {
 	if len(selector) == 0 {
@@ -70,8 +60,8 @@ func TestHeadlessServiceAndSelectors(t *testing.T) {
 	sts := objs.get(t, "StatefulSet/"+database.StatefulSetName)
 	policy := objs.get(t, "NetworkPolicy/mysql")
 	app := objs.get(t, "Deployment/counter")
-	podLabels := labels(stacktest.Field(sts, "spec", "template", "metadata", "labels"))
-	appLabels := labels(stacktest.Field(app, "spec", "template", "metadata", "labels"))
+	podLabels := stacktest.Strings(stacktest.Field(sts, "spec", "template", "metadata", "labels"))
+	appLabels := stacktest.Strings(stacktest.Field(app, "spec", "template", "metadata", "labels"))
 
 	checks := []struct {
 		name      string
@@ -98,18 +88,18 @@ func TestHeadlessServiceAndSelectors(t *testing.T) {
 		selector map[string]string
 		pods     map[string]string
 	}{
-		"Service selects mysql pods":           {labels(stacktest.Field(svc, "spec", "selector")), podLabels},
-		"StatefulSet selects its pods":         {labels(stacktest.Field(sts, "spec", "selector", "matchLabels")), podLabels},
-		"NetworkPolicy protects mysql pods":    {labels(stacktest.Field(policy, "spec", "podSelector", "matchLabels")), podLabels},
-		"NetworkPolicy admits counter pods":    {labels(stacktest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), appLabels},
-		"volume claims carry the pod selector": {labels(stacktest.Field(sts, "spec", "selector", "matchLabels")), labels(stacktest.Field(sts, "spec", "volumeClaimTemplates", "0", "metadata", "labels"))},
+		"Service selects mysql pods":           {stacktest.Strings(stacktest.Field(svc, "spec", "selector")), podLabels},
+		"StatefulSet selects its pods":         {stacktest.Strings(stacktest.Field(sts, "spec", "selector", "matchLabels")), podLabels},
+		"NetworkPolicy protects mysql pods":    {stacktest.Strings(stacktest.Field(policy, "spec", "podSelector", "matchLabels")), podLabels},
+		"NetworkPolicy admits counter pods":    {stacktest.Strings(stacktest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), appLabels},
+		"volume claims carry the pod selector": {stacktest.Strings(stacktest.Field(sts, "spec", "selector", "matchLabels")), stacktest.Strings(stacktest.Field(sts, "spec", "volumeClaimTemplates", "0", "metadata", "labels"))},
 	}
 	for name, s := range selectors {
 		if !selects(s.selector, s.pods) {
 			t.Errorf("%s: selector %v does not match %v", name, s.selector, s.pods)
 		}
 	}
-	if selects(labels(stacktest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), podLabels) {
+	if selects(stacktest.Strings(stacktest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), podLabels) {
 		t.Error("NetworkPolicy admits the mysql pods themselves; it should admit only the app")
 	}
 }
@@ -231,7 +221,7 @@ func TestCredentialsAreSecret(t *testing.T) {
 			}
 		}
 	}
-	plain := labels(stacktest.Field(objs.get(t, "Secret/"+database.SecretName), "stringData"))
+	plain := stacktest.Strings(stacktest.Field(objs.get(t, "Secret/"+database.SecretName), "stringData"))
 	if plain[database.SecretKeyAppUser] != database.AppUser || len(plain[database.SecretKeyRootPassword]) != 32 {
 		t.Errorf("credentials = user %q, root password of %d chars", plain[database.SecretKeyAppUser], len(plain[database.SecretKeyRootPassword]))
 	}

@@ -313,6 +313,17 @@ func (r Resource) Object() map[string]any {
 	return m
 }
 
+// Strings reads a plain string map such as metadata.labels or a selector's matchLabels;
+// anything else gives an empty map.
+func Strings(v any) map[string]string {
+	out := map[string]string{}
+	m, _ := v.(map[string]any)
+	for k, v := range m {
+		out[k], _ = v.(string)
+	}
+	return out
+}
+
 // Field walks a plain object: map keys, and decimal indexes into arrays
 // (Field(obj, "spec", "containers", "0", "image")). It returns nil when a step is missing.
 func Field(v any, path ...string) any {
