@@ -67,11 +67,12 @@ type Args struct {
 	StorageClassName pulumi.StringPtrInput
 	// StorageSize is a Kubernetes quantity, e.g. "20Gi".
 	StorageSize string
-	// RetainVolumes keeps the data volume when the StatefulSet is deleted.
+	// RetainVolumes keeps the data volume when the StatefulSet is deleted (claim
+	// retention policy Retain); DeleteVolumes must then keep them too.
 	RetainVolumes bool
 	// DeleteVolumes deletes the volume claims that match selector in namespace and waits,
-	// bounded, until their volumes are gone. The after-delete hook calls it, for the
-	// StatefulSet that was deleted, unless RetainVolumes is set.
+	// bounded, until their volumes are gone (or, when volumes are retained, says what it
+	// keeps). The after-delete hook calls it for the StatefulSet that was deleted.
 	DeleteVolumes func(ctx context.Context, namespace, selector string) error
 	// Clients are the pod labels that may connect to MySQL.
 	Clients map[string]string

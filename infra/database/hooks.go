@@ -16,12 +16,10 @@ import (
 // EBS CSI driver that must delete the EBS volumes still runs (the StatefulSet depends on
 // it, so Pulumi deletes the driver later). The claims are found from the deleted object's
 // own namespace and selector, not from today's config, so a StatefulSet deleted because
-// it moved never takes its successor's volume along. With RetainVolumes set it keeps them.
+// it moved never takes its successor's volume along. Keeping them (retainVolumes) is
+// DeleteVolumes' decision, so the user is told what was kept and how to remove it.
 func deleteVolumes(args *Args) pulumi.ResourceHookFunction {
 	return func(hook *pulumi.ResourceHookArgs) error {
-		if args.RetainVolumes {
-			return nil
-		}
 		namespace, selector, err := claimsOf(hook.OldOutputs, hook.OldInputs)
 		if err != nil {
 			return fmt.Errorf("deleting the MySQL volumes of %s: %w", hook.URN, err)

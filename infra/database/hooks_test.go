@@ -65,7 +65,6 @@ func TestDeleteVolumesHook(t *testing.T) {
 	const selector = "app.kubernetes.io/instance=counter-mysql-dev,app.kubernetes.io/name=mysql"
 	tests := []struct {
 		name          string
-		retain        bool
 		old           pulumi.ResourceHookArgs
 		deleteErr     error
 		wantNamespace string // "" when DeleteVolumes must not be called
@@ -77,8 +76,6 @@ func TestDeleteVolumesHook(t *testing.T) {
 			old: pulumi.ResourceHookArgs{OldOutputs: deleted("old-ns")}, wantNamespace: "old-ns"},
 		{name: "falls back to the old inputs",
 			old: pulumi.ResourceHookArgs{OldOutputs: resource.PropertyMap{}, OldInputs: deleted("counter")}, wantNamespace: "counter"},
-		{name: "retain deletes nothing", retain: true,
-			old: pulumi.ResourceHookArgs{OldOutputs: deleted("counter")}},
 		{name: "no state to go by is an error, not a guess",
 			old: pulumi.ResourceHookArgs{}, wantErr: "no namespace and selector"},
 		{name: "failure is reported", deleteErr: errors.New("pv-123 still Released"),
@@ -87,7 +84,7 @@ func TestDeleteVolumesHook(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls []string
-			args := &Args{Namespace: "counter", RetainVolumes: tt.retain, DeleteVolumes: func(_ context.Context, ns, sel string) error {
+			args := &Args{Namespace: "counter", DeleteVolumes: func(_ context.Context, ns, sel string) error {
 				calls = append(calls, ns+" "+sel)
 				return tt.deleteErr
 			}}

@@ -137,7 +137,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		StorageClassName: storageClass,
 		StorageSize:      cfg.MySQLStorageSize.String(),
 		RetainVolumes:    cfg.RetainVolumes,
-		DeleteVolumes:    volumeDeleter(kube, cfg.VolumeCleanupTimeout),
+		DeleteVolumes:    volumeDeleter(kube, cfg.VolumeCleanupTimeout, cfg.RetainVolumes),
 		Clients:          counterapp.Labels(instance).Selector(),
 		Storage:          volumeDeps,
 	}, pulumi.Providers(provider))
@@ -172,8 +172,9 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 }
 
 // volumeDeleter deletes the database's volume claims through the cluster's API and waits,
-// at most timeout, for their volumes to be gone.
-func volumeDeleter(kube kubeclient.Func, timeout time.Duration) func(ctx context.Context, namespace, selector string) error {
+// at most timeout, for their volumes to be gone; with retain it deletes nothing and logs
+// what it keeps and how to delete it later.
+func volumeDeleter(kube kubeclient.Func, timeout time.Duration, retain bool) func(ctx context.Context, namespace, selector string) error {
 	return func(ctx context.Context, namespace, selector string) error {
 		client, err := kube()
 		if err != nil {
@@ -182,6 +183,7 @@ func volumeDeleter(kube kubeclient.Func, timeout time.Duration) func(ctx context
 		return cleanup.DeleteVolumes(ctx, client, cleanup.Options{
 			Namespace: namespace,
 			Selector:  selector,
+			Retain:    retain,
 			Timeout:   timeout,
 			Logger:    slog.Default(),
 		})

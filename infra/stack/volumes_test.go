@@ -1,0 +1,35 @@
+package stack
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// TestVolumeDeleterFollowsRetain: the destroy hook's deleter must keep the claim of a stack
+// with retainVolumes, and delete it otherwise.
+func TestVolumeDeleterFollowsRetain(t *testing.T) {
+	for _, retain := range []bool{true, false} {
+		claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
+			Name: "data-mysql-0", Namespace: "counter", Labels: map[string]string{"app.kubernetes.io/name": "mysql"},
+		}}
+		client := fake.NewClientset(claim)
+		kube := func() (kubernetes.Interface, error) { return client, nil }
+		err := volumeDeleter(kube, 10*time.Second, retain)(context.Background(), "counter", "app.kubernetes.io/name=mysql")
+		if err != nil {
+			t.Fatalf("retain=%v: %v", retain, err)
+		}
+		claims, err := client.CoreV1().PersistentVolumeClaims("counter").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept := len(claims.Items) == 1; kept != retain {
+			t.Errorf("retain=%v: claim kept = %v", retain, kept)
+		}
+	}
+}
