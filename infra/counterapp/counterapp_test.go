@@ -11,16 +11,8 @@ import (
 
 func render(t *testing.T, overrides map[string]string) map[string]map[string]any {
 	t.Helper()
-	rec, err := stacktest.Run(stacktest.Config(overrides))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := rec.KubernetesObjects()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]map[string]any{}
-	for _, o := range objs {
+	for _, o := range stacktest.MustRun(t, overrides).MustObjects(t) {
 		if o.GetLabels()["app.kubernetes.io/name"] == "counter" {
 			out[o.GetKind()] = o.Object
 		}

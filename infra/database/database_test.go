@@ -17,16 +17,9 @@ type objects map[string]map[string]any
 
 func render(t *testing.T, overrides map[string]string) (*stacktest.Recorded, objects) {
 	t.Helper()
-	rec, err := stacktest.Run(stacktest.Config(overrides))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := rec.KubernetesObjects()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := stacktest.MustRun(t, overrides)
 	out := objects{}
-	for _, o := range objs {
+	for _, o := range rec.MustObjects(t) {
 		out[o.GetKind()+"/"+o.GetName()] = o.Object
 	}
 	return rec, out

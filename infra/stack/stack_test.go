@@ -80,7 +80,7 @@ func TestResourcesPerVariant(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := run(t, tt.config)
+			rec := stacktest.MustRun(t, tt.config)
 			var got []string
 			for _, r := range rec.Resources {
 				got = append(got, r.Type+" "+r.Name)
@@ -131,7 +131,7 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 
 func TestStatefulSetHooksAndDependencies(t *testing.T) {
 	for _, variant := range []map[string]string{nil, {"mode": "existing"}} {
-		rec := run(t, variant)
+		rec := stacktest.MustRun(t, variant)
 		sts, ok := rec.Get("kubernetes:apps/v1:StatefulSet", "mysql")
 		if !ok {
 			t.Fatal("no StatefulSet")
@@ -223,15 +223,6 @@ func TestOutputs(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, overrides map[string]string) *stacktest.Recorded {
-	t.Helper()
-	rec, err := stacktest.Run(stacktest.Config(overrides))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
-}
-
 func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
@@ -241,11 +232,7 @@ func sorted(s []string) []string {
 // TestRecommendedLabels: every Kubernetes object, and every pod template, says what it is
 // and who manages it.
 func TestRecommendedLabels(t *testing.T) {
-	objs, err := run(t, nil).KubernetesObjects()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
+	for _, o := range stacktest.MustRun(t, nil).MustObjects(t) {
 		sets := map[string]map[string]string{"metadata": o.GetLabels()}
 		if tmpl, ok := stacktest.Field(o.Object, "spec", "template", "metadata", "labels").(map[string]any); ok {
 			sets["pod template"] = map[string]string{}

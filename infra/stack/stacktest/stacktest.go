@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -111,6 +112,26 @@ func Run(cfg map[string]string) (*Recorded, error) {
 	}()
 
 	return runProgram(stack.Program)
+}
+
+// MustRun runs the program with Config(overrides) and fails the test on any error.
+func MustRun(t testing.TB, overrides map[string]string) *Recorded {
+	t.Helper()
+	rec, err := Run(Config(overrides))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// MustObjects is KubernetesObjects that fails the test on an error.
+func (r *Recorded) MustObjects(t testing.TB) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := r.KubernetesObjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }
 
 // RunProgram runs program, e.g. a test's wrapper around stack.Deploy, under the same
