@@ -9,12 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -63,15 +59,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	transport := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        cfg.Clients,
-		MaxIdleConnsPerHost: cfg.Clients, // the default of 2 would reconnect for almost every request
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+	clients := make([]*client, cfg.Clients)
+	for i := range clients {
+		c, err := newClient(ctx, cfg.URLs[i%len(cfg.URLs)], cfg.Path, cfg.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		clients[i] = c
+		defer c.close()
 	}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: cfg.Timeout}
 
 	start := time.Now()
 	var deadline time.Time
@@ -80,8 +76,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	perClient := make([][]Op, cfg.Clients)
 	var wg sync.WaitGroup
-	for c := range cfg.Clients {
-		url := strings.TrimRight(cfg.URLs[c%len(cfg.URLs)], "/") + cfg.Path
+	for c, cl := range clients {
 		wg.Go(func() {
 			for i := 0; cfg.Requests == 0 || i < cfg.Requests; i++ {
 				now := time.Now()
@@ -89,7 +84,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					return
 				}
 				op := Op{Client: c, Call: now.Sub(start)}
-				op.Number, op.Status, op.Err = get(ctx, client, url)
+				op.Number, op.Status, op.Err = cl.get()
 				op.Return = time.Since(start)
 				perClient[c] = append(perClient[c], op)
 			}
@@ -122,29 +117,6 @@ func (cfg *Config) validate() error {
 		cfg.Path = defaultPath
 	}
 	return nil
-}
-
-// get does one request and returns the number, the HTTP status (0 without a response) and
-// why the request did not yield a number.
-func get(ctx context.Context, client *http.Client, url string) (int64, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	resp.Body.Close()
-	if err != nil {
-		return 0, resp.StatusCode, fmt.Errorf("reading body: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, resp.StatusCode, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body[:min(len(body), 200)])))
-	}
-	n, err := Decode(body)
-	return n, resp.StatusCode, err
 }
 
 // Decode parses a /get-number body, which must be exactly one JSON object whose only field
