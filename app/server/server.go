@@ -150,10 +150,6 @@ func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		_, route := mux.Handler(r)
-		if route == "/" {
-			route = "other"
-		}
 		defer func() {
 			if p := recover(); p != nil {
 				if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
@@ -168,8 +164,17 @@ func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
 			if rec.code == 0 {
 				rec.code = http.StatusOK
 			}
-			m.observe(route, rec.code, time.Since(start))
+			m.observe(routeLabel(r.Pattern), rec.code, time.Since(start))
 		}()
 		mux.ServeHTTP(rec, r)
 	})
+}
+
+// routeLabel is the metrics label of a route: ServeMux sets r.Pattern to the pattern it
+// matched; the catch-all "/" is every unknown path.
+func routeLabel(pattern string) string {
+	if pattern == "/" || pattern == "" {
+		return "other"
+	}
+	return pattern
 }
