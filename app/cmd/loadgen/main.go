@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,6 +50,8 @@ type options struct {
 	replicas         int
 	duration, warmup time.Duration
 	maxBatch         int
+	dbConns          int
+	cpuProfile       string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per mode, after the warm-up")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per mode, left out of the figures")
 	fs.IntVar(&o.maxBatch, "max-batch", 256, "COUNTER_MAX_BATCH for the coalesced mode")
+	fs.IntVar(&o.dbConns, "db-conns", 16, "DB_MAX_CONNS of every app server, both modes")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the coalesced run (load driver and servers, one process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,7 +129,7 @@ func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o o
 		"MYSQL_DSN":         srv.DSN(db),
 		"COUNTER_MODE":      string(mode),
 		"COUNTER_MAX_BATCH": fmt.Sprint(o.maxBatch),
-		"DB_MAX_CONNS":      "16",
+		"DB_MAX_CONNS":      fmt.Sprint(o.dbConns),
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -151,6 +156,13 @@ func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o o
 		if err := waitReady(ctx, u); err != nil {
 			return result{}, err
 		}
+	}
+	if mode == config.ModeBatch && o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return result{}, err
+		}
+		defer stopProfile()
 	}
 	r, err := loadtest.Run(ctx, loadtest.Config{
 		URLs:     urls,
@@ -225,6 +237,23 @@ func waitReady(ctx context.Context, url string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// startCPUProfile profiles this process (load driver and app servers) until the returned
+// function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func randomHex(n int) string {
