@@ -35,7 +35,7 @@ lint: tools
 
 ## bench: the load generator, coalesced vs one statement per request, against a throwaway MariaDB
 bench:
-	go run ./app/cmd/loadgen -clients 64 -duration 5s
+	go run ./app/cmd/loadgen -clients 64 -duration 5s -ceiling
 
 ## run: the counter app on its embedded store (no database needed)
 run:

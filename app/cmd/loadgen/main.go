@@ -7,7 +7,7 @@
 // installed; durable settings: innodb_flush_log_at_trx_commit=1). With -dsn it uses an
 // existing server through an admin DSN and creates (then drops) its own databases there.
 //
-//	go run ./app/cmd/loadgen -clients 64 -duration 5s
+//	go run ./app/cmd/loadgen -clients 64 -duration 5s -ceiling
 package main
 
 import (
@@ -26,12 +26,14 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/counter-mysql/counter-mysql/app/config"
 	"github.com/counter-mysql/counter-mysql/app/internal/mysqltest"
 	"github.com/counter-mysql/counter-mysql/app/loadtest"
+	"github.com/counter-mysql/counter-mysql/app/server"
 	"github.com/counter-mysql/counter-mysql/app/service"
 )
 
@@ -52,6 +54,7 @@ type options struct {
 	maxBatch         int
 	dbConns          int
 	cpuProfile       string
+	ceiling          bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -65,12 +68,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per mode, left out of the figures")
 	fs.IntVar(&o.maxBatch, "max-batch", 256, "COUNTER_MAX_BATCH for the coalesced mode")
 	fs.IntVar(&o.dbConns, "db-conns", 16, "DB_MAX_CONNS of every app server, both modes")
+	fs.BoolVar(&o.ceiling, "ceiling", false, "also drive the same HTTP server with an in-memory counter (no database): the most this machine's loopback HTTP allows")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the coalesced run (load driver and servers, one process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.clients < 1 || o.replicas < 1 || o.duration <= 0 || o.warmup < 0 {
-		return errors.New("-clients and -replicas must be positive, -duration positive, -warmup not negative")
+	if o.clients < 1 || o.replicas < 1 || o.dbConns < 1 || o.duration <= 0 || o.warmup < 0 {
+		return errors.New("-clients, -replicas, -db-conns and -duration must be positive, -warmup not negative")
 	}
 
 	srv, err := openServer(ctx, o.dsn, stderr)
@@ -93,6 +97,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		duplicates = duplicates || s.Duplicates > 0
 		fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %-9v p99 %-9v errors %d  duplicates %d  mean batch %.1f\n",
 			mode, s.ReqPerSec, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Errors, s.Duplicates, s.meanBatch)
+	}
+	if o.ceiling {
+		s, err := ceiling(ctx, o, log)
+		if err != nil {
+			return fmt.Errorf("ceiling: %w", err)
+		}
+		fmt.Fprintf(stdout, "no-db  %8.0f req/s  p50 %-9v p99 %-9v errors %d  (in-memory counter, not durable: the HTTP ceiling)\n",
+			s.ReqPerSec, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Errors)
 	}
 	if single := results[config.ModeSingle].ReqPerSec; single > 0 {
 		fmt.Fprintf(stdout, "coalesced/single throughput: %.1fx\n", results[config.ModeBatch].ReqPerSec/single)
@@ -164,13 +176,7 @@ func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o o
 		}
 		defer stopProfile()
 	}
-	r, err := loadtest.Run(ctx, loadtest.Config{
-		URLs:     urls,
-		Clients:  o.clients,
-		Duration: o.warmup + o.duration,
-		Warmup:   o.warmup,
-		Timeout:  10 * time.Second,
-	})
+	r, err := drive(ctx, urls, o)
 	if err != nil {
 		return result{}, err
 	}
@@ -178,6 +184,47 @@ func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o o
 		log.Error("history check failed", "mode", string(mode), "err", err)
 	}
 	return result{r.Summary(), meanBatch(ctx, urls)}, nil
+}
+
+func drive(ctx context.Context, urls []string, o options) (*loadtest.Result, error) {
+	return loadtest.Run(ctx, loadtest.Config{
+		URLs:     urls,
+		Clients:  o.clients,
+		Duration: o.warmup + o.duration,
+		Warmup:   o.warmup,
+		Timeout:  10 * time.Second,
+	})
+}
+
+// memoryCounter hands out numbers from memory: no database, no durability.
+type memoryCounter struct{ n atomic.Int64 }
+
+func (m *memoryCounter) Next(context.Context) (int64, error) { return m.n.Add(1), nil }
+
+// ceiling drives the service's own HTTP handler with a memoryCounter and the same load: it
+// measures what the driver and the HTTP layer cost on this machine, which bounds the
+// coalesced mode from above.
+func ceiling(ctx context.Context, o options, log *slog.Logger) (loadtest.Summary, error) {
+	h := server.New(server.Deps{
+		Log:            log,
+		Counter:        &memoryCounter{},
+		Metrics:        server.NewMetrics(),
+		Ready:          func(context.Context) error { return nil },
+		ShuttingDown:   func() bool { return false },
+		RequestTimeout: time.Second,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return loadtest.Summary{}, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	r, err := drive(ctx, []string{"http://" + ln.Addr().String()}, o)
+	if err != nil {
+		return loadtest.Summary{}, err
+	}
+	return r.Summary(), loadtest.CheckUnique(r.Ops)
 }
 
 // meanBatch is the mean of the replicas' counter_batch_size histograms (numbers per

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/counter-mysql/counter-mysql/app/internal/mysqltest"
+)
+
+func TestRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-no-such-flag"}} {
+		var out, errs bytes.Buffer
+		if err := run(context.Background(), args, &out, &errs); err == nil {
+			t.Errorf("run(%q) accepted bad flags", args)
+		}
+	}
+}
+
+// A short run against a real database prints one line per mode with figures from real
+// requests, and the ratio.
+func TestReportsEveryMode(t *testing.T) {
+	srv := mysqltest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errs bytes.Buffer
+	args := []string{"-dsn", srv.DSN(""), "-clients", "8", "-duration", "300ms", "-warmup", "0s", "-ceiling"}
+	if err := run(ctx, args, &out, &errs); err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errs)
+	}
+	for _, mode := range []string{"batch", "single", "no-db"} {
+		m := regexp.MustCompile(`(?m)^` + mode + `\s+(\d+) req/s .* errors 0\b`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Errorf("no error-free %s line in:\n%s", mode, &out)
+			continue
+		}
+		if n, _ := strconv.Atoi(m[1]); n <= 0 {
+			t.Errorf("%s: %s req/s", mode, m[1])
+		}
+	}
+	if !strings.Contains(out.String(), "coalesced/single throughput: ") || !strings.Contains(out.String(), "duplicates 0") {
+		t.Errorf("no ratio or duplicate count in:\n%s", &out)
+	}
+}
