@@ -31,8 +31,8 @@ type Adder interface {
 // Observer receives what the counters do, for metrics. Calls come from one goroutine per
 // counter at a time for Coalescer; implementations must be safe for concurrent use anyway.
 type Observer interface {
-	// Batch reports one statement for size numbers and its outcome.
-	Batch(size int, err error)
+	// Batch reports one statement for size numbers, how long it took and its outcome.
+	Batch(size int, took time.Duration, err error)
 	// Abandoned reports numbers committed for callers that had already left.
 	Abandoned(n int)
 }
@@ -164,9 +164,10 @@ func (c *Coalescer) take() (batch []*waiter, more bool) {
 // leaving must not cancel the numbers of the others.
 func (c *Coalescer) flush(batch []*waiter) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	start := time.Now()
 	last, err := c.store.Add(ctx, int64(len(batch)))
+	c.obs.Batch(len(batch), time.Since(start), err)
 	cancel()
-	c.obs.Batch(len(batch), err)
 	first := last - int64(len(batch)) + 1
 	lost := 0
 	for i, w := range batch {
@@ -203,8 +204,9 @@ func NewSingle(s Adder, timeout time.Duration, obs Observer) *Single {
 func (s *Single) Next(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
+	start := time.Now()
 	n, err := s.store.Add(ctx, 1)
-	s.obs.Batch(1, err)
+	s.obs.Batch(1, time.Since(start), err)
 	return n, err
 }
 

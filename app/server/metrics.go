@@ -17,6 +17,7 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	batchSize prometheus.Histogram
+	statement prometheus.Histogram
 	dbErrors  prometheus.Counter
 	handedOut prometheus.Counter
 	abandoned prometheus.Counter
@@ -40,6 +41,11 @@ func NewMetrics() *Metrics {
 			Help:    "Numbers allocated per database statement.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1 .. 8192
 		}),
+		statement: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "counter_db_statement_duration_seconds",
+			Help:    "Increment statements, whatever their outcome: from asking the pool for a connection to the commit's reply.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 		dbErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "counter_db_errors_total",
 			Help: "Failed increment statements (their numbers may be lost: a gap, never reused).",
@@ -53,13 +59,14 @@ func NewMetrics() *Metrics {
 			Help: "Numbers committed for requests whose client had already gone (gaps).",
 		}),
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.batchSize, m.dbErrors, m.handedOut, m.abandoned,
+	m.registry.MustRegister(m.requests, m.latency, m.batchSize, m.statement, m.dbErrors, m.handedOut, m.abandoned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 // Batch implements counter.Observer.
-func (m *Metrics) Batch(size int, err error) {
+func (m *Metrics) Batch(size int, took time.Duration, err error) {
+	m.statement.Observe(took.Seconds())
 	if err != nil {
 		m.dbErrors.Inc()
 		return

@@ -200,6 +200,7 @@ func TestMetricsExposed(t *testing.T) {
 		"counter_http_request_duration_seconds_bucket",
 		"counter_numbers_handed_out_total 1",
 		"counter_batch_size",
+		"counter_db_statement_duration_seconds",
 		"counter_db_errors_total",
 		"counter_numbers_abandoned_total",
 	} {
@@ -234,5 +235,26 @@ func TestNumberForGoneClientIsCountedAbandoned(t *testing.T) {
 			t.Fatalf("the number for the gone client was not counted as abandoned:\n%s", body)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Batch feeds the batch size, statement latency and error metrics.
+func TestMetricsBatch(t *testing.T) {
+	m := NewMetrics()
+	m.Batch(3, 2*time.Millisecond, nil)
+	m.Batch(5, 30*time.Millisecond, errors.New("connection refused"))
+	rec := httptest.NewRecorder()
+	m.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{
+		"counter_batch_size_sum 3\n",
+		"counter_batch_size_count 1\n",
+		"counter_db_statement_duration_seconds_sum 0.032\n",
+		"counter_db_statement_duration_seconds_count 2\n",
+		`counter_db_statement_duration_seconds_bucket{le="0.002"} 1` + "\n",
+		"counter_db_errors_total 1\n",
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

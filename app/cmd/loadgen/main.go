@@ -24,8 +24,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -35,6 +33,8 @@ import (
 	"github.com/counter-mysql/counter-mysql/app/loadtest"
 	"github.com/counter-mysql/counter-mysql/app/server"
 	"github.com/counter-mysql/counter-mysql/app/service"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func main() {
@@ -95,8 +95,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		results[mode] = s
 		duplicates = duplicates || s.Duplicates > 0
-		fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %-9v p99 %-9v errors %d  duplicates %d  mean batch %.1f\n",
-			mode, s.ReqPerSec, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Errors, s.Duplicates, s.meanBatch)
+		fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %-9v p99 %-9v errors %d  duplicates %d  mean batch %.1f  mean statement %v\n",
+			mode, s.ReqPerSec, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Errors, s.Duplicates,
+			s.meanBatch, time.Duration(s.meanStatement*float64(time.Second)).Round(time.Microsecond))
 	}
 	if o.ceiling {
 		s, err := ceiling(ctx, o, log)
@@ -127,7 +128,8 @@ func openServer(ctx context.Context, dsn string, stderr io.Writer) (*mysqltest.S
 // result is one mode's figures.
 type result struct {
 	loadtest.Summary
-	meanBatch float64
+	meanBatch     float64 // numbers per statement
+	meanStatement float64 // seconds per statement, commit included
 }
 
 func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o options, log *slog.Logger) (result, error) {
@@ -183,7 +185,11 @@ func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o o
 	if err := errors.Join(loadtest.CheckUnique(r.Ops), loadtest.CheckPerClientIncreasing(r.Ops)); err != nil {
 		log.Error("history check failed", "mode", string(mode), "err", err)
 	}
-	return result{r.Summary(), meanBatch(ctx, urls)}, nil
+	return result{
+		Summary:       r.Summary(),
+		meanBatch:     histogramMean(ctx, urls, "counter_batch_size"),
+		meanStatement: histogramMean(ctx, urls, "counter_db_statement_duration_seconds"),
+	}, nil
 }
 
 func drive(ctx context.Context, urls []string, o options) (*loadtest.Result, error) {
@@ -227,10 +233,11 @@ func ceiling(ctx context.Context, o options, log *slog.Logger) (loadtest.Summary
 	return r.Summary(), loadtest.CheckUnique(r.Ops)
 }
 
-// meanBatch is the mean of the replicas' counter_batch_size histograms (numbers per
-// statement), read from /metrics; 0 if unavailable.
-func meanBatch(ctx context.Context, urls []string) float64 {
-	var sum, count float64
+// histogramMean is the mean of the replicas' histograms called name, read from /metrics
+// (warm-up included); 0 if unavailable.
+func histogramMean(ctx context.Context, urls []string, name string) float64 {
+	var sum float64
+	var count uint64
 	for _, u := range urls {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/metrics", nil)
 		if err != nil {
@@ -240,27 +247,21 @@ func meanBatch(ctx context.Context, urls []string) float64 {
 		if err != nil {
 			return 0
 		}
-		body, err := io.ReadAll(resp.Body)
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(resp.Body)
 		resp.Body.Close()
-		if err != nil {
+		if err != nil || families[name] == nil {
 			return 0
 		}
-		for line := range strings.Lines(string(body)) {
-			name, value, _ := strings.Cut(strings.TrimSpace(line), " ")
-			v, err := strconv.ParseFloat(value, 64)
-			switch {
-			case err != nil:
-			case name == "counter_batch_size_sum":
-				sum += v
-			case name == "counter_batch_size_count":
-				count += v
-			}
+		for _, m := range families[name].GetMetric() {
+			sum += m.GetHistogram().GetSampleSum()
+			count += m.GetHistogram().GetSampleCount()
 		}
 	}
 	if count == 0 {
 		return 0
 	}
-	return sum / count
+	return sum / float64(count)
 }
 
 // waitReady polls /readyz for up to a minute.

@@ -42,6 +42,20 @@ func TestReportsEveryMode(t *testing.T) {
 			t.Errorf("%s: %s req/s", mode, m[1])
 		}
 	}
+	// Figures read back from the servers' /metrics: at least one number per statement and
+	// a statement latency.
+	for _, mode := range []string{"batch", "single"} {
+		m := regexp.MustCompile(`(?m)^` + mode + ` .* mean batch (\d+\.\d) +mean statement (\S+)$`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Errorf("no %s batch and statement figures in:\n%s", mode, &out)
+			continue
+		}
+		batch, _ := strconv.ParseFloat(m[1], 64)
+		took, err := time.ParseDuration(m[2])
+		if batch < 1 || err != nil || took <= 0 {
+			t.Errorf("%s: mean batch %s, mean statement %s; want >= 1 and a positive duration", mode, m[1], m[2])
+		}
+	}
 	if !strings.Contains(out.String(), "coalesced/single throughput: ") || !strings.Contains(out.String(), "duplicates 0") {
 		t.Errorf("no ratio or duplicate count in:\n%s", &out)
 	}
