@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/counter-mysql/counter-mysql/app/config"
 	"github.com/counter-mysql/counter-mysql/app/service"
 )
@@ -26,9 +24,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg, stdout)
-	// The driver's own messages (e.g. a connection dropped by a restarting server) join
-	// the structured log. It is process-wide state, which suits main and no library.
-	_ = mysql.SetLogger(slog.NewLogLogger(log.Handler(), slog.LevelWarn)) // fails only for nil
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen: LISTEN_ADDR=%q: %w", cfg.ListenAddr, err)

@@ -120,6 +120,10 @@ func openStore(cfg config.Config, log *slog.Logger) (store.Store, error) {
 		return store.OpenSQLite(cfg.SQLitePath)
 	}
 	mc := store.MySQLConfig(cfg.MySQL, cfg.RequestTimeout)
+	// The driver's own messages (e.g. a connection dropped by a restarting server) join the
+	// structured log. Set here, not with mysql.SetLogger: a parsed DSN has already copied
+	// the driver's default logger.
+	mc.Logger = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	log.Info("using MySQL", "addr", mc.Addr, "database", mc.DBName, "user", mc.User, "max_conns", cfg.DBMaxConns)
 	return store.OpenMySQL(mc, cfg.DBMaxConns)
 }
