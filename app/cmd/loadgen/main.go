@@ -129,7 +129,7 @@ func openServer(ctx context.Context, dsn string, stderr io.Writer) (*mysqltest.S
 type result struct {
 	loadtest.Summary
 	meanBatch     float64 // numbers per statement
-	meanStatement float64 // seconds per statement, commit included
+	meanStatement float64 // seconds per statement, from pool wait to the commit's reply
 }
 
 func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o options, log *slog.Logger) (result, error) {
