@@ -128,3 +128,40 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// After the stop signal and for SHUTDOWN_DELAY, /readyz fails but new connections are
+// still accepted and served, so traffic can move away before the listener closes.
+func TestShutdownDelayKeepsServing(t *testing.T) {
+	env := map[string]string{"SQLITE_PATH": filepath.Join(t.TempDir(), "counter.db"), "SHUTDOWN_DELAY": "3s"}
+	url, stop := startRun(t, env)
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := fresh.Get(url + "/readyz")
+		if err != nil {
+			t.Fatalf("/readyz after the stop signal: %v; want 503 while the delay lasts", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d 10s after the stop signal", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err := fresh.Get(url + "/get-number")
+	if err != nil {
+		t.Fatalf("/get-number during the delay: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/get-number during the delay: %d, want 200", resp.StatusCode)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("run after the delay: %v", err)
+	}
+}

@@ -29,11 +29,15 @@ const (
 type Config struct {
 	ListenAddr string
 	// MySQL is nil for the embedded SQLite store.
-	MySQL           *mysql.Config
-	SQLitePath      string
-	Mode            Mode
-	MaxBatch        int
-	RequestTimeout  time.Duration
+	MySQL          *mysql.Config
+	SQLitePath     string
+	Mode           Mode
+	MaxBatch       int
+	RequestTimeout time.Duration
+	// ShutdownDelay is how long the service keeps serving after the stop signal, with
+	// /readyz failing, before it closes its listener: load balancers and kube-proxy need
+	// a few seconds to stop sending new connections to a terminating pod.
+	ShutdownDelay   time.Duration
 	ShutdownTimeout time.Duration
 	DBMaxConns      int
 	LogLevel        slog.Level
@@ -57,8 +61,9 @@ func Load(getenv func(string) string) (Config, error) {
 		SQLitePath:      r.str("SQLITE_PATH", "counter.db"),
 		Mode:            Mode(r.str("COUNTER_MODE", string(ModeBatch))),
 		MaxBatch:        r.integer("COUNTER_MAX_BATCH", 256, 1, 10000),
-		RequestTimeout:  r.duration("REQUEST_TIMEOUT", 2*time.Second),
-		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		RequestTimeout:  r.duration("REQUEST_TIMEOUT", 2*time.Second, false),
+		ShutdownDelay:   r.duration("SHUTDOWN_DELAY", 0, true),
+		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second, false),
 		DBMaxConns:      r.integer("DB_MAX_CONNS", 16, 1, 1000),
 		LogFormat:       r.str("LOG_FORMAT", "json"),
 	}
@@ -115,13 +120,16 @@ func (r *reader) integer(name string, def, lo, hi int) int {
 	return n
 }
 
-func (r *reader) duration(name string, def time.Duration) time.Duration {
+func (r *reader) duration(name string, def time.Duration, zeroOK bool) time.Duration {
 	v := r.getenv(name)
 	if v == "" {
 		return def
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
+	switch {
+	case zeroOK && (err != nil || d < 0):
+		r.fail(name, v, `use a Go duration, e.g. "5s", or "0s" for none`)
+	case !zeroOK && (err != nil || d <= 0):
 		r.fail(name, v, `use a positive Go duration, e.g. "2s" or "500ms"`)
 	}
 	return d

@@ -17,7 +17,7 @@ func TestDefaultsUseEmbeddedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.MySQL != nil || c.SQLitePath != "counter.db" || c.Mode != ModeBatch || c.MaxBatch != 256 ||
-		c.RequestTimeout != 2*time.Second || c.ShutdownTimeout != 20*time.Second || c.DBMaxConns != 16 ||
+		c.RequestTimeout != 2*time.Second || c.ShutdownDelay != 0 || c.ShutdownTimeout != 20*time.Second || c.DBMaxConns != 16 ||
 		c.ListenAddr != ":8080" || c.LogFormat != "json" {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -57,6 +57,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"REQUEST_TIMEOUT": "2"}, "REQUEST_TIMEOUT"},
 		{map[string]string{"REQUEST_TIMEOUT": "-1s"}, "REQUEST_TIMEOUT"},
 		{map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_DELAY": "-1s"}, "SHUTDOWN_DELAY"},
+		{map[string]string{"SHUTDOWN_DELAY": "5"}, "SHUTDOWN_DELAY"},
 		{map[string]string{"DB_MAX_CONNS": "0"}, "DB_MAX_CONNS"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},

@@ -29,8 +29,8 @@ type numberSource interface {
 	Close(ctx context.Context) error
 }
 
-// Run serves on ln until ctx ends, then shuts down gracefully: it stops accepting,
-// finishes in-flight requests (bounded by cfg.ShutdownTimeout), drains the counter and
+// Run serves on ln until ctx ends, then shuts down gracefully: it fails /readyz and keeps
+// serving for cfg.ShutdownDelay, stops accepting, finishes in-flight requests (bounded by cfg.ShutdownTimeout), drains the counter and
 // closes the database pool. A database that is down does not stop it: schema setup is
 // retried in the background and /readyz fails meanwhile.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
@@ -98,8 +98,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	stopping.Store(true)
+	if cfg.ShutdownDelay > 0 {
+		log.Info("stop signal: still serving, not ready, until traffic moves away", "delay", cfg.ShutdownDelay.String())
+		time.Sleep(cfg.ShutdownDelay)
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)

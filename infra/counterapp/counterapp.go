@@ -159,6 +159,8 @@ func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
 	}
 	return &corev1.PodSpecArgs{
 		SecurityContext: podsecurity.Pod(appUID),
+		// SHUTDOWN_DELAY (5 s) plus the app's SHUTDOWN_TIMEOUT (20 s), with slack.
+		TerminationGracePeriodSeconds: pulumi.Int(30),
 		// The app never talks to the Kubernetes API.
 		AutomountServiceAccountToken: pulumi.Bool(false),
 		// Spread replicas over nodes so losing one node loses one replica, but still
@@ -180,6 +182,10 @@ func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
 				fromSecret("MYSQL_PASSWORD", args.PasswordKey),
 				env("LISTEN_ADDR", pulumi.Sprintf(":%d", httpPort)),
 				env("COUNTER_MODE", pulumi.String("batch")),
+				// Keep serving for a few seconds after SIGTERM while the endpoint removal
+				// reaches kube-proxy and the load balancer; new connections meanwhile are
+				// answered, not refused.
+				env("SHUTDOWN_DELAY", pulumi.String("5s")),
 			},
 			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
 				Name: pulumi.String("http"), ContainerPort: pulumi.Int(httpPort),

@@ -1,6 +1,7 @@
 package counterapp_test
 
 import (
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -65,9 +66,14 @@ func TestEnvironment(t *testing.T) {
 		"MYSQL_PASSWORD": "secret mysql-credentials/app-password",
 		"LISTEN_ADDR":    ":8080",
 		"COUNTER_MODE":   "batch",
+		"SHUTDOWN_DELAY": "5s",
 	}
 	if !maps.Equal(env, want) {
 		t.Errorf("env:\n  got  %v\n  want %v", env, want)
+	}
+	// The grace period must cover the shutdown delay and the app's 20 s SHUTDOWN_TIMEOUT.
+	if grace := stacktest.Field(d, "spec", "template", "spec", "terminationGracePeriodSeconds"); fmt.Sprint(grace) != "30" {
+		t.Errorf("terminationGracePeriodSeconds = %v, want 30 (5 s delay + 20 s shutdown + slack)", grace)
 	}
 }
 
