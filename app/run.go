@@ -15,7 +15,7 @@ import (
 // run is the whole program with its surroundings as parameters, so tests can run it with
 // a fake environment: it serves until ctx ends. Logs go to stdout; the listening address
 // is logged ("serving", addr=...) so callers using port 0 can find it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 {
 		return errors.New("usage: app (no arguments; configure with environment variables, see README)")
 	}

@@ -37,7 +37,7 @@ func startRun(t *testing.T, env map[string]string) (string, func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &addrLog{out: t.Output(), addr: make(chan string, 1)}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"app"}, func(k string) string { return env[k] }, logs, logs) }()
+	go func() { done <- run(ctx, []string{"app"}, func(k string) string { return env[k] }, logs) }()
 	var stopped bool
 	stop := func() error {
 		if stopped {
@@ -123,7 +123,7 @@ func TestRunEmbeddedStoreConcurrentAndRestart(t *testing.T) {
 func TestRunRejectsBadConfig(t *testing.T) {
 	err := run(context.Background(), []string{"app"}, func(k string) string {
 		return map[string]string{"COUNTER_MODE": "fast"}[k]
-	}, io.Discard, io.Discard)
+	}, io.Discard)
 	if err == nil || err.Error() != `config: COUNTER_MODE="fast" is invalid: use "batch" or "single"` {
 		t.Fatalf("got %v", err)
 	}

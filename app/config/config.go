@@ -1,6 +1,6 @@
 // Package config reads the counter service's settings from environment variables, the
-// only way the Pulumi program (and a newcomer) configures it. Every bad value is reported
-// as one line naming the variable and what to use instead.
+// only way the Pulumi program (and a newcomer) configures it. The first bad value stops
+// Load with one line naming the variable and what to use instead.
 package config
 
 import (
@@ -76,13 +76,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if lvl := r.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(lvl)) != nil {
 		r.fail("LOG_LEVEL", lvl, `use "debug", "info", "warn" or "error"`)
 	}
-	if c.ListenAddr == "" {
-		r.fail("LISTEN_ADDR", "", `use host:port, e.g. ":8080"`)
-	}
 	c.MySQL = r.mysql()
-	if c.MySQL == nil && c.SQLitePath == "" {
-		r.fail("SQLITE_PATH", "", "use a file path, e.g. counter.db")
-	}
 	if r.err != nil {
 		return Config{}, r.err
 	}
