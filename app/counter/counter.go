@@ -96,10 +96,7 @@ func (c *Coalescer) Next(ctx context.Context) (int64, error) {
 	}
 	c.queue = append(c.queue, w)
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.signal()
 	select {
 	case r := <-w.done:
 		return r.n, r.err
@@ -117,15 +114,20 @@ func (c *Coalescer) Close(ctx context.Context) error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.signal()
 	select {
 	case <-c.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// signal wakes the flusher; a signal already pending covers this one.
+func (c *Coalescer) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -43,8 +43,9 @@ func MySQLConfig(cfg *mysql.Config, requestTimeout time.Duration) *mysql.Config 
 	return cfg
 }
 
-// OpenMySQL opens a pool of maxConns connections (kept open, recycled every few minutes so
-// a fail-over or DNS change is picked up). It does not connect yet.
+// OpenMySQL opens a pool of at most maxConns connections; idle ones are kept for a minute
+// and every one is recycled after a few minutes, so a fail-over or DNS change is picked
+// up. It does not connect yet.
 func OpenMySQL(cfg *mysql.Config, maxConns int) (*MySQL, error) {
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {

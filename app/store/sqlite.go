@@ -8,13 +8,15 @@ import (
 	"net/url"
 
 	_ "modernc.org/sqlite" // registers the pure-Go driver "sqlite"
+
+	"github.com/counter-mysql/counter-mysql/app/schema"
 )
 
 // SQLite's own DDL: the MySQL statements in package schema use InnoDB syntax.
 const (
-	createSQLite = "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)"
-	seedSQLite   = "INSERT OR IGNORE INTO counter (id, value) VALUES (1, 0)"
-	addSQLite    = "UPDATE counter SET value = value + ? WHERE id = 1 RETURNING value"
+	createSQLite = "CREATE TABLE IF NOT EXISTS " + schema.Table + " (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)"
+	seedSQLite   = "INSERT OR IGNORE INTO " + schema.Table + " (id, value) VALUES (1, 0)"
+	addSQLite    = "UPDATE " + schema.Table + " SET value = value + ? WHERE id = 1 RETURNING value"
 )
 
 // SQLite is the embedded store: durable on one machine, for one process only.
