@@ -61,15 +61,17 @@ func handleGetNumber(d Deps) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), d.RequestTimeout)
 		defer cancel()
 		n, err := d.Counter.Next(ctx)
+		if r.Context().Err() != nil { // the client left: nobody to answer
+			if err == nil { // committed for nobody: a gap
+				d.Metrics.Abandoned(1)
+			}
+			return
+		}
 		if err != nil {
 			// Debug only: an outage fails every request; the counter's Observer reports it once.
 			d.Log.Debug("no number", "err", err)
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "counter unavailable, retry later")
-			return
-		}
-		if r.Context().Err() != nil { // the client left while its number was committed
-			d.Metrics.Abandoned(1)
 			return
 		}
 		d.Metrics.handedOut.Inc()
@@ -123,6 +125,10 @@ func handleNotFound() http.Handler {
 	})
 }
 
+// statusClientClosed labels requests whose client left before an answer was written
+// (nginx's 499), so they count neither as served nor as server errors.
+const statusClientClosed = 499
+
 // statusRecorder remembers the status code for metrics and for the panic handler.
 type statusRecorder struct {
 	http.ResponseWriter
@@ -161,8 +167,11 @@ func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
 				}
 				rec.code = http.StatusInternalServerError
 			}
-			if rec.code == 0 {
+			if rec.code == 0 { // nothing written: net/http sends an empty 200, if anyone listens
 				rec.code = http.StatusOK
+				if r.Context().Err() != nil {
+					rec.code = statusClientClosed
+				}
 			}
 			m.observe(routeLabel(r.Pattern), rec.code, time.Since(start))
 		}()
