@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -169,4 +171,12 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b) // never fails since Go 1.24
 	return hex.EncodeToString(b)
+}
+
+// IsDenied says whether err is a privilege refusal to a logged-in user: 1044 (database),
+// 1142 (table command), 1227 (needs a global privilege) or 1410 (GRANT on MySQL 8). It
+// is not true of 1045, a failed login, so a user that cannot log in proves nothing.
+func IsDenied(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && slices.Contains([]uint16{1044, 1142, 1227, 1410}, me.Number)
 }
