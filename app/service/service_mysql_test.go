@@ -167,17 +167,19 @@ func TestMySQL(t *testing.T) {
 		waitStatus(t, url+"/get-number", http.StatusOK, 10*time.Second)
 	})
 
-	t.Run("crash", func(t *testing.T) {
-		if !srv.CanCrash() {
-			t.Skip("the server in " + mysqltest.EnvDSN + " cannot be killed; unset it to run the crash test")
-		}
-		testCrash(t, srv)
-	})
+	for _, mode := range []string{"batch", "single"} {
+		t.Run("crash/"+mode, func(t *testing.T) {
+			if !srv.CanCrash() {
+				t.Skip("the server in " + mysqltest.EnvDSN + " cannot be killed; unset it to run the crash test")
+			}
+			testCrash(t, srv, mode)
+		})
+	}
 	t.Run("crash-negative-control", func(t *testing.T) {
 		if !srv.CanCrash() {
 			t.Skip("the server in " + mysqltest.EnvDSN + " cannot be killed; unset it to run the crash test")
 		}
-		testCrashNegativeControl(t, srv)
+		testCrashNegativeControl(t, srv, "batch")
 	})
 }
 
@@ -189,13 +191,13 @@ type crashRun struct {
 	killedAt, restartedAt time.Duration
 }
 
-// crashUnderLoad kills the database with SIGKILL under load from two replicas, restarts it
+// crashUnderLoad kills the database with SIGKILL under load from two replicas in mode, restarts it
 // on the same data, and waits until the running app (never restarted) serves again.
 // Without durable, commits stop waiting for the redo log once the schema is in place (the
 // restart restores the server's durable setting).
-func crashUnderLoad(t *testing.T, srv *mysqltest.Server, durable bool) crashRun {
+func crashUnderLoad(t *testing.T, srv *mysqltest.Server, mode string, durable bool) crashRun {
 	db := srv.CreateDatabase(t)
-	urls := startReplicas(t, 2, srv.CreateUser(t, db, schema.Privileges), "batch")
+	urls := startReplicas(t, 2, srv.CreateUser(t, db, schema.Privileges), mode)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -273,8 +275,8 @@ func (r crashRun) reissued() (maxBefore int64, bad []int64) {
 	return maxBefore, bad
 }
 
-func testCrash(t *testing.T, srv *mysqltest.Server) {
-	run := crashUnderLoad(t, srv, true)
+func testCrash(t *testing.T, srv *mysqltest.Server, mode string) {
+	run := crashUnderLoad(t, srv, mode, true)
 	var okBefore, okAfter, failed int
 	for _, o := range run.ops {
 		switch {
@@ -304,8 +306,8 @@ func testCrash(t *testing.T, srv *mysqltest.Server) {
 
 // testCrashNegativeControl shows the crash test can fail: with the redo log flushed only
 // once a second, a kill loses acknowledged increments and numbers are handed out again.
-func testCrashNegativeControl(t *testing.T, srv *mysqltest.Server) {
-	run := crashUnderLoad(t, srv, false)
+func testCrashNegativeControl(t *testing.T, srv *mysqltest.Server, mode string) {
+	run := crashUnderLoad(t, srv, mode, false)
 	maxBefore, bad := run.reissued()
 	t.Logf("negative control: %d numbers handed out again after the crash (max before %d)", len(bad), maxBefore)
 	if len(bad) == 0 {
