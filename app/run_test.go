@@ -104,7 +104,7 @@ func TestRunEmbeddedStoreConcurrentAndRestart(t *testing.T) {
 			}
 
 			url, _ = startRun(t, env) // same file: continues above the last number
-			resp, err := http.Get(url + "/get-number")
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url + "/get-number")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,7 +17,7 @@ import (
 // counterServer serves /get-number from next, which returns the body to send.
 func counterServer(t *testing.T, next func() string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != defaultPath {
+		if r.URL.Path != path {
 			http.NotFound(w, r)
 			return
 		}

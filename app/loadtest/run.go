@@ -23,7 +23,6 @@ type Config struct {
 	Duration time.Duration // no new request starts after this long (0 = use Requests)
 	Warmup   time.Duration // ops called in the first Warmup are left out of Summary's stats (still checked)
 	Timeout  time.Duration // per request (default 10s)
-	Path     string        // default "/get-number"
 }
 
 // Op is one request as a history operation. Call and Return are monotonic times since the
@@ -46,7 +45,8 @@ type Result struct {
 	Warmup  time.Duration
 }
 
-const defaultPath = "/get-number"
+// path is what every request asks for.
+const path = "/get-number"
 
 // maxBody bounds what is read of a response: a valid one is a few dozen bytes.
 const maxBody = 64 << 10
@@ -61,7 +61,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	clients := make([]*client, cfg.Clients)
 	for i := range clients {
-		c, err := newClient(ctx, cfg.URLs[i%len(cfg.URLs)], cfg.Path, cfg.Timeout)
+		c, err := newClient(ctx, cfg.URLs[i%len(cfg.URLs)], path, cfg.Timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -112,9 +112,6 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
-	}
-	if cfg.Path == "" {
-		cfg.Path = defaultPath
 	}
 	return nil
 }

@@ -49,10 +49,12 @@ func startReplica(t *testing.T, env map[string]string) string {
 	return "http://" + ln.Addr().String()
 }
 
+// client bounds every request the tests make outside the load driver.
+var client = &http.Client{Timeout: 5 * time.Second}
+
 // waitStatus polls url until it answers want, for at most limit.
 func waitStatus(t *testing.T, url string, want int, limit time.Duration) {
 	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(limit)
 	for {
 		resp, err := client.Get(url)
@@ -227,7 +229,7 @@ func crashUnderLoad(t *testing.T, srv *mysqltest.Server, mode string, durable bo
 	run.killedAt = time.Since(loadStart)
 
 	// While the database is down: a bounded, well-formed 503 and not ready.
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(urls[0] + "/get-number")
+	resp, err := client.Get(urls[0] + "/get-number")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +335,7 @@ func waitHandedOut(t *testing.T, url string, min float64, limit time.Duration) f
 }
 
 func handedOut(url string) (float64, error) {
-	resp, err := http.Get(url + "/metrics")
+	resp, err := client.Get(url + "/metrics")
 	if err != nil {
 		return 0, err
 	}

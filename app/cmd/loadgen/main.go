@@ -13,7 +13,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -133,7 +133,7 @@ type result struct {
 
 // benchmark runs the real service in mode on a fresh database and drives it.
 func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o options, log *slog.Logger) (result, error) {
-	db := "loadgen_" + string(mode) + "_" + randomHex(4)
+	db := "loadgen_" + string(mode) + "_" + strings.ToLower(rand.Text())
 	if err := srv.Exec(ctx, "CREATE DATABASE "+db); err != nil {
 		return result{}, err
 	}
@@ -300,10 +300,4 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails since Go 1.24
-	return hex.EncodeToString(b)
 }

@@ -30,6 +30,10 @@ var ErrNoServer = errors.New("no MySQL-compatible server binary (mariadbd or mys
 // ErrExternal is returned by the crash operations of a server this package did not start.
 var ErrExternal = errors.New("mysqltest: external server cannot be killed or restarted")
 
+// readyTimeout bounds each wait for the server to accept connections: crash recovery after
+// Kill can take a while on a slow disk.
+const readyTimeout = 60 * time.Second
+
 // Options configure Start. The zero value is usable.
 type Options struct {
 	// Binary is the server executable (mariadbd or mysqld); empty means FindBinary.
@@ -38,9 +42,6 @@ type Options struct {
 	ExtraArgs []string
 	// LogWriter, if set, also receives everything the server writes to its error log.
 	LogWriter io.Writer
-	// ReadyTimeout bounds each wait for the server to accept connections (default 60s;
-	// crash recovery after Kill can take a while on a slow disk).
-	ReadyTimeout time.Duration
 }
 
 // Server is one MySQL-compatible server, started here or external (see New).
@@ -99,9 +100,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 		opts.Binary = bin
-	}
-	if opts.ReadyTimeout <= 0 {
-		opts.ReadyTimeout = 60 * time.Second
 	}
 	version, err := exec.CommandContext(ctx, opts.Binary, "--version").CombinedOutput()
 	if err != nil {
@@ -329,7 +327,7 @@ func (s *Server) launch(ctx context.Context) error {
 // waitReady polls the unix socket until the server answers, the process exits, or the
 // ready timeout or ctx ends.
 func (s *Server) waitReady(ctx context.Context, p *process) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	db := s.openSocket()
 	defer db.Close()

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,7 +104,7 @@ var identifier = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 // external server it is dropped at cleanup; a server started here is thrown away whole.
 func (s *Server) CreateDatabase(t testing.TB) string {
 	t.Helper()
-	name := "t_" + randomHex(6)
+	name := "t_" + randomName()
 	s.mustExec(t, "CREATE DATABASE `"+name+"`")
 	s.cleanupExternal(t, "DROP DATABASE IF EXISTS `"+name+"`")
 	return name
@@ -122,7 +122,7 @@ func (s *Server) CreateUser(t testing.TB, database, privileges string) string {
 	if !identifier.MatchString(database) {
 		t.Fatalf("mysqltest: CreateUser: database name %q is not a plain identifier", database)
 	}
-	user, password := "u_"+randomHex(6), randomHex(16)
+	user, password := "u_"+randomName(), randomName()
 	for _, host := range userHosts {
 		account := fmt.Sprintf("'%s'@'%s'", user, host)
 		s.mustExec(t, "CREATE USER "+account+" IDENTIFIED BY '"+password+"'")
@@ -167,11 +167,9 @@ func (s *Server) cleanupExternal(t testing.TB, query string) {
 	})
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails since Go 1.24
-	return hex.EncodeToString(b)
-}
+// randomName is 26 random lower-case letters and digits (128 bits), fit for MySQL
+// identifiers and passwords.
+func randomName() string { return strings.ToLower(rand.Text()) }
 
 // IsDenied says whether err is a privilege refusal to a logged-in user: 1044 (database),
 // 1142 (table command), 1227 (needs a global privilege) or 1410 (GRANT on MySQL 8). It
