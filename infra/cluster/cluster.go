@@ -81,9 +81,12 @@ func NewEKS(ctx *pulumi.Context, name string, args *EKSArgs, opts ...pulumi.Reso
 	c.OIDCProviderARN = oidc.Arn()
 	c.OIDCIssuer = oidc.Url().ApplyT(func(url string) string { return strings.TrimPrefix(url, "https://") }).(pulumi.StringOutput)
 
+	// Everything deployed through the provider comes after the CNI add-on and goes before
+	// it: NetworkPolicies need its policy agent, and on destroy the EBS CSI controller
+	// needs pod networking until the volume clean-up is done.
 	c.Provider, err = kubernetes.NewProvider(ctx, name, &kubernetes.ProviderArgs{
 		Kubeconfig: c.Kubeconfig,
-	}, pulumi.Parent(c))
+	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{c.VpcCni}))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package cluster_test
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
@@ -54,6 +56,9 @@ func TestEKSClusterFollowsConfig(t *testing.T) {
 	}
 	if kc := provider.Inputs["kubeconfig"]; !kc.IsSecret() {
 		t.Errorf("provider kubeconfig is not a secret: %v", kc)
+	}
+	if !slices.ContainsFunc(provider.DependsOn, func(urn string) bool { return strings.HasSuffix(urn, "::cluster-vpc-cni") }) {
+		t.Errorf("the kubernetes provider does not depend on the vpc-cni add-on: %v", provider.DependsOn)
 	}
 }
 
