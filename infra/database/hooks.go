@@ -14,7 +14,8 @@ import (
 // deleteVolumes returns the StatefulSet's after-delete hook: it deletes the deleted
 // StatefulSet's PersistentVolumeClaims and waits until their volumes are gone, while the
 // EBS CSI driver that must delete the EBS volumes still runs (the StatefulSet depends on
-// it, so Pulumi deletes the driver later). The claims are found from the deleted object's
+// it, so Pulumi deletes the driver later, and not at all once this hook has failed: CLIs
+// before pulumi/pulumi#22935 only warned, hence the CLI version in the README). The claims are found from the deleted object's
 // own namespace and selector, not from today's config, so a StatefulSet deleted because
 // it moved never takes its successor's volume along. Keeping them (retainVolumes) is
 // DeleteVolumes' decision, so the user is told what was kept and how to remove it.
