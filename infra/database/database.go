@@ -238,7 +238,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	// Owns the size of the existing claim, so raising mysqlStorageSize grows the volume
-	// in place (the StorageClass allows expansion; Kubernetes refuses to shrink).
+	// in place (the StorageClass allows expansion; Kubernetes refuses to shrink). Retained
+	// on delete: deleting a patch gives up its fields, and once a resize has made it the
+	// only owner of the requested size, giving that up can be rejected and stop the
+	// destroy; the claim itself goes with the StatefulSet's clean-up hook.
 	if _, err = corev1.NewPersistentVolumeClaimPatch(ctx, name+"-"+volumeName, &corev1.PersistentVolumeClaimPatchArgs{
 		Metadata: &metav1.ObjectMetaPatchArgs{
 			Name:        pulumi.Sprintf("%s-%s-0", volumeName, m.StatefulSet.Metadata.Name().Elem()),
@@ -250,7 +253,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				Requests: pulumi.StringMap{"storage": pulumi.String(args.StorageSize)},
 			},
 		},
-	}, pulumi.Parent(m)); err != nil {
+	}, pulumi.Parent(m), pulumi.RetainOnDelete(true)); err != nil {
 		return nil, err
 	}
 	m.Host = pulumi.Sprintf("%s-0.%s.%s.svc.cluster.local", m.StatefulSet.Metadata.Name().Elem(), m.Service.Metadata.Name().Elem(), m.NamespaceName)

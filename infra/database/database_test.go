@@ -121,6 +121,9 @@ func TestVolumeClaimTemplate(t *testing.T) {
 			if !ok {
 				t.Fatal("no PersistentVolumeClaimPatch")
 			}
+			if !patch.RetainOnDelete {
+				t.Error("the claim patch is deleted with the stack; relinquishing the size it owns would fail")
+			}
 			p := patch.Object()
 			if stacktest.Field(p, "metadata", "name") != "data-mysql-0" || stacktest.Field(p, "metadata", "namespace") != "counter" ||
 				stacktest.Field(p, "spec", "resources", "requests", "storage") != tt.size {

@@ -66,6 +66,8 @@ type Resource struct {
 	Provider  string   // explicit provider reference, "urn::id", if any
 	DependsOn []string // URNs it depends on, explicitly or through its inputs
 	Hooks     Hooks    // names of the resource hooks bound to it
+	// RetainOnDelete: Pulumi forgets the resource on delete instead of deleting it.
+	RetainOnDelete bool
 }
 
 // Hooks are the hook names bound to a resource, per lifecycle step.
@@ -216,6 +218,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()
 		r.DependsOn = rpc.GetDependencies()
+		r.RetainOnDelete = rpc.GetRetainOnDelete()
 		if h := rpc.GetHooks(); h != nil {
 			r.Hooks = Hooks{
 				BeforeCreate: h.GetBeforeCreate(), AfterCreate: h.GetAfterCreate(),
