@@ -38,6 +38,16 @@ const (
 )
 
 // Config is the whole validated stack configuration.
+// The MySQL connection budget: each app replica's pool holds at most AppDBConns
+// connections (the coalescer keeps one statement in flight; the rest serve readiness
+// checks and start-up), and MaxAppReplicas of them leave MySQL's MySQLMaxConnections
+// room for administration.
+const (
+	MySQLMaxConnections = 100
+	AppDBConns          = 4
+	MaxAppReplicas      = 20
+)
+
 type Config struct {
 	Mode Mode
 	// Kubeconfig (existing mode) is a path or the file's contents; empty means the ambient one.
@@ -125,6 +135,10 @@ func Parse(get func(key string) string) (Config, error) {
 		(c.NodeMinSize > c.NodeDesiredSize || c.NodeDesiredSize > c.NodeMaxSize) {
 		p.fail("nodeDesiredSize", "%d must lie between nodeMinSize (%d) and nodeMaxSize (%d): make nodeMinSize <= nodeDesiredSize <= nodeMaxSize",
 			c.NodeDesiredSize, c.NodeMinSize, c.NodeMaxSize)
+	}
+	if c.AppReplicas > MaxAppReplicas {
+		p.fail("appReplicas", "%d is too many: use at most %d (each replica may hold %d of MySQL's %d connections)",
+			c.AppReplicas, MaxAppReplicas, AppDBConns, MySQLMaxConnections)
 	}
 	if c.Mode == ModeExisting && c.AppImage == "" {
 		p.fail("appImage", "is required with mode existing, which creates no registry: build and load an image "+

@@ -83,6 +83,7 @@ func TestParseRejects(t *testing.T) {
 		{"namespace", "Counter_NS", `counter-mysql:namespace "Counter_NS" is not a valid namespace name`},
 		{"appImage", "Not An Image", `counter-mysql:appImage "Not An Image" is not an image reference`},
 		{"appReplicas", "-1", `counter-mysql:appReplicas "-1" is not valid`},
+		{"appReplicas", "21", `counter-mysql:appReplicas 21 is too many: use at most 20`},
 		{"serviceType", "NodePort", `counter-mysql:serviceType "NodePort" is not allowed: use ClusterIP or LoadBalancer`},
 		{"retainVolumes", "yes please", `counter-mysql:retainVolumes "yes please" is not valid: use true or false`},
 		{"volumeCleanupTimeout", "10", `counter-mysql:volumeCleanupTimeout "10" is not valid`},

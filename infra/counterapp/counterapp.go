@@ -11,6 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/infra/config"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
 	"github.com/counter-mysql/counter-mysql/infra/podsecurity"
 )
@@ -186,6 +187,7 @@ func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
 				// reaches kube-proxy and the load balancer; new connections meanwhile are
 				// answered, not refused.
 				env("SHUTDOWN_DELAY", pulumi.String("5s")),
+				env("DB_MAX_CONNS", pulumi.Sprintf("%d", config.AppDBConns)),
 			},
 			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
 				Name: pulumi.String("http"), ContainerPort: pulumi.Int(httpPort),

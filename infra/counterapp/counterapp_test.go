@@ -67,6 +67,7 @@ func TestEnvironment(t *testing.T) {
 		"LISTEN_ADDR":    ":8080",
 		"COUNTER_MODE":   "batch",
 		"SHUTDOWN_DELAY": "5s",
+		"DB_MAX_CONNS":   "4",
 	}
 	if !maps.Equal(env, want) {
 		t.Errorf("env:\n  got  %v\n  want %v", env, want)

@@ -5,14 +5,14 @@ import (
 	"strings"
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/infra/config"
 )
 
 // Sizing of the MySQL container. The InnoDB buffer pool gets half the memory limit; the
 // rest covers per-connection buffers and the server itself, so the OOM killer stays away.
 const (
-	memoryMiB      = 1024
-	bufferPoolMiB  = memoryMiB / 2
-	maxConnections = 100
+	memoryMiB     = 1024
+	bufferPoolMiB = memoryMiB / 2
 )
 
 // dataDir is a subdirectory of the volume: a fresh ext4 volume has lost+found at its root,
@@ -37,7 +37,7 @@ max_connections = %d
 innodb_buffer_pool_size = %dM
 # Keep binlogs 3 days so they cannot fill the volume.
 binlog_expire_logs_seconds = 259200
-`, dataDir, maxConnections, bufferPoolMiB)
+`, dataDir, config.MySQLMaxConnections, bufferPoolMiB)
 }
 
 // Environment variables the init script reads; deliberately not MYSQL_USER/MYSQL_PASSWORD,
