@@ -1,15 +1,16 @@
 package stack_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/counter-mysql/counter-mysql/infra/config"
 	"github.com/counter-mysql/counter-mysql/infra/database"
@@ -153,7 +154,8 @@ func TestStatefulSetHooksAndDependencies(t *testing.T) {
 	}
 }
 
-// outputs runs Deploy with the default config and returns its resolved outputs.
+// outputs runs Deploy with the default config and returns its outputs, each awaited inside
+// the program (an ApplyT on an output not tied to the context may run after RunErr returns).
 func outputs(t *testing.T, overrides map[string]string) (values map[string]string, secret map[string]bool) {
 	t.Helper()
 	cfg, err := config.Parse(func(k string) string { return stacktest.Config(overrides)[k] })
@@ -161,34 +163,29 @@ func outputs(t *testing.T, overrides map[string]string) (values map[string]strin
 		t.Fatal(err)
 	}
 	values, secret = map[string]string{}, map[string]bool{}
-	var mu sync.Mutex
-	var captured map[string]pulumi.StringOutput
 	_, err = stacktest.RunProgram(func(ctx *pulumi.Context) error {
 		out, err := stack.Deploy(ctx, cfg, repoRoot)
 		if err != nil {
 			return err
 		}
-		captured = map[string]pulumi.StringOutput{
+		captured := map[string]pulumi.StringOutput{
 			"namespace": out.Namespace, "appUrl": out.AppURL, "mysqlHost": out.MySQLHost, "mysqlVersion": out.MySQLVersion,
 		}
 		if cfg.Mode == config.ModeEKS {
 			captured["kubeconfig"] = out.Kubeconfig
 		}
 		for name, o := range captured {
-			o.ApplyT(func(v string) string {
-				mu.Lock()
-				defer mu.Unlock()
-				values[name] = v
-				return v
-			})
+			r, err := internals.UnsafeAwaitOutput(ctx.Context(), o)
+			if err != nil {
+				return fmt.Errorf("output %s: %w", name, err)
+			}
+			values[name], _ = r.Value.(string)
+			secret[name] = r.Secret
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for name, o := range captured {
-		secret[name] = pulumi.IsSecret(o)
 	}
 	return values, secret
 }
@@ -218,8 +215,8 @@ func TestOutputs(t *testing.T) {
 		t.Errorf("LoadBalancer appUrl = %q", lb["appUrl"])
 	}
 	existing, _ := outputs(t, map[string]string{"mode": "existing"})
-	if _, ok := existing["kubeconfig"]; ok {
-		t.Error("existing mode exports a kubeconfig")
+	if existing["mysqlHost"] != "mysql-0.mysql.counter.svc.cluster.local" {
+		t.Errorf("existing mode mysqlHost = %q", existing["mysqlHost"])
 	}
 }
 
