@@ -21,7 +21,7 @@ kube-bins:
 
 ## test-kube: build the binaries if missing, then run only the real-Kubernetes tier
 test-kube: kube-bins
-	KUBETEST_REQUIRE=1 go test -count=1 ./infra/e2e/... ./infra/kubetest/... ./infra/cleanup/...
+	KUBETEST_REQUIRE=1 go test -count=1 ./infra/e2e/... ./infra/kubetest/...
 
 ## tools: the pinned linters from .ci/tools/go.mod, into ./bin
 tools:
