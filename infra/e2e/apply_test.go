@@ -99,7 +99,10 @@ func TestPodsMeetRestrictedPodSecurity(t *testing.T) {
 
 	t.Run("app ReplicaSet creates its pods", func(t *testing.T) {
 		want := d.object(t, "Deployment", "counter")
-		replicas, _, _ := unstructured.NestedInt64(want.Object, "spec", "replicas")
+		replicas, found, err := unstructured.NestedInt64(want.Object, "spec", "replicas")
+		if err != nil || !found || replicas < 1 {
+			t.Fatalf("Deployment counter spec.replicas = %d (found %v, %v): want at least 1", replicas, found, err)
+		}
 		eventually(t, "ReplicaSet of Deployment counter creates its pods", func(ctx context.Context) error {
 			rss, err := e.client.AppsV1().ReplicaSets(d.namespace).List(ctx, metav1.ListOptions{})
 			if err != nil {
