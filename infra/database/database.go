@@ -68,12 +68,12 @@ type Args struct {
 	// StorageSize is a Kubernetes quantity, e.g. "20Gi".
 	StorageSize string
 	// RetainVolumes keeps the data volume when the StatefulSet is deleted (claim
-	// retention policy Retain); DeleteVolumes must then keep them too.
+	// retention policy Retain, and the after-delete hook passes it to DeleteVolumes).
 	RetainVolumes bool
 	// DeleteVolumes deletes the volume claims that match selector in namespace and waits,
-	// bounded, until their volumes are gone (or, when volumes are retained, says what it
-	// keeps). The after-delete hook calls it for the StatefulSet that was deleted.
-	DeleteVolumes func(ctx context.Context, namespace, selector string) error
+	// bounded, until their volumes are gone; with retain it deletes nothing and says what
+	// it keeps. The after-delete hook calls it for the StatefulSet that was deleted.
+	DeleteVolumes func(ctx context.Context, namespace, selector string, retain bool) error
 	// Clients are the pod labels that may connect to MySQL.
 	Clients map[string]string
 	// Storage must outlive the StatefulSet (the CSI driver deletes the volume), so the

@@ -25,7 +25,7 @@ func deleteVolumes(args *Args) pulumi.ResourceHookFunction {
 		if err != nil {
 			return fmt.Errorf("deleting the MySQL volumes of %s: %w", hook.URN, err)
 		}
-		if err := args.DeleteVolumes(context.Background(), namespace, selector); err != nil {
+		if err := args.DeleteVolumes(context.Background(), namespace, selector, args.RetainVolumes); err != nil {
 			return fmt.Errorf("deleting the MySQL volumes in namespace %s (set counter-mysql:retainVolumes to keep them): %w",
 				namespace, err)
 		}

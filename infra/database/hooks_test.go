@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -67,6 +68,7 @@ func TestDeleteVolumesHook(t *testing.T) {
 		name          string
 		old           pulumi.ResourceHookArgs
 		deleteErr     error
+		retain        bool
 		wantNamespace string // "" when DeleteVolumes must not be called
 		wantErr       string
 	}{
@@ -78,20 +80,22 @@ func TestDeleteVolumesHook(t *testing.T) {
 			old: pulumi.ResourceHookArgs{OldOutputs: resource.PropertyMap{}, OldInputs: deleted("counter")}, wantNamespace: "counter"},
 		{name: "no state to go by is an error, not a guess",
 			old: pulumi.ResourceHookArgs{}, wantErr: "no namespace and selector"},
+		{name: "retainVolumes is passed on: keeping is DeleteVolumes' decision", retain: true,
+			old: pulumi.ResourceHookArgs{OldOutputs: deleted("counter")}, wantNamespace: "counter"},
 		{name: "failure is reported", deleteErr: errors.New("pv-123 still Released"),
 			old: pulumi.ResourceHookArgs{OldOutputs: deleted("counter")}, wantNamespace: "counter", wantErr: "pv-123 still Released"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls []string
-			args := &Args{Namespace: "counter", DeleteVolumes: func(_ context.Context, ns, sel string) error {
-				calls = append(calls, ns+" "+sel)
+			args := &Args{Namespace: "counter", RetainVolumes: tt.retain, DeleteVolumes: func(_ context.Context, ns, sel string, retain bool) error {
+				calls = append(calls, fmt.Sprint(ns, " ", sel, " retain=", retain))
 				return tt.deleteErr
 			}}
 			err := deleteVolumes(args)(&tt.old)
 			var want []string
 			if tt.wantNamespace != "" {
-				want = []string{tt.wantNamespace + " " + selector}
+				want = []string{fmt.Sprint(tt.wantNamespace, " ", selector, " retain=", tt.retain)}
 			}
 			if !slices.Equal(calls, want) {
 				t.Errorf("DeleteVolumes calls = %q, want %q", calls, want)

@@ -137,7 +137,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		StorageClassName: storageClass,
 		StorageSize:      cfg.MySQLStorageSize.String(),
 		RetainVolumes:    cfg.RetainVolumes,
-		DeleteVolumes:    volumeDeleter(kube, cfg.VolumeCleanupTimeout, cfg.RetainVolumes),
+		DeleteVolumes:    volumeDeleter(kube, cfg.VolumeCleanupTimeout),
 		Clients:          counterapp.Labels(instance).Selector(),
 		Storage:          volumeDeps,
 	}, pulumi.Providers(provider))
@@ -174,8 +174,8 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 // volumeDeleter deletes the database's volume claims through the cluster's API and waits,
 // at most timeout, for their volumes to be gone; with retain it deletes nothing and logs
 // what it keeps and how to delete it later.
-func volumeDeleter(kube kubeclient.Func, timeout time.Duration, retain bool) func(ctx context.Context, namespace, selector string) error {
-	return func(ctx context.Context, namespace, selector string) error {
+func volumeDeleter(kube kubeclient.Func, timeout time.Duration) func(ctx context.Context, namespace, selector string, retain bool) error {
+	return func(ctx context.Context, namespace, selector string, retain bool) error {
 		client, err := kube()
 		if err != nil {
 			return err

@@ -20,7 +20,7 @@ func TestVolumeDeleterFollowsRetain(t *testing.T) {
 		}}
 		client := fake.NewClientset(claim)
 		kube := func() (kubernetes.Interface, error) { return client, nil }
-		err := volumeDeleter(kube, 10*time.Second, retain)(context.Background(), "counter", "app.kubernetes.io/name=mysql")
+		err := volumeDeleter(kube, 10*time.Second)(context.Background(), "counter", "app.kubernetes.io/name=mysql", retain)
 		if err != nil {
 			t.Fatalf("retain=%v: %v", retain, err)
 		}
