@@ -2,9 +2,6 @@ package image
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -19,14 +16,11 @@ const repoRoot = "../.."
 // TestRepositoryBuildContext checks this repository the way New does before a build: the
 // Dockerfile exists and the ignore files keep the context to what the build inputs cover.
 func TestRepositoryBuildContext(t *testing.T) {
-	for _, rel := range []string{DefaultDockerfile, ".dockerignore"} {
-		if _, err := os.Stat(filepath.Join(repoRoot, rel)); errors.Is(err, fs.ErrNotExist) {
-			t.Skipf("%s is not in the repository yet: New refuses to build from source without it "+
-				"(the app adds app/Dockerfile; the root .dockerignore holds the context to %s)",
-				rel, strings.Join(contextPaths, ", "))
-		}
+	args := Args{RepoRoot: repoRoot}
+	if err := args.checkSource(); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := buildInputs(Args{RepoRoot: repoRoot, Dockerfile: DefaultDockerfile}, "linux/amd64"); err != nil {
+	if _, err := buildInputs(args, "linux/amd64"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -53,13 +47,13 @@ func TestBuildImage(t *testing.T) {
 	}
 
 	platform := "linux/" + runtime.GOARCH
-	inputs, err := buildInputs(Args{RepoRoot: repoRoot, Dockerfile: DefaultDockerfile}, platform)
+	inputs, err := buildInputs(Args{RepoRoot: repoRoot}, platform)
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := "counter-mysql-imagetest:" + inputs[:16]
 	if out, err := run("buildx", "build", "--platform", platform, "--load", "--tag", name,
-		"--file", filepath.Join(repoRoot, DefaultDockerfile), repoRoot); err != nil {
+		"--file", filepath.Join(repoRoot, dockerfile), repoRoot); err != nil {
 		t.Fatalf("docker buildx build: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { exec.Command(docker, "image", "rm", name).Run() })

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
@@ -19,25 +18,22 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Config keys whose values reach Args; errors name them so the fix is obvious.
-const (
-	ConfigKeyImage        = "counter-mysql:appImage"
-	ConfigKeyInstanceType = "counter-mysql:nodeInstanceType"
-)
+// ConfigKeyImage is the config key that skips the build; errors name it as the way out.
+const ConfigKeyImage = "counter-mysql:appImage"
 
-// Defaults for the fields of Args left zero.
 const (
-	DefaultDockerfile = "app/Dockerfile"
-	DefaultKeepImages = 10
+	// dockerfile is the Dockerfile's path relative to the repository root.
+	dockerfile = "app/Dockerfile"
+	// keepImages is how many images the repository's lifecycle rule keeps.
+	keepImages = 10
 )
 
 // contextPaths are the paths under the repository root that the image build reads; the
 // build inputs hash covers them, and the .dockerignore must admit nothing else.
 var contextPaths = []string{"app", "go.mod", "go.sum"}
 
-var instanceTypeRE = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
-
-// Args says where the image comes from.
+// Args says where the image comes from. Config values in it were validated by package
+// config.
 type Args struct {
 	// Configured is the image reference from config. When set it is used as is: no
 	// repository, no build, and the other fields are ignored.
@@ -47,13 +43,8 @@ type Args struct {
 	// main: infra/. It must be relative because the Docker provider stores it, and an
 	// absolute path would differ between checkouts and force a rebuild.
 	RepoRoot string
-	// Dockerfile is the Dockerfile's path relative to RepoRoot; DefaultDockerfile when empty.
-	Dockerfile string
 	// InstanceType is the node group's EC2 instance type; it picks the image's platform.
 	InstanceType string
-	// KeepImages is how many images the repository's lifecycle rule keeps;
-	// DefaultKeepImages when zero.
-	KeepImages int
 }
 
 // Image is the component; Ref is what the Deployment runs.
@@ -69,13 +60,13 @@ type Image struct {
 // New resolves the image. Args are checked, and the build inputs hashed, before anything is
 // registered, so a bad configuration registers nothing.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Image, error) {
-	args, err := args.validated()
-	if err != nil {
-		return nil, err
-	}
 	var inputs, platform string
 	if args.Configured == "" {
+		if err := args.checkSource(); err != nil {
+			return nil, err
+		}
 		platform = Platform(args.InstanceType)
+		var err error
 		if inputs, err = buildInputs(args, platform); err != nil {
 			return nil, err
 		}
@@ -97,43 +88,23 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	})
 }
 
-// validated fills in defaults and checks the fields the chosen path uses.
-func (a Args) validated() (Args, error) {
-	if a.Configured != "" {
-		if strings.ContainsFunc(a.Configured, func(r rune) bool { return r <= ' ' }) {
-			return a, fmt.Errorf("%s: %q is not an image reference: it contains white space", ConfigKeyImage, a.Configured)
-		}
-		return a, nil
-	}
-	if a.Dockerfile == "" {
-		a.Dockerfile = DefaultDockerfile
-	}
-	if a.KeepImages == 0 {
-		a.KeepImages = DefaultKeepImages
-	}
-	switch {
-	case !instanceTypeRE.MatchString(a.InstanceType):
-		return a, fmt.Errorf("%s: %q is not an EC2 instance type such as t3.medium; it picks the "+
-			"architecture the image is built for (or set %s to a published image)",
-			ConfigKeyInstanceType, a.InstanceType, ConfigKeyImage)
-	case a.RepoRoot == "" || filepath.IsAbs(a.RepoRoot):
-		return a, fmt.Errorf("image: RepoRoot %q must be the repository root as a relative path "+
+// checkSource checks what building from source needs: a relative repository root (the
+// Docker provider stores it) holding the Dockerfile.
+func (a Args) checkSource() error {
+	if a.RepoRoot == "" || filepath.IsAbs(a.RepoRoot) {
+		return fmt.Errorf("image: RepoRoot %q must be the repository root as a relative path "+
 			"(to build from source; or set %s)", a.RepoRoot, ConfigKeyImage)
-	case filepath.IsAbs(a.Dockerfile):
-		return a, fmt.Errorf("image: Dockerfile %q must be relative to RepoRoot", a.Dockerfile)
-	case a.KeepImages < 0:
-		return a, fmt.Errorf("image: KeepImages is %d; it must be positive", a.KeepImages)
 	}
-	if _, err := os.Stat(filepath.Join(a.RepoRoot, a.Dockerfile)); err != nil {
-		return a, fmt.Errorf("image: building from source needs the Dockerfile (or set %s): %w", ConfigKeyImage, err)
+	if _, err := os.Stat(filepath.Join(a.RepoRoot, dockerfile)); err != nil {
+		return fmt.Errorf("image: building from source needs the Dockerfile (or set %s): %w", ConfigKeyImage, err)
 	}
-	return a, nil
+	return nil
 }
 
 // buildInputs hashes everything that goes into the image: the platform, the Dockerfile's
 // path and the files of the build context.
 func buildInputs(args Args, platform string) (string, error) {
-	ignores, err := ignoreFiles(args.RepoRoot, args.Dockerfile)
+	ignores, err := ignoreFiles(args.RepoRoot, dockerfile)
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +112,7 @@ func buildInputs(args Args, platform string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(platform + "\x00" + filepath.ToSlash(args.Dockerfile) + "\x00" + content))
+	sum := sha256.Sum256([]byte(platform + "\x00" + dockerfile + "\x00" + content))
 	return fmt.Sprintf("%x", sum), nil
 }
 
@@ -158,7 +129,7 @@ func (img *Image) buildAndPush(ctx *pulumi.Context, name string, args Args, plat
 	if err != nil {
 		return err
 	}
-	policy, err := lifecyclePolicy(args.KeepImages)
+	policy, err := lifecyclePolicy(keepImages)
 	if err != nil {
 		return err
 	}
@@ -189,7 +160,7 @@ func (img *Image) buildAndPush(ctx *pulumi.Context, name string, args Args, plat
 		Build: docker.DockerBuildArgs{
 			Context: pulumi.String(args.RepoRoot),
 			// The provider resolves the Dockerfile against its working directory, not the context.
-			Dockerfile:     pulumi.String(filepath.Join(args.RepoRoot, args.Dockerfile)),
+			Dockerfile:     pulumi.String(filepath.Join(args.RepoRoot, dockerfile)),
 			Platform:       pulumi.String(platform),
 			BuilderVersion: docker.BuilderVersionBuilderBuildKit,
 		},

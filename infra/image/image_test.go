@@ -179,7 +179,7 @@ func TestBuildFromSourceIntoECR(t *testing.T) {
 	sourceTree(t)
 	// Pulumi.yaml says main: infra/, so the program and its providers run in infra/.
 	t.Chdir("infra")
-	m, res, err := deploy(t, Args{RepoRoot: "..", InstanceType: "m7g.large", KeepImages: 7})
+	m, res, err := deploy(t, Args{RepoRoot: "..", InstanceType: "m7g.large"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestBuildFromSourceIntoECR(t *testing.T) {
 	}
 	rule := policy.Rules[0]
 	if rule.RulePriority != 1 || rule.Selection.TagStatus != "any" || rule.Selection.CountType != "imageCountMoreThan" ||
-		rule.Selection.CountNumber != 7 || rule.Action.Type != "expire" {
+		rule.Selection.CountNumber != keepImages || rule.Action.Type != "expire" {
 		t.Errorf("lifecycle rule = %+v, want: expire any image beyond the newest 7", rule)
 	}
 
@@ -331,13 +331,9 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 		prepare func()
 		wantErr string
 	}{
-		{"image with space", func(a Args) Args { a.Configured = "counter: latest"; return a }, nil, ConfigKeyImage},
-		{"no instance type", func(a Args) Args { a.InstanceType = ""; return a }, nil, ConfigKeyInstanceType},
-		{"instance type not EC2", func(a Args) Args { a.InstanceType = "T3 Medium"; return a }, nil, ConfigKeyInstanceType},
 		{"no repo root", func(a Args) Args { a.RepoRoot = ""; return a }, nil, "RepoRoot"},
 		{"absolute repo root", func(a Args) Args { a.RepoRoot, _ = os.Getwd(); return a }, nil, "RepoRoot"},
-		{"negative keep", func(a Args) Args { a.KeepImages = -1; return a }, nil, "KeepImages"},
-		{"no Dockerfile", func(a Args) Args { a.Dockerfile = "app/Nope"; return a }, nil, "Dockerfile"},
+		{"no Dockerfile", func(a Args) Args { return a }, func() { os.Remove("app/Dockerfile") }, "Dockerfile"},
 		{"no .dockerignore", func(a Args) Args { return a }, func() { os.Remove(".dockerignore") }, "no .dockerignore"},
 		{"context wider than the tag", func(a Args) Args { return a }, func() {
 			writeFiles(t, ".", map[string]string{".dockerignore": "*\n!app/\n!infra/\n"})
