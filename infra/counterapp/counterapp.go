@@ -33,8 +33,8 @@ type Args struct {
 	Namespace pulumi.StringInput
 	// Instance is the stack's app.kubernetes.io/instance label.
 	Instance string
-	// Image is the counter image. Today it comes from stack config; building it from app/
-	// and pushing it to a registry would feed its output in here instead.
+	// Image is the counter image: the configured one, or the one package image built
+	// from app/ and pushed, by digest.
 	Image    pulumi.StringInput
 	Replicas int
 	// ServiceType is ClusterIP or LoadBalancer.
@@ -120,7 +120,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	if args.ServiceType == "LoadBalancer" {
+	if args.ServiceType == config.ServiceLoadBalancer {
 		c.URL = c.Service.Status.ApplyT(loadBalancerURL).(pulumi.StringOutput)
 	} else {
 		c.URL = pulumi.Sprintf("kubectl --namespace %s port-forward service/%s 8080:%d, then open http://localhost:8080",

@@ -96,10 +96,6 @@ type MySQL struct {
 	SecretName pulumi.StringOutput
 	// Host is the pod's stable DNS name, mysql-0.mysql.<namespace>.svc.cluster.local.
 	Host pulumi.StringOutput
-
-	// VolumeCleanup and VersionGuard are the StatefulSet's hooks.
-	VolumeCleanup *pulumi.ResourceHook
-	VersionGuard  *pulumi.ResourceHook
 }
 
 // Labels are the database pods' labels.
@@ -188,10 +184,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	if m.VolumeCleanup, err = ctx.RegisterResourceHook(VolumeCleanupHook, deleteVolumes(args), nil); err != nil {
+	volumeCleanup, err := ctx.RegisterResourceHook(VolumeCleanupHook, deleteVolumes(args), nil)
+	if err != nil {
 		return nil, err
 	}
-	if m.VersionGuard, err = ctx.RegisterResourceHook(VersionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true}); err != nil {
+	versionGuard, err := ctx.RegisterResourceHook(VersionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true})
+	if err != nil {
 		return nil, err
 	}
 	whenDeleted := "Delete"
@@ -230,8 +228,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		// delete its volume. A new size is applied to the claim itself, below.
 		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),
 		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{
-			BeforeUpdate: []*pulumi.ResourceHook{m.VersionGuard},
-			AfterDelete:  []*pulumi.ResourceHook{m.VolumeCleanup},
+			BeforeUpdate: []*pulumi.ResourceHook{versionGuard},
+			AfterDelete:  []*pulumi.ResourceHook{volumeCleanup},
 		}),
 	)
 	if err != nil {

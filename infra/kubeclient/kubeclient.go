@@ -1,6 +1,6 @@
-// Package kubeclient builds client-go clients for resource hooks. Hooks run while Pulumi
-// deletes or updates resources, after the program has returned, so the client is built on
-// demand from a kubeconfig the program captured.
+// Package kubeclient builds client-go clients for resource hooks. Hooks run when Pulumi
+// reaches their resource during the deployment, not while the program registers it, so the
+// client is built on demand from a kubeconfig the program captured.
 package kubeclient
 
 import (

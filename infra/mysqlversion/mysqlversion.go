@@ -64,9 +64,6 @@ func (v Version) String() string {
 	return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
 }
 
-// Series is the major.minor line, e.g. "8.4".
-func (v Version) Series() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
-
 // Image is the official Docker Hub image for this version.
 func (v Version) Image() string { return "mysql:" + v.String() }
 
