@@ -13,10 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/counter-mysql/counter-mysql/infra/cleanup"
 	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/kubetest"
 )
 
 // TestDeleteVolumes runs the destroy-time clean-up as Pulumi does: after the
@@ -129,28 +129,14 @@ func selector(t *testing.T, d *deployment) string {
 	return k8slabels.SelectorFromSet(match).String()
 }
 
-// simulateCSIDriver does what the EBS CSI external-provisioner does for the namespace's
-// volumes until t ends: once a volume with reclaim policy Delete is Released (its claim
-// is gone), it deletes the disk (nothing to do here) and then the PersistentVolume.
+// simulateCSIDriver deletes the namespace's released volumes, as the EBS CSI driver
+// does, until t ends.
 func (e *env) simulateCSIDriver(t *testing.T, namespace string) {
-	ctx := t.Context()
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	t.Cleanup(func() { <-done })
 	go func() {
 		defer close(done)
-		_ = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			pvs, err := e.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return false, nil // retried on the next tick, like the real sidecar
-			}
-			for _, pv := range pvs.Items {
-				if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != ebsDriver || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.Namespace != namespace ||
-					pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
-					continue
-				}
-				_ = e.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
-			}
-			return false, nil
-		})
+		kubetest.DeleteReleasedVolumes(ctx, e.client, ebsDriver, 0, namespace)
 	}()
+	t.Cleanup(func() { cancel(); <-done })
 }

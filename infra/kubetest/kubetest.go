@@ -38,6 +38,10 @@ const Version = "v1.33.13"
 // NodeName is the kwok-managed Node every cluster has.
 const NodeName = "kwok-node-0"
 
+// nodeMonitorGracePeriod is how long the controller-manager waits for a Node's heartbeat
+// before marking it NotReady: longer than kwok's renewal interval (about 55 s).
+const nodeMonitorGracePeriod = 10 * time.Minute
+
 // startTimeout bounds the whole start-up; it normally takes a few seconds.
 const startTimeout = 90 * time.Second
 
@@ -62,8 +66,11 @@ type Cluster struct {
 	Config *rest.Config
 	Client kubernetes.Interface
 	// Dir holds certificates, kubeconfig, etcd data and one log per component.
-	Dir   string
-	procs []*process
+	Dir string
+	// Kubeconfig is the path of an administrator's kubeconfig file, for clients that
+	// take one (the Pulumi Kubernetes provider).
+	Kubeconfig string
+	procs      []*process
 }
 
 // Start starts a control plane of its own for t and stops it when t ends. If t
@@ -206,6 +213,7 @@ func start() (c *Cluster, err error) {
 	if err := writeKubeconfig(kubeconfig, c.Config, pki); err != nil {
 		return c, err
 	}
+	c.Kubeconfig = kubeconfig
 	if err := c.run("kube-controller-manager",
 		"--kubeconfig="+kubeconfig,
 		"--secure-port=0", // no health endpoint needed; avoids port clashes between parallel packages
@@ -218,6 +226,9 @@ func start() (c *Cluster, err error) {
 		"--kube-api-qps=200", "--kube-api-burst=400",
 		// Otherwise it creates /usr/libexec/kubernetes/... on the machine.
 		"--flex-volume-plugin-dir="+filepath.Join(dir, "flexvolume"),
+		// kwok renews its Node about every 55 s, past the default 50 s grace period: the
+		// node would flap NotReady and take every pod's readiness with it.
+		"--node-monitor-grace-period="+nodeMonitorGracePeriod.String(),
 	); err != nil {
 		return c, err
 	}

@@ -1,0 +1,122 @@
+package kubetest
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+)
+
+// The cluster has no CSI driver: no container runs. The two functions below stand in for
+// the parts of one that the stack's volume lifecycle depends on, acting only through the
+// API as the driver's sidecars do. Nothing is written anywhere: a volume's "disk" is its
+// volumeHandle.
+
+// provisionerAnnotation is how the PV controller hands a claim to an external provisioner.
+const provisionerAnnotation = "volume.kubernetes.io/storage-provisioner"
+
+// csiPoll is how often the stand-ins look at the cluster; the real sidecars react to
+// watch events within about a second.
+const csiPoll = 100 * time.Millisecond
+
+// ProvisionVolumes plays the external-provisioner of driver for StorageClass class until
+// ctx ends: every Pending claim of that class that the PV controller hands to driver gets
+// a PersistentVolume of its requested size, pre-bound to it, with the class's reclaim
+// policy, and the PV controller binds them.
+// The class is created (Immediate binding, expansion allowed, reclaim Delete) if missing.
+func ProvisionVolumes(ctx context.Context, client kubernetes.Interface, class, driver string) error {
+	_, err := client.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
+		ObjectMeta:           metav1.ObjectMeta{Name: class},
+		Provisioner:          driver,
+		ReclaimPolicy:        ptr.To(corev1.PersistentVolumeReclaimDelete),
+		VolumeBindingMode:    ptr.To(storagev1.VolumeBindingImmediate),
+		AllowVolumeExpansion: ptr.To(true),
+	}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	go func() {
+		_ = wait.PollUntilContextCancel(ctx, csiPoll, true, func(ctx context.Context) (bool, error) {
+			provisionPending(ctx, client, class, driver)
+			return false, nil
+		})
+	}()
+	return nil
+}
+
+func provisionPending(ctx context.Context, client kubernetes.Interface, class, driver string) {
+	sc, err := client.StorageV1().StorageClasses().Get(ctx, class, metav1.GetOptions{})
+	if err != nil {
+		return // retried on the next tick, like the real sidecar
+	}
+	claims, err := client.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, c := range claims.Items {
+		// As the real sidecar: only claims the PV controller found no existing volume for,
+		// and so handed to this driver by annotation.
+		if c.Spec.StorageClassName == nil || *c.Spec.StorageClassName != class || c.Annotations[provisionerAnnotation] != driver ||
+			c.Status.Phase != corev1.ClaimPending || c.Spec.VolumeName != "" || c.DeletionTimestamp != nil {
+			continue
+		}
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        "pvc-" + string(c.UID),
+				Annotations: map[string]string{"pv.kubernetes.io/provisioned-by": driver},
+			},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: c.Spec.Resources.Requests[corev1.ResourceStorage]},
+				AccessModes:                   c.Spec.AccessModes,
+				PersistentVolumeReclaimPolicy: *sc.ReclaimPolicy,
+				StorageClassName:              class,
+				ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: c.Namespace, Name: c.Name, UID: c.UID},
+				PersistentVolumeSource: corev1.PersistentVolumeSource{
+					CSI: &corev1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: "vol-" + string(c.UID), FSType: "ext4"},
+				},
+			},
+		}
+		_, _ = client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+	}
+}
+
+// DeleteReleasedVolumes plays driver's part in volume deletion until ctx ends: once a
+// volume of driver with reclaim policy Delete has been Released (its claim gone) for delay,
+// the disk is deleted (nothing to do here) and then the PersistentVolume. A real driver
+// takes seconds to delete a disk; a delay makes a test see whether anything waits for it.
+// Only volumes whose claim was in one of namespaces are touched (all if none are given),
+// so tests sharing a cluster keep out of each other's way.
+func DeleteReleasedVolumes(ctx context.Context, client kubernetes.Interface, driver string, delay time.Duration, namespaces ...string) {
+	released := map[string]time.Time{} // first seen Released
+	_ = wait.PollUntilContextCancel(ctx, csiPoll, true, func(ctx context.Context) (bool, error) {
+		pvs, err := client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil // retried on the next tick, like the real sidecar
+		}
+		for _, pv := range pvs.Items {
+			ref := pv.Spec.ClaimRef
+			if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != driver || ref == nil ||
+				(len(namespaces) > 0 && !slices.Contains(namespaces, ref.Namespace)) ||
+				pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
+				delete(released, pv.Name)
+				continue
+			}
+			seen, ok := released[pv.Name]
+			if !ok {
+				released[pv.Name] = time.Now()
+				seen = released[pv.Name]
+			}
+			if time.Since(seen) >= delay {
+				_ = client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+			}
+		}
+		return false, nil
+	})
+}
