@@ -2,7 +2,7 @@
 SHELL := bash
 BIN   := $(CURDIR)/bin
 
-.PHONY: test test-app test-infra test-kube kube-bins lint tools bench run ci
+.PHONY: test test-app test-infra test-kube test-engine kube-bins engine-bins lint tools bench run ci
 
 ## test: every test tier; tiers whose software is missing skip and say how to enable them
 test: test-app test-infra
@@ -12,8 +12,9 @@ test: test-app test-infra
 test-app:
 	go test -race -count=1 ./app/...
 
+# The real-engine tier (infra/enginetest) runs the CLI for minutes: past go test's default 10m.
 test-infra:
-	go test -count=1 ./infra/...
+	go test -count=1 -timeout 30m ./infra/...
 
 ## kube-bins: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (pinned) once
 kube-bins:
@@ -22,6 +23,14 @@ kube-bins:
 ## test-kube: build the binaries if missing, then run only the real-Kubernetes tier
 test-kube: kube-bins
 	KUBETEST_REQUIRE=1 go test -count=1 ./infra/e2e/... ./infra/kubetest/...
+
+## engine-bins: build the Pulumi CLI and the Kubernetes provider (pinned) once, for the real-engine tier
+engine-bins:
+	bash infra/enginetest/tools/build.sh
+
+## test-engine: build the binaries if missing, then run only the real-engine tier (pulumi preview/up/destroy)
+test-engine: kube-bins engine-bins
+	KUBETEST_REQUIRE=1 ENGINETEST_REQUIRE=1 go test -count=1 -timeout 30m -v ./infra/enginetest/...
 
 ## tools: the pinned linters from .ci/tools/go.mod, into ./bin
 tools:

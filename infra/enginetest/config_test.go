@@ -1,0 +1,41 @@
+package enginetest
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestBadConfig: through the real engine, a bad stack setting stops preview and up with the
+// program's one message naming the key, and nothing is created.
+func TestBadConfig(t *testing.T) {
+	w := newWorld(t)
+	s := w.newStack(t, nil)
+	for _, tc := range []struct{ key, value, valid string }{
+		{"mysqlVersion", "7.5", "8.4"},
+		{"appReplicas", "0", "2"},
+		{"mode", "k3s", "existing"},
+	} {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			s.SetConfig(t, map[string]string{tc.key: tc.value})
+			defer s.SetConfig(t, map[string]string{tc.key: tc.valid})
+			want := "counter-mysql:" + tc.key
+			_, out, err := s.preview(t)
+			if err == nil {
+				t.Fatalf("preview accepted %s=%s", tc.key, tc.value)
+			}
+			mustContain(t, "preview", err.Error()+out, "invalid stack configuration", want)
+			_, out, err = s.up(t)
+			if err == nil {
+				t.Fatalf("up accepted %s=%s", tc.key, tc.value)
+			}
+			mustContain(t, "up", err.Error()+out, want)
+		})
+	}
+	_, err := w.client.CoreV1().Namespaces().Get(t.Context(), s.namespace, metav1.GetOptions{})
+	notFound(t, "namespace "+s.namespace, err)
+	if st := s.state(t); strings.Contains(st, "pulumi:providers:kubernetes") || strings.Contains(st, "kubernetes:core/v1") {
+		t.Errorf("refused updates left Kubernetes resources in the state:\n%s", st)
+	}
+}

@@ -1,0 +1,229 @@
+// Package enginetest runs the Pulumi program the way its users do: `pulumi preview`, `up`
+// and `destroy` by the real Pulumi CLI and engine and the real Kubernetes provider, against
+// the real control plane of infra/kubetest. Nothing is mocked but what cannot run here:
+//   - the Go language host is not served by the module proxy, so the program runs inline
+//     through the Automation API (which hosts the Go SDK's language runtime in the test
+//     process and drives the CLI against it): the same program, SDK and engine;
+//   - pulumi-random's provider is not served either: infra/enginetest/randomprovider is a
+//     stand-in for the one resource the program uses, built at test time;
+//   - kwok plays the kubelet (pods are Ready without containers) and kubetest's CSI
+//     stand-ins play the EBS CSI driver's provisioner and volume deletion.
+//
+// The aws, eks and docker providers must never start in existing mode: a stand-in binary
+// of each on PATH records its launch, and Env fails the test if one ran.
+//
+// The binaries are built once by infra/enginetest/tools/build.sh (`make engine-bins`) into
+// BinDir. Without them the tests skip, unless ENGINETEST_REQUIRE=1 (as in CI) makes that a
+// failure.
+package enginetest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// PulumiVersion is the CLI build.sh builds.
+const PulumiVersion = "v3.274.1"
+
+// Passphrase encrypts the secrets of every test stack (passphrase secrets provider).
+const Passphrase = "enginetest passphrase"
+
+// tripwires are providers that existing mode must never start.
+var tripwires = []string{"aws", "eks", "docker", "docker-build"}
+
+// BinDir is where build.sh puts the binaries: $ENGINETEST_BIN_DIR, by default
+// ${XDG_CACHE_HOME:-$HOME/.cache}/counter-mysql/engine-v3.274.1.
+func BinDir() string {
+	if d := os.Getenv("ENGINETEST_BIN_DIR"); d != "" {
+		return d
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		cache = filepath.Join(os.Getenv("HOME"), ".cache")
+	}
+	return filepath.Join(cache, "counter-mysql", "engine-"+PulumiVersion)
+}
+
+// skipWithoutBinaries skips t, or fails it when ENGINETEST_REQUIRE=1, if a binary is missing.
+func skipWithoutBinaries(t testing.TB) {
+	t.Helper()
+	var missing []string
+	for _, b := range []string{"pulumi", "pulumi-resource-kubernetes"} {
+		if _, err := os.Stat(filepath.Join(BinDir(), b)); err != nil {
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("real-engine tier disabled: %s missing in %s; build them with `make engine-bins` (or infra/enginetest/tools/build.sh)",
+		strings.Join(missing, ", "), BinDir())
+	if os.Getenv("ENGINETEST_REQUIRE") == "1" {
+		t.Fatal(msg + " (ENGINETEST_REQUIRE=1)")
+	}
+	t.Skip(msg)
+}
+
+// Env is a Pulumi installation of its own: a file backend, a PULUMI_HOME with no plugins,
+// and a PATH on which the tier's providers come first. It leaves the process environment
+// alone, so tests may use Envs in parallel.
+type Env struct {
+	cmd     auto.PulumiCommand
+	dir     string
+	project workspace.Project
+	vars    map[string]string
+	// tripwireLog is appended to by any tripwire provider that is started.
+	tripwireLog string
+}
+
+var (
+	randomOnce sync.Once
+	randomBin  string
+	randomErr  error
+)
+
+// buildRandomProvider builds the pulumi-random stand-in once per test binary.
+func buildRandomProvider() (string, error) {
+	randomOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "enginetest-random-")
+		if err != nil {
+			randomErr = err
+			return
+		}
+		randomBin = filepath.Join(dir, "pulumi-resource-random")
+		// go test runs in the package directory.
+		out, err := exec.Command("go", "build", "-o", randomBin, "./randomprovider").CombinedOutput()
+		if err != nil {
+			randomErr = fmt.Errorf("building the pulumi-random stand-in: %v\n%s", err, out)
+		}
+	})
+	return randomBin, randomErr
+}
+
+// New prepares an Env for t. projectFile is the repository's Pulumi.yaml: its config
+// declarations (types, defaults) are what the CLI applies, as for a user.
+func New(t *testing.T, projectFile string) *Env {
+	t.Helper()
+	skipWithoutBinaries(t)
+	random, err := buildRandomProvider()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, err := workspace.LoadProject(projectFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The program runs inline; main (infra/) is where the language host would start it.
+	proj.Main = ""
+
+	dir := t.TempDir()
+	e := &Env{dir: dir, project: *proj, tripwireLog: filepath.Join(dir, "tripwires.log")}
+	bin := filepath.Join(dir, "bin")
+	for _, d := range []string{bin, filepath.Join(dir, "state")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"pulumi", "pulumi-resource-kubernetes"} {
+		if err := os.Symlink(filepath.Join(BinDir(), name), filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(random, filepath.Join(bin, "pulumi-resource-random")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range tripwires {
+		script := fmt.Sprintf("#!/bin/sh\necho \"pulumi-resource-%s $*\" >> %q\nexit 1\n", name, e.tripwireLog)
+		if err := os.WriteFile(filepath.Join(bin, "pulumi-resource-"+name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The CLI gets the Automation API's environment: this process's, with bin first on
+	// PATH (so the tier's providers win over any installed ones), and these.
+	e.vars = map[string]string{
+		"PULUMI_HOME":                                 filepath.Join(dir, "home"),
+		"PULUMI_BACKEND_URL":                          "file://" + filepath.Join(dir, "state"),
+		"PULUMI_CONFIG_PASSPHRASE":                    Passphrase,
+		"PULUMI_SKIP_UPDATE_CHECK":                    "true",
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true", // a missing plugin fails at once, never downloads
+		"KUBECONFIG":                                  "",     // the stack names its kubeconfig; none of the machine's is used
+	}
+	e.cmd, err = auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.checkTripwires(t) })
+	return e
+}
+
+// checkTripwires fails t if the engine started a provider that existing mode never uses.
+func (e *Env) checkTripwires(t *testing.T) {
+	b, err := os.ReadFile(e.tripwireLog)
+	if err == nil && len(b) > 0 {
+		t.Errorf("the engine started providers that existing mode never uses:\n%s", b)
+	}
+}
+
+// Stack is one stack of the project, on the Env's backend.
+type Stack struct {
+	auto.Stack
+	env *Env
+}
+
+// NewStack creates stack name with program and config (keys without the project prefix).
+func (e *Env) NewStack(t *testing.T, name string, program pulumi.RunFunc, config map[string]string) *Stack {
+	t.Helper()
+	ctx := t.Context()
+	work := filepath.Join(e.dir, "work-"+name)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := auto.UpsertStackInlineSource(ctx, name, e.project.Name.String(), program,
+		auto.Project(e.project), auto.WorkDir(work), auto.Pulumi(e.cmd), auto.SecretsProvider("passphrase"), auto.EnvVars(e.vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &Stack{Stack: s, env: e}
+	st.SetConfig(t, config)
+	return st
+}
+
+// SetConfig sets the given keys (without the project prefix).
+func (s *Stack) SetConfig(t *testing.T, config map[string]string) {
+	t.Helper()
+	cm := auto.ConfigMap{}
+	for k, v := range config {
+		cm[s.env.project.Name.String()+":"+k] = auto.ConfigValue{Value: v}
+	}
+	if err := s.SetAllConfig(t.Context(), cm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Output is what a command printed, stdout and stderr interleaved as a user sees them.
+type Output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}

@@ -1,0 +1,341 @@
+package enginetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/counter-mysql/counter-mysql/infra/kubetest"
+	"github.com/counter-mysql/counter-mysql/infra/stack"
+)
+
+func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+
+const (
+	// storageClass is provisioned by kubetest's stand-in for the EBS CSI provisioner.
+	storageClass = "enginetest-gp3"
+	csiDriver    = "ebs.csi.aws.com"
+	appImage     = "ghcr.io/counter-mysql/counter:enginetest"
+	// commandTimeout bounds each CLI command; an up takes about 20 s here.
+	commandTimeout = 5 * time.Minute
+	// waitTimeout bounds each wait for the controllers.
+	waitTimeout = time.Minute
+	claim0      = "data-mysql-0"
+	pod0        = "mysql-0"
+)
+
+var provisionOnce sync.Once
+
+// world is what every scenario needs: the shared control plane with the provisioner
+// running, a Pulumi installation, and the Kubernetes client.
+type world struct {
+	cluster *kubetest.Cluster
+	client  kubernetes.Interface
+	env     *Env
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	c := kubetest.Shared(t)
+	var err error
+	provisionOnce.Do(func() {
+		// Runs until the test binary exits: the provisioner serves every scenario.
+		err = kubetest.ProvisionVolumes(context.Background(), c.Client, storageClass, csiDriver)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{cluster: c, client: c.Client, env: New(t, filepath.Join("..", "..", "Pulumi.yaml"))}
+	w.watchNode(t)
+	return w
+}
+
+// watchNode fails t if the kwok Node turns NotReady while t runs: every readiness wait of
+// the provider would then hang (see kubetest's node-monitor grace period).
+func (w *world) watchNode(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		mu       sync.Mutex
+		notReady []string
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+			n, err := w.client.CoreV1().Nodes().Get(ctx, kubetest.NodeName, metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue {
+					mu.Lock()
+					notReady = append(notReady, fmt.Sprintf("%s: %s %s", time.Now().Format(time.TimeOnly), c.Reason, c.Message))
+					mu.Unlock()
+				}
+			}
+			return false, nil
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if len(notReady) > 0 {
+			t.Errorf("Node %s was not Ready during the test:\n  %s", kubetest.NodeName, strings.Join(notReady, "\n  "))
+		}
+	})
+}
+
+// deleteReleasedVolumes runs the CSI driver's volume deletion for namespace, deleting a
+// volume delay after its release, until the returned stop is called (or t ends).
+func (w *world) deleteReleasedVolumes(t *testing.T, namespace string, delay time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		kubetest.DeleteReleasedVolumes(ctx, w.client, csiDriver, delay, namespace)
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// config is an existing-mode stack in a namespace of its own, plus overrides.
+func (w *world) config(overrides map[string]string) map[string]string {
+	c := map[string]string{
+		"mode":                 "existing",
+		"kubeconfig":           w.cluster.Kubeconfig,
+		"storageClassName":     storageClass,
+		"appImage":             appImage,
+		"namespace":            "et-" + strings.ToLower(rand.Text()[:8]),
+		"appReplicas":          "2",
+		"mysqlStorageSize":     "1Gi",
+		"volumeCleanupTimeout": "30s",
+	}
+	for k, v := range overrides {
+		c[k] = v
+	}
+	return c
+}
+
+// testStack is a stack of the real program with its namespace, destroyed (with the
+// volume deleter running) when t ends if a scenario left it up.
+type testStack struct {
+	*Stack
+	w         *world
+	namespace string
+}
+
+func (w *world) newStack(t *testing.T, overrides map[string]string) *testStack {
+	t.Helper()
+	cfg := w.config(overrides)
+	name := "et" + strings.ToLower(rand.Text()[:6])
+	s := &testStack{Stack: w.env.NewStack(t, name, stack.Program, cfg), w: w, namespace: cfg["namespace"]}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+		defer cancel()
+		stop := w.deleteReleasedVolumes(t, s.namespace, 0)
+		defer stop()
+		if _, err := s.Destroy(ctx, optdestroy.RunProgram(true)); err != nil {
+			t.Errorf("clean-up: destroy --run-program of stack %s: %v", name, err)
+		}
+		// Volumes kept on purpose (retainVolumes) are the test's to remove.
+		pvs, err := w.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			for _, pv := range pvs.Items {
+				if ref := pv.Spec.ClaimRef; ref != nil && ref.Namespace == s.namespace {
+					_ = w.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+				}
+			}
+		}
+	})
+	return s
+}
+
+// preview runs `pulumi preview` and returns its result and what it printed.
+func (s *testStack) preview(t *testing.T, opts ...optpreview.Option) (auto.PreviewResult, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+	defer cancel()
+	var out Output
+	res, err := s.Preview(ctx, append(opts, optpreview.ProgressStreams(&out), optpreview.ErrorProgressStreams(&out))...)
+	t.Logf("pulumi preview:\n%s", out.String())
+	return res, out.String(), err
+}
+
+// up runs `pulumi up --yes --skip-preview` (the Automation API always skips the preview).
+func (s *testStack) up(t *testing.T, opts ...optup.Option) (auto.UpResult, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+	defer cancel()
+	var out Output
+	start := time.Now()
+	res, err := s.Up(ctx, append(opts, optup.ProgressStreams(&out), optup.ErrorProgressStreams(&out))...)
+	t.Logf("pulumi up (%s):\n%s", time.Since(start).Round(time.Second), out.String())
+	return res, out.String(), err
+}
+
+// mustUp is up that fails t on error.
+func (s *testStack) mustUp(t *testing.T, opts ...optup.Option) (auto.UpResult, string) {
+	t.Helper()
+	res, out, err := s.up(t, opts...)
+	if err != nil {
+		t.Fatalf("pulumi up: %v", err)
+	}
+	return res, out
+}
+
+// destroy runs `pulumi destroy --yes --skip-preview`, with --run-program if runProgram.
+func (s *testStack) destroy(t *testing.T, runProgram bool) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+	defer cancel()
+	var out Output
+	start := time.Now()
+	_, err := s.Destroy(ctx, optdestroy.RunProgram(runProgram), optdestroy.ProgressStreams(&out), optdestroy.ErrorProgressStreams(&out))
+	t.Logf("pulumi destroy (run program: %v, %s):\n%s", runProgram, time.Since(start).Round(time.Second), out.String())
+	return out.String(), err
+}
+
+// state is the stack's exported state file as JSON.
+func (s *testStack) state(t *testing.T) string {
+	t.Helper()
+	dep, err := s.Export(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// plainInState names each resource and field of the stack's state file, as the backend
+// stores it, that holds value in plain text (secrets are stored as ciphertext). `pulumi
+// stack export`, and so Export, decrypts secrets: the file itself is read.
+func (s *testStack) plainInState(t *testing.T, value string) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(s.w.env.dir, "state", ".pulumi", "stacks", "*", s.Name()+".json"))
+	if len(files) != 1 {
+		t.Fatalf("want one state file of stack %s, found %v", s.Name(), files)
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state struct {
+		Checkpoint struct {
+			Latest struct {
+				Resources []struct {
+					URN     string         `json:"urn"`
+					Inputs  map[string]any `json:"inputs"`
+					Outputs map[string]any `json:"outputs"`
+				} `json:"resources"`
+			} `json:"latest"`
+		} `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(raw, &state); err != nil {
+		t.Fatal(err)
+	}
+	if len(state.Checkpoint.Latest.Resources) == 0 {
+		t.Fatalf("no resources in the state file %s", files[0])
+	}
+	var where []string
+	for _, r := range state.Checkpoint.Latest.Resources {
+		for part, props := range map[string]map[string]any{"inputs": r.Inputs, "outputs": r.Outputs} {
+			for key, v := range props {
+				b, _ := json.Marshal(v)
+				if strings.Contains(string(b), value) {
+					where = append(where, r.URN+" "+part+"."+key)
+				}
+			}
+		}
+	}
+	if len(where) == 0 && strings.Contains(string(raw), value) {
+		where = append(where, files[0])
+	}
+	return where
+}
+
+// claimVolume is the name of the PersistentVolume bound to the stack's claim.
+func (s *testStack) claimVolume(t *testing.T) (*corev1.PersistentVolumeClaim, string) {
+	t.Helper()
+	var pvc *corev1.PersistentVolumeClaim
+	eventually(t, "claim "+claim0+" Bound", func(ctx context.Context) error {
+		c, err := s.w.client.CoreV1().PersistentVolumeClaims(s.namespace).Get(ctx, claim0, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if c.Status.Phase != corev1.ClaimBound {
+			return fmt.Errorf("phase %s", c.Status.Phase)
+		}
+		pvc = c
+		return nil
+	})
+	return pvc, pvc.Spec.VolumeName
+}
+
+// namespaceVolumes are the PersistentVolumes whose claim was in the stack's namespace.
+func (s *testStack) namespaceVolumes(t *testing.T) []corev1.PersistentVolume {
+	t.Helper()
+	pvs, err := s.w.client.CoreV1().PersistentVolumes().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []corev1.PersistentVolume
+	for _, pv := range pvs.Items {
+		if ref := pv.Spec.ClaimRef; ref != nil && ref.Namespace == s.namespace {
+			mine = append(mine, pv)
+		}
+	}
+	return mine
+}
+
+// eventually polls check until it returns nil, failing t after waitTimeout.
+func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
+		last = check(ctx)
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v (last: %v)", what, err, last)
+	}
+}
+
+// notFound fails t unless get reports NotFound.
+func notFound(t *testing.T, what string, err error) {
+	t.Helper()
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("%s: want NotFound, got %v", what, err)
+	}
+}
+
+// mustContain fails t for every want that text lacks.
+func mustContain(t *testing.T, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s does not say %q:\n%s", what, want, text)
+		}
+	}
+}
