@@ -38,8 +38,8 @@ type Options struct {
 	// StatefulSet selector's matchLabels). It must not be empty: an empty selector would
 	// match every claim in the namespace.
 	Selector string
-	// Retain keeps the volumes: nothing is deleted, what is kept and how to delete it
-	// later is logged.
+	// Retain keeps the volumes (KeepVolumes): nothing is deleted; what is kept, what it
+	// costs and how to delete it later is logged.
 	Retain bool
 	// Timeout bounds the wait for the PersistentVolumes to be gone (DefaultTimeout if zero).
 	Timeout time.Duration
@@ -55,9 +55,12 @@ func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Option
 	if opts.Namespace == "" || opts.Selector == "" {
 		return errors.New("cleanup: Namespace and Selector must both be set")
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log := logger(opts)
+	if opts.Retain {
+		if err := KeepVolumes(ctx, client, opts); err != nil {
+			return err
+		}
+		return logKept(ctx, client, log, opts.Namespace)
 	}
 	timeout := opts.Timeout
 	if timeout == 0 {
@@ -68,15 +71,13 @@ func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Option
 	if err != nil {
 		return fmt.Errorf("cleanup: listing PersistentVolumeClaims in %s (%s): %w", opts.Namespace, opts.Selector, err)
 	}
-	if opts.Retain {
-		logRetained(ctx, client, log, opts, claims.Items)
-		return nil
-	}
-
 	var volumes []string
 	for _, c := range claims.Items {
 		if c.Spec.VolumeName != "" {
 			volumes = append(volumes, c.Spec.VolumeName)
+			if err := undoKeep(ctx, client, c.Spec.VolumeName); err != nil {
+				return err
+			}
 		}
 		err := client.CoreV1().PersistentVolumeClaims(opts.Namespace).Delete(ctx, c.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -203,28 +204,4 @@ func describeVolume(pv *corev1.PersistentVolume) string {
 		s += ", message: " + pv.Status.Message
 	}
 	return s
-}
-
-// logRetained reports the kept claims and volumes with the commands to delete them later.
-func logRetained(ctx context.Context, client kubernetes.Interface, log *slog.Logger, opts Options, claims []corev1.PersistentVolumeClaim) {
-	if len(claims) == 0 {
-		log.Info("no database volumes to keep", "namespace", opts.Namespace, "selector", opts.Selector)
-		return
-	}
-	names := make([]string, 0, len(claims))
-	for _, c := range claims {
-		names = append(names, c.Name)
-		attrs := []any{"namespace", opts.Namespace, "claim", c.Name, "volume", c.Spec.VolumeName}
-		if c.Spec.VolumeName != "" {
-			pv, err := client.CoreV1().PersistentVolumes().Get(ctx, c.Spec.VolumeName, metav1.GetOptions{})
-			if err == nil {
-				attrs = append(attrs, "details", describeVolume(pv))
-			}
-		}
-		log.Info("keeping database volume (retainVolumes)", attrs...)
-	}
-	slices.Sort(names)
-	log.Info("to delete the kept volumes later, delete their claims; volumes with reclaimPolicy Retain must then be deleted by hand, with their disks",
-		"claims", names,
-		"command", fmt.Sprintf("kubectl delete pvc -n %s -l %s", opts.Namespace, opts.Selector))
 }

@@ -200,10 +200,116 @@ func TestDeleteVolumesRetainDeletesNothing(t *testing.T) {
 			t.Errorf("Retain: unexpected %s of %s", a.GetVerb(), a.GetResource().Resource)
 		}
 	}
-	for _, want := range []string{"data-mysql-0", "pv-db", "vol-0123", "kubectl delete pvc -n counter -l " + selector} {
+	for _, want := range []string{"data-mysql-0", "pv-db", "vol-0123", "kubectl delete pv pv-db", "aws ec2 delete-volume --volume-id vol-0123", "stays billed"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log does not mention %q:\n%s", want, logs.String())
 		}
+	}
+	// Kept means kept beyond the claim: the namespace's deletion takes the claim anyway.
+	pv, err := client.CoreV1().PersistentVolumes().Get(ctx, "pv-db", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain || pv.Annotations[KeptFromAnnotation] != ns+"/data-mysql-0" {
+		t.Errorf("kept volume: reclaimPolicy %s, annotations %v", pv.Spec.PersistentVolumeReclaimPolicy, pv.Annotations)
+	}
+}
+
+func TestKeepVolumes(t *testing.T) {
+	ctx := t.Context()
+	db := claim("data-mysql-0", "pv-db", dbLabels)
+	sts := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "mysql", UID: "sts-uid"}
+	other := metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "keep-me", UID: "cm-uid"}
+	db.OwnerReferences = []metav1.OwnerReference{sts, other}
+	client := fake.NewClientset(db, volume("pv-db", "data-mysql-0"),
+		claim("other", "pv-other", map[string]string{"app.kubernetes.io/name": "other"}), volume("pv-other", "other"))
+	for range 2 { // idempotent
+		if err := KeepVolumes(ctx, client, Options{Namespace: ns, Selector: selector}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data-mysql-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.OwnerReferences) != 1 || c.OwnerReferences[0].Kind != "ConfigMap" {
+		t.Errorf("claim owners %v, want only the ConfigMap (the StatefulSet's would let the garbage collector take it)", c.OwnerReferences)
+	}
+	for name, want := range map[string]corev1.PersistentVolumeReclaimPolicy{"pv-db": corev1.PersistentVolumeReclaimRetain, "pv-other": corev1.PersistentVolumeReclaimDelete} {
+		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pv.Spec.PersistentVolumeReclaimPolicy != want {
+			t.Errorf("%s: reclaimPolicy %s, want %s", name, pv.Spec.PersistentVolumeReclaimPolicy, want)
+		}
+	}
+}
+
+// kept is a volume KeepVolumes kept for claimName in namespace, Released since the claim went.
+func kept(name, namespace, claimName string) *corev1.PersistentVolume {
+	pv := volume(name, claimName)
+	pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: namespace, Name: claimName, UID: "deleted-claim-uid", ResourceVersion: "41"}
+	pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+	pv.Annotations = map[string]string{KeptFromAnnotation: namespace + "/" + claimName}
+	pv.Status.Phase = corev1.VolumeReleased
+	return pv
+}
+
+func TestAdoptVolumes(t *testing.T) {
+	ctx := t.Context()
+	notOurs := kept("pv-not-ours", ns, "data-mysql-0")
+	notOurs.Annotations = nil // Retained by someone else: never taken
+	client := fake.NewClientset(
+		kept("pv-kept", ns, "data-mysql-0"),
+		kept("pv-elsewhere", "other-ns", "data-mysql-0"),
+		kept("pv-other-claim", ns, "data-other-0"),
+		notOurs,
+	)
+	adopted, err := AdoptVolumes(ctx, client, ns, []string{"data-mysql-0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(adopted) != 1 || adopted[0] != "pv-kept" {
+		t.Fatalf("adopted %v, want [pv-kept]", adopted)
+	}
+	pv, err := client.CoreV1().PersistentVolumes().Get(ctx, "pv-kept", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref := pv.Spec.ClaimRef; ref.Namespace != ns || ref.Name != "data-mysql-0" || ref.UID != "" || ref.ResourceVersion != "" {
+		t.Errorf("claimRef %+v, want %s/data-mysql-0 with no uid (so a new claim of that name binds it)", ref, ns)
+	}
+	for _, name := range []string{"pv-elsewhere", "pv-other-claim", "pv-not-ours"} {
+		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pv.Spec.ClaimRef.UID != "deleted-claim-uid" {
+			t.Errorf("%s was re-bound", name)
+		}
+	}
+}
+
+// TestDeleteVolumesDeletesAnAdoptedVolume: a volume kept once and adopted by a later stack
+// is deleted when that stack is destroyed without retainVolumes, not left Retained.
+func TestDeleteVolumesDeletesAnAdoptedVolume(t *testing.T) {
+	pv := kept("pv-db", ns, "data-mysql-0")
+	pv.Status.Phase = corev1.VolumeBound
+	client := fake.NewClientset(claim("data-mysql-0", "pv-db", dbLabels), pv)
+	// The driver deletes a released volume only if its reclaim policy says Delete.
+	client.PrependReactor("delete", "persistentvolumeclaims", func(k8stesting.Action) (bool, runtime.Object, error) {
+		got, err := client.Tracker().Get(corev1.SchemeGroupVersion.WithResource("persistentvolumes"), "", "pv-db")
+		if err == nil && got.(*corev1.PersistentVolume).Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete {
+			_ = client.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("persistentvolumes"), "", "pv-db")
+		}
+		return false, nil, nil
+	})
+	if err := DeleteVolumes(t.Context(), client, Options{Namespace: ns, Selector: selector, Timeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CoreV1().PersistentVolumes().Get(t.Context(), "pv-db", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("adopted volume after DeleteVolumes: %v", err)
 	}
 }
 

@@ -11,6 +11,7 @@ package database
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -18,8 +19,11 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/infra/config"
+	"github.com/counter-mysql/counter-mysql/infra/enginelog"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
 	"github.com/counter-mysql/counter-mysql/infra/podsecurity"
@@ -41,6 +45,8 @@ const (
 	mysqlUID      = 999
 	containerName = "mysql"
 	volumeName    = "data"
+	// volumesKeySelector holds the claims' label selector in the volumes ConfigMap.
+	volumesKeySelector = "claimSelector"
 )
 
 // Keys of the credentials Secret.
@@ -52,9 +58,17 @@ const (
 
 // Hook names, unique in the stack.
 const (
-	VolumeCleanupHook = "mysql-volume-cleanup"
+	VolumeAdoptHook   = "mysql-volume-adopt"
+	VolumeKeepHook    = "mysql-volume-keep"
+	VolumeReleaseHook = "mysql-volume-release"
 	VersionGuardHook  = "mysql-version-guard"
 )
+
+// VolumesConfigMapName is the ConfigMap that stands for the data volume's life cycle: the
+// StatefulSet depends on it, so a destroy deletes it after the StatefulSet, and its
+// before-delete hook deletes (or keeps) the volume. A hook that fails leaves it in the
+// stack, so the next destroy runs the hook again instead of forgetting the volume.
+const VolumesConfigMapName = "mysql-volumes"
 
 // Args configures the database.
 type Args struct {
@@ -67,18 +81,30 @@ type Args struct {
 	StorageClassName pulumi.StringPtrInput
 	// StorageSize is a Kubernetes quantity, e.g. "20Gi".
 	StorageSize string
-	// RetainVolumes keeps the data volume when the StatefulSet is deleted (claim
-	// retention policy Retain, and the after-delete hook passes it to DeleteVolumes).
+	// RetainVolumes keeps the data volume when the stack is destroyed. The value of the
+	// program run that deletes decides (the user's latest word), not the last up's.
 	RetainVolumes bool
-	// DeleteVolumes deletes the volume claims that match selector in namespace and waits,
-	// bounded, until their volumes are gone; with retain it deletes nothing and says what
-	// it keeps. The after-delete hook calls it for the StatefulSet that was deleted.
-	DeleteVolumes func(ctx context.Context, namespace, selector string, retain bool) error
+	// Volumes acts on the data volume through the cluster's API, from resource hooks.
+	Volumes Volumes
 	// Clients are the pod labels that may connect to MySQL.
 	Clients map[string]string
 	// Storage must outlive the StatefulSet (the CSI driver deletes the volume), so the
 	// StatefulSet depends on it and Pulumi deletes it first.
 	Storage []pulumi.Resource
+}
+
+// Volumes is what the database's hooks need done to its volumes; package cleanup does it.
+// Each method is idempotent, and log is where to say what it does (the CLI's output).
+type Volumes interface {
+	// Adopt re-binds volumes kept by an earlier stack for the named claims in namespace,
+	// so the claims about to be created bind them instead of new ones.
+	Adopt(ctx context.Context, log *slog.Logger, namespace string, claims []string) error
+	// Keep makes the volumes of the claims that selector matches outlive the claims and
+	// the namespace.
+	Keep(ctx context.Context, log *slog.Logger, namespace, selector string) error
+	// Release deletes those claims and waits, bounded, until their volumes are gone; with
+	// retain it keeps them instead and says what that costs and how to delete them.
+	Release(ctx context.Context, log *slog.Logger, namespace, selector string, retain bool) error
 }
 
 // MySQL is the database and the objects around it.
@@ -134,7 +160,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	m.SecretName = m.Secret.Metadata.Name().Elem()
 
-	config, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
+	settings, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
 		Metadata: meta(""),
 		Data:     pulumi.StringMap{"counter.cnf": pulumi.String(myCnf())},
 	}, pulumi.Parent(m))
@@ -184,14 +210,44 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	volumeCleanup, err := ctx.RegisterResourceHook(VolumeCleanupHook, deleteVolumes(args), nil)
+	// Hooks run inside the deployment, where only the engine's log reaches the user.
+	log := enginelog.New(ctx.Log)
+	hook := func(name string, fn pulumi.ResourceHookFunction, opts *pulumi.ResourceHookOptions) *pulumi.ResourceHook {
+		if err == nil {
+			var h *pulumi.ResourceHook
+			h, err = ctx.RegisterResourceHook(name, fn, opts)
+			return h
+		}
+		return nil
+	}
+	adopt := hook(VolumeAdoptHook, adoptVolumes(args, log), nil)
+	keep := hook(VolumeKeepHook, keepVolumes(args, log), nil)
+	release := hook(VolumeReleaseHook, releaseVolumes(args, log), nil)
+	versionGuard := hook(VersionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true})
 	if err != nil {
 		return nil, err
 	}
-	versionGuard, err := ctx.RegisterResourceHook(VersionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true})
+
+	selector := k8slabels.SelectorFromSet(app.Selector()).String()
+	volumes, err := corev1.NewConfigMap(ctx, name+"-volumes", &corev1.ConfigMapArgs{
+		Metadata: meta(VolumesConfigMapName),
+		Data: pulumi.StringMap{
+			volumesKeySelector: pulumi.String(selector),
+			"README": pulumi.String("pulumi destroy deletes this ConfigMap after the MySQL StatefulSet. Before that, it deletes " +
+				"the claims labelled " + selector + " and waits until their volumes are gone or, with " +
+				config.Project + ":retainVolumes, keeps the volumes."),
+		},
+	},
+		pulumi.Parent(m),
+		// The volume's deletion needs the CSI driver, so the storage outlives this.
+		pulumi.DependsOn(args.Storage),
+		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{BeforeDelete: []*pulumi.ResourceHook{release}}),
+	)
 	if err != nil {
 		return nil, err
 	}
+	// The claim policy only speaks for a StatefulSet deleted outside a destroy (kubectl);
+	// in a destroy the hooks decide, from the setting at that time.
 	whenDeleted := "Delete"
 	if args.RetainVolumes {
 		whenDeleted = "Retain"
@@ -208,7 +264,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			},
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(app.All())},
-				Spec:     podSpec(args, config.Metadata.Name().Elem(), initdb.Metadata.Name().Elem(), m.SecretName),
+				Spec:     podSpec(args, settings.Metadata.Name().Elem(), initdb.Metadata.Name().Elem(), m.SecretName),
 			},
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{&corev1.PersistentVolumeClaimTypeArgs{
 				Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(volumeName), Labels: pulumi.ToStringMap(app.All())},
@@ -223,13 +279,16 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		},
 	},
 		pulumi.Parent(m),
-		pulumi.DependsOn(args.Storage),
+		// Deleted before the volumes ConfigMap, whose hook deletes the claims once no pod
+		// uses them (and before the storage, which that ConfigMap depends on).
+		pulumi.DependsOn([]pulumi.Resource{volumes}),
 		// Claim templates are immutable: a change would replace the StatefulSet and so
 		// delete its volume. A new size is applied to the claim itself, below.
 		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),
 		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{
+			BeforeCreate: []*pulumi.ResourceHook{adopt},
 			BeforeUpdate: []*pulumi.ResourceHook{versionGuard},
-			AfterDelete:  []*pulumi.ResourceHook{volumeCleanup},
+			BeforeDelete: []*pulumi.ResourceHook{keep},
 		}),
 	)
 	if err != nil {

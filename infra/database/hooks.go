@@ -3,31 +3,78 @@ package database
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 
+	"github.com/counter-mysql/counter-mysql/infra/config"
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
 )
 
-// deleteVolumes returns the StatefulSet's after-delete hook: it deletes the deleted
-// StatefulSet's PersistentVolumeClaims and waits until their volumes are gone, while the
-// EBS CSI driver that must delete the EBS volumes still runs (the StatefulSet depends on
-// it, so Pulumi deletes the driver later, and not at all once this hook has failed: CLIs
-// before pulumi/pulumi#22935 only warned, hence the CLI version in the README). The claims are found from the deleted object's
-// own namespace and selector, not from today's config, so a StatefulSet deleted because
-// it moved never takes its successor's volume along. Keeping them (retainVolumes) is
-// DeleteVolumes' decision, so the user is told what was kept and how to remove it.
-func deleteVolumes(args *Args) pulumi.ResourceHookFunction {
+// The data volume's life cycle, in hooks because only the program knows the user's
+// current retainVolumes and only the deployment knows when a step happens:
+//   - adoptVolumes, before the StatefulSet is created: a volume an earlier stack kept for
+//     the claim about to be created is bound to it, so the data comes back;
+//   - keepVolumes, before the StatefulSet is deleted: with retainVolumes, its volumes are
+//     made to outlive their claims (the last up's claim policy may be Delete, and the
+//     namespace's deletion takes the claims anyway);
+//   - releaseVolumes, before the volumes ConfigMap is deleted, which is after the
+//     StatefulSet and before the storage (the CSI driver): the claims are deleted and the
+//     volumes waited for, or kept. If it fails, the ConfigMap stays in the stack and the
+//     next destroy runs it again.
+// The claims are found from the deleted objects' own state, not from today's config, so a
+// StatefulSet deleted because it moved never takes its successor's volume along.
+
+func adoptVolumes(args *Args, log *slog.Logger) pulumi.ResourceHookFunction {
 	return func(hook *pulumi.ResourceHookArgs) error {
+		obj := resource.NewObjectProperty(hook.NewInputs)
+		ns, name := get(obj, "metadata", "namespace"), get(obj, "metadata", "name")
+		if !ns.IsString() || !name.IsString() {
+			return fmt.Errorf("re-using kept MySQL volumes: no namespace and name in the new StatefulSet's inputs (%s)", hook.URN)
+		}
+		claims := []string{fmt.Sprintf("%s-%s-0", volumeName, name.StringValue())}
+		if err := args.Volumes.Adopt(context.Background(), log, ns.StringValue(), claims); err != nil {
+			return fmt.Errorf("re-using kept MySQL volumes in namespace %s: %w", ns.StringValue(), err)
+		}
+		return nil
+	}
+}
+
+func keepVolumes(args *Args, log *slog.Logger) pulumi.ResourceHookFunction {
+	return func(hook *pulumi.ResourceHookArgs) error {
+		if !args.RetainVolumes {
+			return nil
+		}
 		namespace, selector, err := claimsOf(hook.OldOutputs, hook.OldInputs)
 		if err != nil {
-			return fmt.Errorf("deleting the MySQL volumes of %s: %w", hook.URN, err)
+			return fmt.Errorf("keeping the MySQL volumes of %s: %w", hook.URN, err)
 		}
-		if err := args.DeleteVolumes(context.Background(), namespace, selector, args.RetainVolumes); err != nil {
-			return fmt.Errorf("deleting the MySQL volumes in namespace %s (set counter-mysql:retainVolumes to keep them): %w",
-				namespace, err)
+		if err := args.Volumes.Keep(context.Background(), log, namespace, selector); err != nil {
+			return fmt.Errorf("keeping the MySQL volumes in namespace %s (retainVolumes): %w", namespace, err)
+		}
+		return nil
+	}
+}
+
+func releaseVolumes(args *Args, log *slog.Logger) pulumi.ResourceHookFunction {
+	return func(hook *pulumi.ResourceHookArgs) error {
+		var namespace, selector string
+		for _, state := range []resource.PropertyMap{hook.OldOutputs, hook.OldInputs} {
+			obj := resource.NewObjectProperty(state)
+			ns, sel := get(obj, "metadata", "namespace"), get(obj, "data", volumesKeySelector)
+			if ns.IsString() && sel.IsString() && ns.StringValue() != "" && sel.StringValue() != "" {
+				namespace, selector = ns.StringValue(), sel.StringValue()
+				break
+			}
+		}
+		if selector == "" {
+			return fmt.Errorf("deleting the MySQL volumes: no namespace and %s in the state of %s", volumesKeySelector, hook.URN)
+		}
+		if err := args.Volumes.Release(context.Background(), log, namespace, selector, args.RetainVolumes); err != nil {
+			return fmt.Errorf("deleting the MySQL volumes in namespace %s (set %s:retainVolumes to keep them; run the destroy again once fixed): %w",
+				namespace, config.Project, err)
 		}
 		return nil
 	}

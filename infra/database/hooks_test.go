@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -52,7 +53,7 @@ func TestGuardVersion(t *testing.T) {
 	}
 }
 
-// deleted is a StatefulSet's state as the after-delete hook receives it.
+// deleted is a StatefulSet's state as its before-delete hook receives it.
 func deleted(namespace string) resource.PropertyMap {
 	return resource.NewPropertyMapFromMap(map[string]any{
 		"metadata": map[string]any{"name": StatefulSetName, "namespace": namespace},
@@ -62,43 +63,79 @@ func deleted(namespace string) resource.PropertyMap {
 	})
 }
 
-func TestDeleteVolumesHook(t *testing.T) {
-	const selector = "app.kubernetes.io/instance=counter-mysql-dev,app.kubernetes.io/name=mysql"
+// volumesState is the volumes ConfigMap's state as its before-delete hook receives it.
+func volumesState(namespace string) resource.PropertyMap {
+	return resource.NewPropertyMapFromMap(map[string]any{
+		"metadata": map[string]any{"name": VolumesConfigMapName, "namespace": namespace},
+		"data":     map[string]any{volumesKeySelector: selector},
+	})
+}
+
+const selector = "app.kubernetes.io/instance=counter-mysql-dev,app.kubernetes.io/name=mysql"
+
+// fakeVolumes records the calls the hooks make.
+type fakeVolumes struct {
+	calls []string
+	err   error
+}
+
+func (f *fakeVolumes) Adopt(_ context.Context, _ *slog.Logger, ns string, claims []string) error {
+	f.calls = append(f.calls, fmt.Sprint("adopt ", ns, " ", claims))
+	return f.err
+}
+
+func (f *fakeVolumes) Keep(_ context.Context, _ *slog.Logger, ns, sel string) error {
+	f.calls = append(f.calls, fmt.Sprint("keep ", ns, " ", sel))
+	return f.err
+}
+
+func (f *fakeVolumes) Release(_ context.Context, _ *slog.Logger, ns, sel string, retain bool) error {
+	f.calls = append(f.calls, fmt.Sprint("release ", ns, " ", sel, " retain=", retain))
+	return f.err
+}
+
+func TestVolumeHooks(t *testing.T) {
 	tests := []struct {
-		name          string
-		old           pulumi.ResourceHookArgs
-		deleteErr     error
-		retain        bool
-		wantNamespace string // "" when DeleteVolumes must not be called
-		wantErr       string
+		name      string
+		hook      func(*Args, *slog.Logger) pulumi.ResourceHookFunction
+		args      pulumi.ResourceHookArgs
+		retain    bool
+		volumeErr error
+		want      []string // the calls to Volumes
+		wantErr   string
 	}{
-		{name: "deletes the claims of the deleted StatefulSet",
-			old: pulumi.ResourceHookArgs{OldOutputs: deleted("counter"), OldInputs: deleted("counter")}, wantNamespace: "counter"},
-		{name: "uses the deleted object's namespace, not the configured one",
-			old: pulumi.ResourceHookArgs{OldOutputs: deleted("old-ns")}, wantNamespace: "old-ns"},
-		{name: "falls back to the old inputs",
-			old: pulumi.ResourceHookArgs{OldOutputs: resource.PropertyMap{}, OldInputs: deleted("counter")}, wantNamespace: "counter"},
-		{name: "no state to go by is an error, not a guess",
-			old: pulumi.ResourceHookArgs{}, wantErr: "no namespace and selector"},
-		{name: "retainVolumes is passed on: keeping is DeleteVolumes' decision", retain: true,
-			old: pulumi.ResourceHookArgs{OldOutputs: deleted("counter")}, wantNamespace: "counter"},
-		{name: "failure is reported", deleteErr: errors.New("pv-123 still Released"),
-			old: pulumi.ResourceHookArgs{OldOutputs: deleted("counter")}, wantNamespace: "counter", wantErr: "pv-123 still Released"},
+		{name: "release deletes the claims the ConfigMap names, in its namespace", hook: releaseVolumes,
+			args: pulumi.ResourceHookArgs{OldOutputs: volumesState("old-ns")},
+			want: []string{"release old-ns " + selector + " retain=false"}},
+		{name: "release falls back to the old inputs", hook: releaseVolumes,
+			args: pulumi.ResourceHookArgs{OldOutputs: resource.PropertyMap{}, OldInputs: volumesState("counter")},
+			want: []string{"release counter " + selector + " retain=false"}},
+		{name: "release passes the current retainVolumes on", hook: releaseVolumes, retain: true,
+			args: pulumi.ResourceHookArgs{OldOutputs: volumesState("counter")},
+			want: []string{"release counter " + selector + " retain=true"}},
+		{name: "release with no state to go by is an error, not a guess", hook: releaseVolumes,
+			wantErr: "no namespace and claimSelector"},
+		{name: "release failure is reported with what to do", hook: releaseVolumes, volumeErr: errors.New("pv-123 still Released"),
+			args:    pulumi.ResourceHookArgs{OldOutputs: volumesState("counter")},
+			want:    []string{"release counter " + selector + " retain=false"},
+			wantErr: "pv-123 still Released"},
+		{name: "keep does nothing unless retainVolumes is set now", hook: keepVolumes,
+			args: pulumi.ResourceHookArgs{OldOutputs: deleted("counter")}},
+		{name: "keep keeps the deleted StatefulSet's claims", hook: keepVolumes, retain: true,
+			args: pulumi.ResourceHookArgs{OldOutputs: deleted("old-ns")},
+			want: []string{"keep old-ns " + selector}},
+		{name: "keep with no state to go by is an error", hook: keepVolumes, retain: true,
+			wantErr: "no namespace and selector"},
+		{name: "adopt names the claim the new StatefulSet will create", hook: adoptVolumes,
+			args: pulumi.ResourceHookArgs{NewInputs: deleted("counter")},
+			want: []string{"adopt counter [data-mysql-0]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var calls []string
-			args := &Args{Namespace: "counter", RetainVolumes: tt.retain, DeleteVolumes: func(_ context.Context, ns, sel string, retain bool) error {
-				calls = append(calls, fmt.Sprint(ns, " ", sel, " retain=", retain))
-				return tt.deleteErr
-			}}
-			err := deleteVolumes(args)(&tt.old)
-			var want []string
-			if tt.wantNamespace != "" {
-				want = []string{fmt.Sprint(tt.wantNamespace, " ", selector, " retain=", tt.retain)}
-			}
-			if !slices.Equal(calls, want) {
-				t.Errorf("DeleteVolumes calls = %q, want %q", calls, want)
+			v := &fakeVolumes{err: tt.volumeErr}
+			err := tt.hook(&Args{Namespace: "counter", RetainVolumes: tt.retain, Volumes: v}, slog.New(slog.DiscardHandler))(&tt.args)
+			if !slices.Equal(v.calls, tt.want) {
+				t.Errorf("Volumes calls = %q, want %q", v.calls, tt.want)
 			}
 			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("error = %v, want %q", err, tt.wantErr)

@@ -24,10 +24,18 @@ import (
 )
 
 // Program deploys the stack and exports its outputs. Configuration is validated before
-// any resource is registered.
+// any resource is registered, and checked against the deployed stack (CheckDeployed)
+// before anything but the reference to it.
 func Program(ctx *pulumi.Context) error {
 	cfg, err := config.Load(ctx)
 	if err != nil {
+		return err
+	}
+	deployed, err := readDeployed(ctx)
+	if err != nil {
+		return err
+	}
+	if err := CheckDeployed(cfg, deployed); err != nil {
 		return err
 	}
 	out, err := Deploy(ctx, cfg, sourceRoot)
@@ -41,6 +49,7 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("appUrl", out.AppURL)
 	ctx.Export("mysqlHost", out.MySQLHost)
 	ctx.Export("mysqlVersion", out.MySQLVersion)
+	ctx.Export("mysqlStorageSize", pulumi.String(cfg.MySQLStorageSize.String()))
 	ctx.Export("appImage", out.AppImage)
 	return nil
 }
@@ -137,7 +146,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		StorageClassName: storageClass,
 		StorageSize:      cfg.MySQLStorageSize.String(),
 		RetainVolumes:    cfg.RetainVolumes,
-		DeleteVolumes:    volumeDeleter(kube, cfg.VolumeCleanupTimeout),
+		Volumes:          clusterVolumes{kube: kube, timeout: cfg.VolumeCleanupTimeout},
 		Clients:          counterapp.Labels(instance).Selector(),
 		Storage:          volumeDeps,
 	}, pulumi.Providers(provider))
@@ -171,21 +180,36 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 	return out, nil
 }
 
-// volumeDeleter deletes the database's volume claims through the cluster's API and waits,
-// at most timeout, for their volumes to be gone; with retain it deletes nothing and logs
-// what it keeps and how to delete it later.
-func volumeDeleter(kube kubeclient.Func, timeout time.Duration) func(ctx context.Context, namespace, selector string, retain bool) error {
-	return func(ctx context.Context, namespace, selector string, retain bool) error {
-		client, err := kube()
-		if err != nil {
-			return err
-		}
-		return cleanup.DeleteVolumes(ctx, client, cleanup.Options{
-			Namespace: namespace,
-			Selector:  selector,
-			Retain:    retain,
-			Timeout:   timeout,
-			Logger:    slog.Default(),
-		})
+// clusterVolumes does the database's volume work through the cluster's API.
+type clusterVolumes struct {
+	kube kubeclient.Func
+	// timeout bounds the wait for deleted volumes to be gone.
+	timeout time.Duration
+}
+
+func (v clusterVolumes) Adopt(ctx context.Context, log *slog.Logger, namespace string, claims []string) error {
+	client, err := v.kube()
+	if err != nil {
+		return err
 	}
+	_, err = cleanup.AdoptVolumes(ctx, client, namespace, claims, log)
+	return err
+}
+
+func (v clusterVolumes) Keep(ctx context.Context, log *slog.Logger, namespace, selector string) error {
+	client, err := v.kube()
+	if err != nil {
+		return err
+	}
+	return cleanup.KeepVolumes(ctx, client, cleanup.Options{Namespace: namespace, Selector: selector, Logger: log})
+}
+
+func (v clusterVolumes) Release(ctx context.Context, log *slog.Logger, namespace, selector string, retain bool) error {
+	client, err := v.kube()
+	if err != nil {
+		return err
+	}
+	return cleanup.DeleteVolumes(ctx, client, cleanup.Options{
+		Namespace: namespace, Selector: selector, Retain: retain, Timeout: v.timeout, Logger: log,
+	})
 }

@@ -47,6 +47,7 @@ var (
 		"kubernetes:core/v1:ConfigMap mysql-initdb",
 		"kubernetes:core/v1:Service mysql",
 		"kubernetes:networking.k8s.io/v1:NetworkPolicy mysql",
+		"kubernetes:core/v1:ConfigMap mysql-volumes",
 		"kubernetes:apps/v1:StatefulSet mysql",
 		"kubernetes:core/v1:PersistentVolumeClaimPatch mysql-data",
 	}
@@ -137,18 +138,32 @@ func TestStatefulSetHooksAndDependencies(t *testing.T) {
 		if !ok {
 			t.Fatal("no StatefulSet")
 		}
-		if !slices.Equal(sts.Hooks.BeforeUpdate, []string{database.VersionGuardHook}) ||
-			!slices.Equal(sts.Hooks.AfterDelete, []string{database.VolumeCleanupHook}) {
+		if !slices.Equal(sts.Hooks.BeforeCreate, []string{database.VolumeAdoptHook}) ||
+			!slices.Equal(sts.Hooks.BeforeUpdate, []string{database.VersionGuardHook}) ||
+			!slices.Equal(sts.Hooks.BeforeDelete, []string{database.VolumeKeepHook}) ||
+			len(sts.Hooks.AfterDelete) > 0 {
 			t.Errorf("StatefulSet hooks = %+v", sts.Hooks)
+		}
+		volumes, ok := rec.Get("kubernetes:core/v1:ConfigMap", "mysql-volumes")
+		if !ok {
+			t.Fatal("no volumes ConfigMap")
+		}
+		if !slices.Equal(volumes.Hooks.BeforeDelete, []string{database.VolumeReleaseHook}) {
+			t.Errorf("volumes ConfigMap hooks = %+v", volumes.Hooks)
+		}
+		// Pulumi deletes the StatefulSet before the volumes ConfigMap, whose hook deletes
+		// the claims once no pod uses them ...
+		if !slices.Contains(sts.DependsOn, volumes.URN) {
+			t.Errorf("StatefulSet does not depend on the volumes ConfigMap: %v", sts.DependsOn)
 		}
 		if variant != nil {
 			continue
 		}
-		// The CSI add-on and the StorageClass must be deleted after the StatefulSet, so
-		// the clean-up hook still has a driver to delete the EBS volume.
+		// ... and the CSI add-on and the StorageClass after it, so that hook still has a
+		// driver to delete the EBS volume.
 		for _, dep := range []string{"aws:eks/addon:Addon::aws-ebs-csi-driver", "kubernetes:storage.k8s.io/v1:StorageClass::gp3"} {
-			if !slices.ContainsFunc(sts.DependsOn, func(urn string) bool { return strings.HasSuffix(urn, dep) }) {
-				t.Errorf("StatefulSet does not depend on %s: %v", dep, sts.DependsOn)
+			if !slices.ContainsFunc(volumes.DependsOn, func(urn string) bool { return strings.HasSuffix(urn, dep) }) {
+				t.Errorf("the volumes ConfigMap does not depend on %s: %v", dep, volumes.DependsOn)
 			}
 		}
 	}

@@ -11,16 +11,17 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 )
 
-// TestVolumeDeleterFollowsRetain: the destroy hook's deleter must keep the claim of a stack
+// TestReleaseFollowsRetain: the destroy hook's Release must keep the claim of a stack
 // with retainVolumes, and delete it otherwise.
-func TestVolumeDeleterFollowsRetain(t *testing.T) {
+func TestReleaseFollowsRetain(t *testing.T) {
 	for _, retain := range []bool{true, false} {
 		claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
 			Name: "data-mysql-0", Namespace: "counter", Labels: map[string]string{"app.kubernetes.io/name": "mysql"},
 		}}
 		client := fake.NewClientset(claim)
 		kube := func() (kubernetes.Interface, error) { return client, nil }
-		err := volumeDeleter(kube, 10*time.Second)(context.Background(), "counter", "app.kubernetes.io/name=mysql", retain)
+		v := clusterVolumes{kube: kube, timeout: 10 * time.Second}
+		err := v.Release(context.Background(), nil, "counter", "app.kubernetes.io/name=mysql", retain)
 		if err != nil {
 			t.Fatalf("retain=%v: %v", retain, err)
 		}

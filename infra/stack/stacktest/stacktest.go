@@ -93,6 +93,11 @@ var running sync.Mutex
 func Run(cfg map[string]string) (*Recorded, error) {
 	running.Lock()
 	defer running.Unlock()
+	return withConfig(cfg, func() (*Recorded, error) { return runProgram(stack.Program, nil) })
+}
+
+// withConfig runs run with cfg as the program's configuration.
+func withConfig(cfg map[string]string, run func() (*Recorded, error)) (*Recorded, error) {
 	values := map[string]string{}
 	for k, v := range cfg {
 		values[config.Project+":"+k] = v
@@ -112,8 +117,15 @@ func Run(cfg map[string]string) (*Recorded, error) {
 			_ = os.Unsetenv("PULUMI_CONFIG")
 		}
 	}()
+	return run()
+}
 
-	return runProgram(stack.Program)
+// RunDeployed is Run for a stack whose last up exported deployed (the outputs the
+// program reads back through a reference to its own stack).
+func RunDeployed(cfg map[string]string, deployed map[string]any) (*Recorded, error) {
+	running.Lock()
+	defer running.Unlock()
+	return withConfig(cfg, func() (*Recorded, error) { return runProgram(stack.Program, deployed) })
 }
 
 // MustRun runs the program with Config(overrides) and fails the test on any error.
@@ -141,11 +153,11 @@ func (r *Recorded) MustObjects(t testing.TB) []*unstructured.Unstructured {
 func RunProgram(program pulumi.RunFunc) (*Recorded, error) {
 	running.Lock()
 	defer running.Unlock()
-	return runProgram(program)
+	return runProgram(program, nil)
 }
 
-func runProgram(program pulumi.RunFunc) (*Recorded, error) {
-	m := &mocks{fixtures: map[string]string{}}
+func runProgram(program pulumi.RunFunc, deployed map[string]any) (*Recorded, error) {
+	m := &mocks{fixtures: map[string]string{}, deployed: deployed}
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		if err := m.registerFixtures(ctx); err != nil {
 			return err
@@ -163,6 +175,8 @@ type mocks struct {
 	recorded []Resource
 	// fixtures maps a fixture's type token to its URN.
 	fixtures map[string]string
+	// deployed are the outputs of the stack's last up, as its reference to itself reads them.
+	deployed map[string]any
 }
 
 // Fixture types: pulumi-eks's cluster outputs references to these, and the mock engine can
@@ -172,6 +186,8 @@ const (
 	oidcProviderType = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
 	eksClusterType   = "aws:eks/cluster:Cluster"
 	fixturePrefix    = "stacktest-fixture-"
+	// stackReferenceType is the program's reference to its own stack (stack.Deployed).
+	stackReferenceType = "pulumi:pulumi:StackReference"
 )
 
 func (m *mocks) registerFixtures(ctx *pulumi.Context) error {
@@ -213,6 +229,13 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	defer m.mu.Unlock()
 	if strings.HasPrefix(args.Name, fixturePrefix) {
 		return m.fixtureOutputs(args)
+	}
+	if args.TypeToken == stackReferenceType {
+		// Not recorded: a read of the stack's own outputs, not something the program deploys.
+		return args.Name, resource.PropertyMap{
+			"name":    args.Inputs["name"],
+			"outputs": resource.NewObjectProperty(resource.NewPropertyMapFromMap(m.deployed)),
+		}, nil
 	}
 	r := Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: args.Inputs, Provider: args.Provider}
 	if rpc := args.RegisterRPC; rpc != nil {
