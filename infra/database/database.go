@@ -246,12 +246,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, err
 	}
-	// The claim policy only speaks for a StatefulSet deleted outside a destroy (kubectl);
-	// in a destroy the hooks decide, from the setting at that time.
-	whenDeleted := "Delete"
-	if args.RetainVolumes {
-		whenDeleted = "Retain"
-	}
 	m.StatefulSet, err = appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{
 		Metadata: meta(StatefulSetName),
 		Spec: &appsv1.StatefulSetSpecArgs{
@@ -259,7 +253,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Replicas:    pulumi.Int(1),
 			Selector:    &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(app.Selector())},
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs{
-				WhenDeleted: pulumi.String(whenDeleted),
+				// Never deleted with the StatefulSet: in a destroy the hooks delete the claim
+				// (and wait for the volume, saying so) or keep it, from the setting at that
+				// time; a StatefulSet deleted any other way (kubectl) leaves the data alone.
+				WhenDeleted: pulumi.String("Retain"),
 				WhenScaled:  pulumi.String("Retain"),
 			},
 			Template: &corev1.PodTemplateSpecArgs{

@@ -105,11 +105,12 @@ func TestVolumeClaimTemplate(t *testing.T) {
 		size        string
 		whenDeleted string
 	}{
-		{"eks uses our gp3 class", nil, "gp3", "20Gi", "Delete"},
-		{"size from config", map[string]string{"mysqlStorageSize": "50Gi"}, "gp3", "50Gi", "Delete"},
-		{"retainVolumes keeps the claim", map[string]string{"retainVolumes": "true"}, "gp3", "20Gi", "Retain"},
-		{"existing without class uses the cluster default", map[string]string{"mode": "existing"}, nil, "20Gi", "Delete"},
-		{"existing with class", map[string]string{"mode": "existing", "storageClassName": "standard"}, "standard", "20Gi", "Delete"},
+		// The claim always outlives the StatefulSet: the destroy's hooks delete or keep it.
+		{"eks uses our gp3 class", nil, "gp3", "20Gi", "Retain"},
+		{"size from config", map[string]string{"mysqlStorageSize": "50Gi"}, "gp3", "50Gi", "Retain"},
+		{"retainVolumes", map[string]string{"retainVolumes": "true"}, "gp3", "20Gi", "Retain"},
+		{"existing without class uses the cluster default", map[string]string{"mode": "existing"}, nil, "20Gi", "Retain"},
+		{"existing with class", map[string]string{"mode": "existing", "storageClassName": "standard"}, "standard", "20Gi", "Retain"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,8 +22,7 @@ const (
 // TestDatabaseLifecycle follows the MySQL StatefulSet through the controllers: its pod
 // and claim appear, the pod gets Ready on its volume and into the headless Service's
 // endpoints under its own hostname, comes back as the same identity on the same volume
-// when deleted, and its claim is garbage-collected with the StatefulSet
-// (persistentVolumeClaimRetentionPolicy.whenDeleted: Delete).
+// when deleted.
 func TestDatabaseLifecycle(t *testing.T) {
 	e := newEnv(t)
 	d := e.render(t, nil)
@@ -74,43 +73,39 @@ func TestDatabaseLifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("claim is deleted with the StatefulSet", func(t *testing.T) {
-		if err := e.client.AppsV1().StatefulSets(ns).Delete(t.Context(), database.StatefulSetName, metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		gone(t, "claim "+claim0, func(ctx context.Context) error {
-			_, err := e.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim0, metav1.GetOptions{})
-			return err
-		})
-	})
 }
 
-// TestRetainVolumesKeepsClaim checks the retainVolumes variant: the StatefulSet's
-// retention policy keeps the claim when the StatefulSet and its pod are gone.
-func TestRetainVolumesKeepsClaim(t *testing.T) {
+// TestStatefulSetDeletionKeepsClaim: whatever retainVolumes says, deleting the StatefulSet
+// (and so its pod) leaves the claim alone: only the destroy's hooks delete or keep it, and
+// a StatefulSet deleted any other way (kubectl) never takes the data with it.
+func TestStatefulSetDeletionKeepsClaim(t *testing.T) {
 	e := newEnv(t)
-	d := e.render(t, map[string]string{"retainVolumes": "true"})
-	ns := d.namespace
-	e.createVolume(t, ns, claim0, corev1.PersistentVolumeReclaimRetain)
-	e.apply(t, d)
-	e.readyPod(t, ns, pod0, "")
-	e.boundClaim(t, ns, claim0)
+	for _, retain := range []string{"false", "true"} {
+		t.Run("retainVolumes "+retain, func(t *testing.T) {
+			d := e.render(t, map[string]string{"retainVolumes": retain})
+			ns := d.namespace
+			e.createVolume(t, ns, claim0, corev1.PersistentVolumeReclaimRetain)
+			e.apply(t, d)
+			e.readyPod(t, ns, pod0, "")
+			e.boundClaim(t, ns, claim0)
 
-	if err := e.client.AppsV1().StatefulSets(ns).Delete(t.Context(), database.StatefulSetName, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// The pod is garbage-collected like the claim would be: once it is gone, the
-	// collector has acted on the StatefulSet's dependents.
-	gone(t, "pod "+pod0, func(ctx context.Context) error {
-		_, err := e.client.CoreV1().Pods(ns).Get(ctx, pod0, metav1.GetOptions{})
-		return err
-	})
-	pvc := e.boundClaim(t, ns, claim0)
-	if pvc.DeletionTimestamp != nil {
-		t.Errorf("claim %s is being deleted", claim0)
-	}
-	if i := slices.IndexFunc(pvc.OwnerReferences, func(r metav1.OwnerReference) bool { return r.Kind == "StatefulSet" }); i >= 0 {
-		t.Errorf("claim %s is owned by StatefulSet %s: it would be garbage-collected", claim0, pvc.OwnerReferences[i].Name)
+			if err := e.client.AppsV1().StatefulSets(ns).Delete(t.Context(), database.StatefulSetName, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			// The pod is garbage-collected like the claim would be: once it is gone, the
+			// collector has acted on the StatefulSet's dependents.
+			gone(t, "pod "+pod0, func(ctx context.Context) error {
+				_, err := e.client.CoreV1().Pods(ns).Get(ctx, pod0, metav1.GetOptions{})
+				return err
+			})
+			pvc := e.boundClaim(t, ns, claim0)
+			if pvc.DeletionTimestamp != nil {
+				t.Errorf("claim %s is being deleted", claim0)
+			}
+			if i := slices.IndexFunc(pvc.OwnerReferences, func(r metav1.OwnerReference) bool { return r.Kind == "StatefulSet" }); i >= 0 {
+				t.Errorf("claim %s is owned by StatefulSet %s: it would be garbage-collected", claim0, pvc.OwnerReferences[i].Name)
+			}
+		})
 	}
 }
 

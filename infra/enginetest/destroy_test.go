@@ -88,8 +88,11 @@ func TestFailedDestroyCleansUpOnRetry(t *testing.T) {
 		t.Fatalf("volume %s after the failed destroy: %v", pv, err)
 	}
 
-	// The driver is back, and slow (within volumeCleanupTimeout): the retry must wait for it.
-	const driverDelay = 3 * time.Second
+	// The driver is back, and slow: longer than the rest of the destroy takes (the
+	// namespace's deletion, ~5 s), so only a retry that waits sees the volume go. The user
+	// gives the clean-up more time, as the error suggests.
+	const driverDelay = 15 * time.Second
+	s.SetConfig(t, map[string]string{"volumeCleanupTimeout": "2m"})
 	w.deleteReleasedVolumes(t, s.namespace, driverDelay)
 	start := time.Now()
 	if _, err := s.destroy(t, true); err != nil {

@@ -1,11 +1,15 @@
 // Package enginetest runs the Pulumi program the way its users do: `pulumi preview`, `up`
 // and `destroy` by the real Pulumi CLI and engine and the real Kubernetes provider, against
 // the real control plane of infra/kubetest. Nothing is mocked but what cannot run here:
-//   - the Go language host is not served by the module proxy, so the program runs inline
-//     through the Automation API (which hosts the Go SDK's language runtime in the test
-//     process and drives the CLI against it): the same program, SDK and engine;
+//   - the Go language host is not served by the module proxy: infra/enginetest/languagehost
+//     stands in for it, running the program binary built from infra/ with the environment
+//     pulumi.Run reads, as the real host does once it has built the program. (The Automation
+//     API's inline programs were tried first: they close the program's engine connection
+//     as soon as it returns, where pulumi.Run waits for the engine to finish, so delete
+//     hooks could not log; users never run that way.)
 //   - pulumi-random's provider is not served either: infra/enginetest/randomprovider is a
-//     stand-in for the one resource the program uses, built at test time;
+//     stand-in for the one resource the program uses;
+//   - both stand-ins and the program are built at test time from this repository;
 //   - kwok plays the kubelet (pods are Ready without containers) and kubetest's CSI
 //     stand-ins play the EBS CSI driver's provisioner and volume deletion.
 //
@@ -29,7 +33,6 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // PulumiVersion is the CLI build.sh builds.
@@ -86,28 +89,41 @@ type Env struct {
 	tripwireLog string
 }
 
+// built is one binary the tier builds from this repository, once per test binary.
+type built struct {
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	randomOnce sync.Once
-	randomBin  string
-	randomErr  error
+	randomProvider = &built{}
+	languageHost   = &built{}
+	program        = &built{}
+	buildDir       = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "enginetest-bin-") })
 )
 
-// buildRandomProvider builds the pulumi-random stand-in once per test binary.
-func buildRandomProvider() (string, error) {
-	randomOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "enginetest-random-")
+// build builds pkg (relative to this package's directory, where go test runs) as name.
+func (b *built) build(pkg, name string) (string, error) {
+	b.once.Do(func() {
+		dir, err := buildDir()
 		if err != nil {
-			randomErr = err
+			b.err = err
 			return
 		}
-		randomBin = filepath.Join(dir, "pulumi-resource-random")
-		// go test runs in the package directory.
-		out, err := exec.Command("go", "build", "-o", randomBin, "./randomprovider").CombinedOutput()
-		if err != nil {
-			randomErr = fmt.Errorf("building the pulumi-random stand-in: %v\n%s", err, out)
+		b.path = filepath.Join(dir, name)
+		if out, err := exec.Command("go", "build", "-o", b.path, pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("building %s: %v\n%s", pkg, err, out)
 		}
 	})
-	return randomBin, randomErr
+	return b.path, b.err
+}
+
+// Cleanup removes what the tier built; call it when the package's tests are done.
+func Cleanup() {
+	if dir, err := buildDir(); err == nil {
+		_ = os.RemoveAll(dir)
+	}
 }
 
 // New prepares an Env for t. projectFile is the repository's Pulumi.yaml: its config
@@ -115,7 +131,16 @@ func buildRandomProvider() (string, error) {
 func New(t *testing.T, projectFile string) *Env {
 	t.Helper()
 	skipWithoutBinaries(t)
-	random, err := buildRandomProvider()
+	random, err := randomProvider.build("./randomprovider", "pulumi-resource-random")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := languageHost.build("./languagehost", "pulumi-language-go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The user's program, infra/main.go, as `pulumi up` would build it.
+	prog, err := program.build("../", "counter-mysql-program")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +148,8 @@ func New(t *testing.T, projectFile string) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The program runs inline; main (infra/) is where the language host would start it.
+	// Each stack's work directory holds the project file; the language host stand-in runs
+	// the program built from infra/ there.
 	proj.Main = ""
 
 	dir := t.TempDir()
@@ -139,8 +165,10 @@ func New(t *testing.T, projectFile string) *Env {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Symlink(random, filepath.Join(bin, "pulumi-resource-random")); err != nil {
-		t.Fatal(err)
+	for name, target := range map[string]string{"pulumi-resource-random": random, "pulumi-language-go": host} {
+		if err := os.Symlink(target, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, name := range tripwires {
 		script := fmt.Sprintf("#!/bin/sh\necho \"pulumi-resource-%s $*\" >> %q\nexit 1\n", name, e.tripwireLog)
@@ -157,6 +185,7 @@ func New(t *testing.T, projectFile string) *Env {
 		"PULUMI_SKIP_UPDATE_CHECK":                    "true",
 		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true", // a missing plugin fails at once, never downloads
 		"KUBECONFIG":                                  "",     // the stack names its kubeconfig; none of the machine's is used
+		"ENGINETEST_PROGRAM":                          prog,
 	}
 	e.cmd, err = auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: dir})
 	if err != nil {
@@ -180,16 +209,16 @@ type Stack struct {
 	env *Env
 }
 
-// NewStack creates stack name with program and config (keys without the project prefix).
-func (e *Env) NewStack(t *testing.T, name string, program pulumi.RunFunc, config map[string]string) *Stack {
+// NewStack creates stack name of the program with config (keys without the project prefix).
+func (e *Env) NewStack(t *testing.T, name string, config map[string]string) *Stack {
 	t.Helper()
 	ctx := t.Context()
 	work := filepath.Join(e.dir, "work-"+name)
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s, err := auto.UpsertStackInlineSource(ctx, name, e.project.Name.String(), program,
-		auto.Project(e.project), auto.WorkDir(work), auto.Pulumi(e.cmd), auto.SecretsProvider("passphrase"), auto.EnvVars(e.vars))
+	s, err := auto.UpsertStackLocalSource(ctx, name, work,
+		auto.Project(e.project), auto.Pulumi(e.cmd), auto.SecretsProvider("passphrase"), auto.EnvVars(e.vars))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
-	"github.com/counter-mysql/counter-mysql/infra/stack"
 )
 
-func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := kubetest.Main(m)
+	Cleanup()
+	os.Exit(code)
+}
 
 const (
 	// storageClass is provisioned by kubetest's stand-in for the EBS CSI provisioner.
@@ -147,7 +150,7 @@ func (w *world) newStack(t *testing.T, overrides map[string]string) *testStack {
 	t.Helper()
 	cfg := w.config(overrides)
 	name := "et" + strings.ToLower(rand.Text()[:6])
-	s := &testStack{Stack: w.env.NewStack(t, name, stack.Program, cfg), w: w, namespace: cfg["namespace"]}
+	s := &testStack{Stack: w.env.NewStack(t, name, cfg), w: w, namespace: cfg["namespace"]}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 		defer cancel()

@@ -225,10 +225,13 @@ func TestLifecycle(t *testing.T) {
 	t.Run("destroy --run-program leaves no claim and no volume", func(t *testing.T) {
 		_, pv := s.claimVolume(t)
 		w.deleteReleasedVolumes(t, ns, 0)
-		if _, err := s.destroy(t, true); err != nil {
+		out, err := s.destroy(t, true)
+		if err != nil {
 			t.Fatal(err)
 		}
-		_, err := w.client.CoreV1().PersistentVolumes().Get(ctx, pv, metav1.GetOptions{})
+		// What the clean-up did reaches the user, through the engine.
+		mustContain(t, "destroy output", out, "deleted PersistentVolumeClaim", claim0, pv, "PersistentVolumes deleted")
+		_, err = w.client.CoreV1().PersistentVolumes().Get(ctx, pv, metav1.GetOptions{})
 		notFound(t, "volume "+pv+" after destroy", err)
 		if left := s.namespaceVolumes(t); len(left) > 0 {
 			t.Errorf("volumes left after destroy: %v", left)
