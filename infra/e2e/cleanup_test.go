@@ -65,7 +65,7 @@ func TestDeleteVolumes(t *testing.T) {
 		}
 	})
 
-	t.Run("retainVolumes deletes nothing", func(t *testing.T) {
+	t.Run("retainVolumes deletes nothing and makes the volume outlive its claim", func(t *testing.T) {
 		d, pv := e.deployDatabase(t, map[string]string{"retainVolumes": "true"}, corev1.PersistentVolumeReclaimDelete)
 		e.simulateCSIDriver(t, d.namespace) // would delete the volume if its claim went
 		e.deleteStatefulSet(t, d)
@@ -82,10 +82,14 @@ func TestDeleteVolumes(t *testing.T) {
 		if pvc.DeletionTimestamp != nil {
 			t.Errorf("claim %s is being deleted", claim0)
 		}
-		if _, err := e.client.CoreV1().PersistentVolumes().Get(t.Context(), pv, metav1.GetOptions{}); err != nil {
-			t.Errorf("volume %s: %v", pv, err)
+		kept, err := e.client.CoreV1().PersistentVolumes().Get(t.Context(), pv, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("volume %s: %v", pv, err)
 		}
-		for _, want := range []string{claim0, pv, "kubectl delete pvc -n " + d.namespace} {
+		if kept.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
+			t.Errorf("kept volume %s has reclaim policy %s: deleting the namespace would delete it", pv, kept.Spec.PersistentVolumeReclaimPolicy)
+		}
+		for _, want := range []string{claim0, pv, "kubectl delete pv " + pv} {
 			if !strings.Contains(logs.String(), want) {
 				t.Errorf("log does not mention %q:\n%s", want, logs.String())
 			}
