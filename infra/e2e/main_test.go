@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -223,18 +222,10 @@ func (e *env) createVolume(t *testing.T, namespace, claim string, reclaim corev1
 	return name
 }
 
-// eventually polls check until it returns nil, and fails t with the last error if it
-// does not within waitTimeout.
+// eventually is kubetest.Eventually within waitTimeout.
 func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
 	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
-		last = check(ctx)
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: %v (last: %v)", what, err, last)
-	}
+	kubetest.Eventually(t, waitTimeout, what, check)
 }
 
 // readyPod waits until pod name exists, is not being deleted, is Ready and, if
@@ -249,7 +240,7 @@ func (e *env) readyPod(t *testing.T, namespace, name string, notUID string) *cor
 			return err
 		case string(p.UID) == notUID || p.DeletionTimestamp != nil:
 			return errors.New("still the old pod")
-		case !podReady(p):
+		case !kubetest.PodReady(p):
 			return fmt.Errorf("phase %s, conditions %v", p.Status.Phase, p.Status.Conditions)
 		}
 		pod = p
@@ -258,31 +249,10 @@ func (e *env) readyPod(t *testing.T, namespace, name string, notUID string) *cor
 	return pod
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // boundClaim waits until the claim is Bound and returns it.
 func (e *env) boundClaim(t *testing.T, namespace, name string) *corev1.PersistentVolumeClaim {
 	t.Helper()
-	var pvc *corev1.PersistentVolumeClaim
-	eventually(t, "claim "+namespace+"/"+name+" Bound", func(ctx context.Context) error {
-		c, err := e.client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if c.Status.Phase != corev1.ClaimBound {
-			return fmt.Errorf("phase %s", c.Status.Phase)
-		}
-		pvc = c
-		return nil
-	})
-	return pvc
+	return kubetest.BoundClaim(t, e.client, waitTimeout, namespace, name)
 }
 
 // gone waits until get reports NotFound.

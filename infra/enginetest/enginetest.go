@@ -33,6 +33,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+
+	"github.com/counter-mysql/counter-mysql/infra/kubetest"
 )
 
 // PulumiVersion is the CLI build.sh builds.
@@ -50,11 +52,7 @@ func BinDir() string {
 	if d := os.Getenv("ENGINETEST_BIN_DIR"); d != "" {
 		return d
 	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		cache = filepath.Join(os.Getenv("HOME"), ".cache")
-	}
-	return filepath.Join(cache, "counter-mysql", "engine-"+PulumiVersion)
+	return kubetest.CacheDir("engine-" + PulumiVersion)
 }
 
 // skipWithoutBinaries skips t, or fails it when ENGINETEST_REQUIRE=1, if a binary is missing.

@@ -278,21 +278,10 @@ func (s *testStack) plainInState(t *testing.T, value string) []string {
 	return where
 }
 
-// claimVolume is the name of the PersistentVolume bound to the stack's claim.
+// claimVolume waits until the stack's claim is Bound and returns it and its volume's name.
 func (s *testStack) claimVolume(t *testing.T) (*corev1.PersistentVolumeClaim, string) {
 	t.Helper()
-	var pvc *corev1.PersistentVolumeClaim
-	eventually(t, "claim "+claim0+" Bound", func(ctx context.Context) error {
-		c, err := s.w.client.CoreV1().PersistentVolumeClaims(s.namespace).Get(ctx, claim0, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if c.Status.Phase != corev1.ClaimBound {
-			return fmt.Errorf("phase %s", c.Status.Phase)
-		}
-		pvc = c
-		return nil
-	})
+	pvc := kubetest.BoundClaim(t, s.w.client, waitTimeout, s.namespace, claim0)
 	return pvc, pvc.Spec.VolumeName
 }
 
@@ -312,17 +301,10 @@ func (s *testStack) namespaceVolumes(t *testing.T) []corev1.PersistentVolume {
 	return mine
 }
 
-// eventually polls check until it returns nil, failing t after waitTimeout.
+// eventually is kubetest.Eventually within waitTimeout.
 func eventually(t *testing.T, what string, check func(ctx context.Context) error) {
 	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, waitTimeout, true, func(ctx context.Context) (bool, error) {
-		last = check(ctx)
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: %v (last: %v)", what, err, last)
-	}
+	kubetest.Eventually(t, waitTimeout, what, check)
 }
 
 // notFound fails t unless get reports NotFound.

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/kubetest"
 )
 
 // TestLifecycle is a user's life with one stack, in order: preview, up, an up with no
@@ -192,7 +193,7 @@ func TestLifecycle(t *testing.T) {
 				return err
 			case p.UID == pod.UID || p.DeletionTimestamp != nil:
 				return errors.New("still the old pod")
-			case !podReady(p):
+			case !kubetest.PodReady(p):
 				return errors.New("not Ready")
 			}
 			for _, v := range p.Spec.Volumes {
@@ -281,13 +282,4 @@ func objects[T any, P interface {
 		out[i] = P(&items[i])
 	}
 	return out
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -53,11 +53,7 @@ func BinDir() string {
 	if d := os.Getenv("KUBETEST_BIN_DIR"); d != "" {
 		return d
 	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		cache = filepath.Join(os.Getenv("HOME"), ".cache")
-	}
-	return filepath.Join(cache, "counter-mysql", "kube-"+Version)
+	return CacheDir("kube-" + Version)
 }
 
 // Cluster is a running control plane.
