@@ -85,9 +85,9 @@ func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Option
 		}
 		log.Info("deleted PersistentVolumeClaim", "namespace", opts.Namespace, "claim", c.Name, "volume", c.Spec.VolumeName)
 	}
-	// The StatefulSet's retention policy (whenDeleted: Delete) lets the garbage collector
-	// delete the claims, possibly before this runs, and an earlier run may have timed
-	// out: their volumes are found through their claimRef instead.
+	// A claim may be gone already: an earlier run timed out after deleting it, or a
+	// StatefulSet deployed with whenDeleted: Delete (before the policy was always Retain)
+	// had it garbage-collected. Its volume is found through its claimRef instead.
 	released, err := releasedVolumes(ctx, client, opts.Namespace)
 	if err != nil {
 		return fmt.Errorf("cleanup: listing PersistentVolumes: %w", err)

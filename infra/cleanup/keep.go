@@ -14,9 +14,9 @@ import (
 )
 
 // A kept volume must survive everything a destroy deletes. Two things would take it:
-//   - the StatefulSet's claim retention policy (whenDeleted: Delete, from the last `up`)
-//     gives the claim an ownerReference, so the garbage collector deletes the claim with
-//     the StatefulSet;
+//   - a claim retention policy whenDeleted: Delete (which StatefulSets deployed before the
+//     policy was always Retain still have) gives the claim an ownerReference, so the
+//     garbage collector deletes the claim with the StatefulSet;
 //   - deleting the namespace deletes every claim in it, whatever that policy says.
 //
 // Once its claim is gone, a volume with reclaim policy Delete (what the gp3 class gives) is
