@@ -39,6 +39,7 @@ tools:
 lint: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	GOOS=darwin go vet ./...   # it must build on a Mac too
 	$(BIN)/staticcheck ./...
 	$(BIN)/actionlint
 

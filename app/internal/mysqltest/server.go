@@ -299,11 +299,7 @@ func (s *Server) launch(ctx context.Context) error {
 		out = io.MultiWriter(log, s.opts.LogWriter)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid: true, // terminal signals to the test go to the test, not the server
-		// Don't outlive a test binary that dies without running its cleanups.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("mysqltest: starting %s: %w", s.binary, err)
