@@ -88,8 +88,8 @@ type Args struct {
 	Volumes Volumes
 	// Clients are the pod labels that may connect to MySQL.
 	Clients map[string]string
-	// Storage must outlive the StatefulSet (the CSI driver deletes the volume), so the
-	// StatefulSet depends on it and Pulumi deletes it first.
+	// Storage must outlive the volume clean-up (the CSI driver deletes the volume), so the
+	// volumes ConfigMap depends on it and Pulumi deletes that first.
 	Storage []pulumi.Resource
 }
 
@@ -211,19 +211,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	// Hooks run inside the deployment, where only the engine's log reaches the user.
-	log := enginelog.New(ctx.Log)
-	hook := func(name string, fn pulumi.ResourceHookFunction, opts *pulumi.ResourceHookOptions) *pulumi.ResourceHook {
-		if err == nil {
-			var h *pulumi.ResourceHook
-			h, err = ctx.RegisterResourceHook(name, fn, opts)
-			return h
-		}
-		return nil
-	}
-	adopt := hook(VolumeAdoptHook, adoptVolumes(args, log), nil)
-	keep := hook(VolumeKeepHook, keepVolumes(args, log), nil)
-	release := hook(VolumeReleaseHook, releaseVolumes(args, log), nil)
-	versionGuard := hook(VersionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true})
+	hooks, err := registerHooks(ctx, args, enginelog.New(ctx.Log))
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +229,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		pulumi.Parent(m),
 		// The volume's deletion needs the CSI driver, so the storage outlives this.
 		pulumi.DependsOn(args.Storage),
-		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{BeforeDelete: []*pulumi.ResourceHook{release}}),
+		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{BeforeDelete: []*pulumi.ResourceHook{hooks.release}}),
 	)
 	if err != nil {
 		return nil, err
@@ -283,9 +271,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		// delete its volume. A new size is applied to the claim itself, below.
 		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),
 		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{
-			BeforeCreate: []*pulumi.ResourceHook{adopt},
-			BeforeUpdate: []*pulumi.ResourceHook{versionGuard},
-			BeforeDelete: []*pulumi.ResourceHook{keep},
+			BeforeCreate: []*pulumi.ResourceHook{hooks.adopt},
+			BeforeUpdate: []*pulumi.ResourceHook{hooks.versionGuard},
+			BeforeDelete: []*pulumi.ResourceHook{hooks.keep},
 		}),
 	)
 	if err != nil {

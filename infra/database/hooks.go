@@ -27,6 +27,34 @@ import (
 // The claims are found from the deleted objects' own state, not from today's config, so a
 // StatefulSet deleted because it moved never takes its successor's volume along.
 
+// hooks are the database's resource hooks, registered once per program run.
+type hooks struct {
+	adopt, keep, release, versionGuard *pulumi.ResourceHook
+}
+
+func registerHooks(ctx *pulumi.Context, args *Args, log *slog.Logger) (*hooks, error) {
+	var h hooks
+	for _, r := range []struct {
+		into **pulumi.ResourceHook
+		name string
+		fn   pulumi.ResourceHookFunction
+		opts *pulumi.ResourceHookOptions
+	}{
+		{&h.adopt, VolumeAdoptHook, adoptVolumes(args, log), nil},
+		{&h.keep, VolumeKeepHook, keepVolumes(args, log), nil},
+		{&h.release, VolumeReleaseHook, releaseVolumes(args, log), nil},
+		// Also at preview, so a refused upgrade shows before anything is planned.
+		{&h.versionGuard, VersionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true}},
+	} {
+		hook, err := ctx.RegisterResourceHook(r.name, r.fn, r.opts)
+		if err != nil {
+			return nil, err
+		}
+		*r.into = hook
+	}
+	return &h, nil
+}
+
 func adoptVolumes(args *Args, log *slog.Logger) pulumi.ResourceHookFunction {
 	return func(hook *pulumi.ResourceHookArgs) error {
 		obj := resource.NewObjectProperty(hook.NewInputs)
