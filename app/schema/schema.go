@@ -13,12 +13,17 @@ const Table = "counter"
 // CREATE so the first replica can create Table idempotently; no DROP, ALTER, DELETE, GRANT.
 const Privileges = "SELECT, INSERT, UPDATE, CREATE"
 
-// CreateTable is idempotent and safe when several replicas run it at once.
-// The primary key keeps a second seed row from ever existing.
-const CreateTable = "CREATE TABLE IF NOT EXISTS " + Table + ` (
+// CreateSeeded creates the table with its single row (id = 1, value 0) in one atomic
+// statement (CREATE TABLE ... SELECT is atomic DDL on MySQL 8.0.21+ and MariaDB 10.6+), so
+// a table without its row always means the row was lost, never a set-up cut short. The
+// row is seeded only here: re-seeding an existing table at 0 would hand out every number
+// again. When several replicas run it at once, one creates the table and the others fail
+// with ER_TABLE_EXISTS_ERROR (1050). The primary key keeps a second row from ever existing.
+const CreateSeeded = "CREATE TABLE " + Table + ` (
   id    TINYINT UNSIGNED NOT NULL PRIMARY KEY,
   value BIGINT UNSIGNED  NOT NULL
-) ENGINE=InnoDB`
+) ENGINE=InnoDB SELECT 1 AS id, 0 AS value`
 
-// Seed inserts the single row once; concurrent or repeated seeds are no-ops.
-const Seed = "INSERT IGNORE INTO " + Table + " (id, value) VALUES (1, 0)"
+// MaxValue is the largest number the counter hands out: the API's numbers are int64 (JSON
+// readers commonly parse them as such), while the column would go on to 2^64-1.
+const MaxValue = 1<<63 - 1

@@ -41,7 +41,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	}
 	defer st.Close()
 
-	var schemaReady atomic.Bool
+	var setup setupState
 	var bg sync.WaitGroup
 	setupCtx, stopSetup := context.WithCancel(ctx)
 	defer func() { stopSetup(); bg.Wait() }()
@@ -51,9 +51,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 			ln.Close()
 			return err
 		}
-		schemaReady.Store(true)
+		setup.ready.Store(true)
 	} else {
-		bg.Go(func() { setupUntilDone(setupCtx, st, log, cfg.RequestTimeout, &schemaReady) })
+		bg.Go(func() { setupUntilDone(setupCtx, st, log, cfg.RequestTimeout, &setup) })
 	}
 
 	metrics := server.NewMetrics()
@@ -74,10 +74,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 			if stopping.Load() {
 				return errors.New("shutting down")
 			}
-			if !schemaReady.Load() {
-				return errSchemaNotReady
+			if err := setup.err(); err != nil {
+				return err
 			}
-			return st.Ping(ctx)
+			// Whenever /get-number can only fail (database down, row gone, counter
+			// exhausted), so does this, saying why.
+			return st.Check(ctx)
 		},
 		ShuttingDown:   stopping.Load,
 		RequestTimeout: cfg.RequestTimeout,
@@ -132,23 +134,50 @@ func openStore(cfg config.Config, log *slog.Logger) (store.Store, error) {
 	return store.OpenMySQL(mc, cfg.DBMaxConns)
 }
 
+// setupState is how far schema set-up has got, for /readyz.
+type setupState struct {
+	ready atomic.Bool
+	// why is the last attempt's error, while not ready.
+	why atomic.Pointer[string]
+}
+
+// err is nil once set-up succeeded, else why not.
+func (s *setupState) err() error {
+	if s.ready.Load() {
+		return nil
+	}
+	if why := s.why.Load(); why != nil {
+		return fmt.Errorf("%w: %s", errSchemaNotReady, *why)
+	}
+	return errSchemaNotReady
+}
+
 // setupUntilDone runs st.Setup with capped exponential backoff until it succeeds or ctx
-// ends, so replicas may start before the database does.
-func setupUntilDone(ctx context.Context, st store.Store, log *slog.Logger, attempt time.Duration, ready *atomic.Bool) {
+// ends, so replicas may start before the database does, and a row restored by hand is
+// picked up. Each new reason is logged once, not every retry; one that needs a human (the
+// row is gone, the counter is exhausted) as an error saying what to do.
+func setupUntilDone(ctx context.Context, st store.Store, log *slog.Logger, attempt time.Duration, state *setupState) {
 	wait := 100 * time.Millisecond
 	for {
 		actx, cancel := context.WithTimeout(ctx, max(attempt, 5*time.Second))
 		err := st.Setup(actx)
 		cancel()
 		if err == nil {
-			ready.Store(true)
+			state.ready.Store(true)
 			log.Info("schema ready")
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("schema setup failed; retrying", "err", err, "retry_in", wait.String())
+		why := err.Error()
+		if last := state.why.Swap(&why); last == nil || *last != why {
+			if store.IsPermanent(err) {
+				log.Error("not serving numbers until this is fixed by hand; checking again every few seconds", "err", err)
+			} else {
+				log.Warn("schema setup failed; retrying", "err", err, "retry_in", wait.String())
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return

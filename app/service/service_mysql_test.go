@@ -149,6 +149,43 @@ func TestMySQL(t *testing.T) {
 		}
 	})
 
+	t.Run("row-missing", func(t *testing.T) {
+		db := srv.CreateDatabase(t)
+		dsn := srv.CreateUser(t, db, schema.Privileges)
+		url := startReplicas(t, 1, dsn, "batch")[0]
+		for range 3 {
+			waitStatus(t, url+"/get-number", http.StatusOK, 10*time.Second)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.Exec(ctx, "DELETE FROM `"+db+"`."+schema.Table); err != nil {
+			t.Fatal(err)
+		}
+		// Running, and after a restart (which once re-seeded the row at 0 and handed out
+		// 1, 2, 3 again): no number, and /readyz says why.
+		restarted := startReplica(t, map[string]string{"MYSQL_DSN": dsn, "REQUEST_TIMEOUT": "1s"})
+		for _, u := range []string{url, restarted} {
+			waitStatus(t, u+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+			if body := get(t, u+"/readyz", http.StatusServiceUnavailable); !strings.Contains(body, "row (id = 1) is missing") {
+				t.Errorf("%s/readyz does not say the row is missing: %s", u, body)
+			}
+			for range 3 {
+				get(t, u+"/get-number", http.StatusServiceUnavailable)
+			}
+		}
+		// Restored by hand above the last number: both serve again, from there.
+		if err := srv.Exec(ctx, "INSERT INTO `"+db+"`."+schema.Table+" (id, value) VALUES (1, 100)"); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{url, restarted} {
+			waitStatus(t, u+"/readyz", http.StatusOK, 30*time.Second)
+			var got struct{ Number int64 }
+			if err := json.Unmarshal([]byte(get(t, u+"/get-number", http.StatusOK)), &got); err != nil || got.Number <= 100 {
+				t.Errorf("%s after the restore: %+v %v, want a number above 100", u, got, err)
+			}
+		}
+	})
+
 	t.Run("starts-before-database", func(t *testing.T) {
 		if !srv.CanCrash() {
 			t.Skip("the server in " + mysqltest.EnvDSN + " cannot be stopped; unset it to run this test")
@@ -352,4 +389,22 @@ func handedOut(url string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no counter_numbers_handed_out_total in /metrics")
+}
+
+// get fetches url, fails t unless it answers want with a JSON body, and returns the body.
+func get(t *testing.T, url string, want int) string {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("%s: %d %s %s, want %d with JSON", url, resp.StatusCode, resp.Header.Get("Content-Type"), b, want)
+	}
+	return string(b)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,8 +14,18 @@ import (
 
 // addMySQL increments and returns the value in one statement: LAST_INSERT_ID(expr) makes
 // the OK packet carry the new value, so no second query (which could run on another
-// connection of the pool) is needed. Works on MySQL 8 and MariaDB.
-const addMySQL = "UPDATE " + schema.Table + " SET value = LAST_INSERT_ID(value + ?) WHERE id = 1"
+// connection of the pool) is needed. Works on MySQL 8 and MariaDB. It changes nothing past
+// schema.MaxValue (arguments: n, n), where LAST_INSERT_ID would come back negative.
+const addMySQL = "UPDATE " + schema.Table + " SET value = LAST_INSERT_ID(value + ?) WHERE id = 1 AND value <= " +
+	maxValue + " - ?"
+
+// checkMySQL reads the value, to tell a missing row from an exhausted counter.
+const checkMySQL = "SELECT value FROM " + schema.Table + " WHERE id = 1"
+
+const maxValue = "9223372036854775807" // schema.MaxValue
+
+// erTableExists is ER_TABLE_EXISTS_ERROR: another replica created the table first.
+const erTableExists = 1050
 
 // MySQL is the store shared by all replicas.
 type MySQL struct {
@@ -61,7 +72,7 @@ func OpenMySQL(cfg *mysql.Config, maxConns int) (*MySQL, error) {
 
 // Add implements Store.
 func (s *MySQL) Add(ctx context.Context, n int64) (int64, error) {
-	res, err := s.db.ExecContext(ctx, addMySQL, n)
+	res, err := s.db.ExecContext(ctx, addMySQL, n, n)
 	if err != nil {
 		return 0, fmt.Errorf("store: mysql: increment: %w", err)
 	}
@@ -70,7 +81,10 @@ func (s *MySQL) Add(ctx context.Context, n int64) (int64, error) {
 		return 0, fmt.Errorf("store: mysql: %w", err)
 	}
 	if rows != 1 {
-		return 0, ErrNoRow
+		if err := s.Check(ctx); err != nil {
+			return 0, err
+		}
+		return 0, ErrExhausted // room for fewer than n numbers
 	}
 	last, err := res.LastInsertId()
 	if err != nil {
@@ -79,9 +93,9 @@ func (s *MySQL) Add(ctx context.Context, n int64) (int64, error) {
 	return last, nil
 }
 
-// Setup implements Store with schema.CreateTable and schema.Seed, which need only the
-// privileges in schema.Privileges. The table is looked up first so that a replica that
-// finds it (the usual case) does not even need CREATE.
+// Setup implements Store with schema.CreateSeeded, which needs only the privileges in
+// schema.Privileges. The table is looked up first so that a replica that finds it (the
+// usual case) does not even need CREATE.
 func (s *MySQL) Setup(ctx context.Context) error {
 	var n int
 	err := s.db.QueryRowContext(ctx,
@@ -91,18 +105,28 @@ func (s *MySQL) Setup(ctx context.Context) error {
 		return fmt.Errorf("store: mysql: look up table: %w", err)
 	}
 	if n == 0 {
-		if _, err := s.db.ExecContext(ctx, schema.CreateTable); err != nil {
+		var exists *mysql.MySQLError
+		if _, err := s.db.ExecContext(ctx, schema.CreateSeeded); err != nil && !(errors.As(err, &exists) && exists.Number == erTableExists) {
 			return fmt.Errorf("store: mysql: create table: %w", err)
 		}
 	}
-	if _, err := s.db.ExecContext(ctx, schema.Seed); err != nil {
-		return fmt.Errorf("store: mysql: seed: %w", err)
+	return s.Check(ctx)
+}
+
+// Check implements Store.
+func (s *MySQL) Check(ctx context.Context) error {
+	var value uint64
+	err := s.db.QueryRowContext(ctx, checkMySQL).Scan(&value)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNoRow
+	case err != nil:
+		return fmt.Errorf("store: mysql: %w", err)
+	case value >= schema.MaxValue:
+		return ErrExhausted
 	}
 	return nil
 }
-
-// Ping implements Store.
-func (s *MySQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close implements Store.
 func (s *MySQL) Close() error { return s.db.Close() }

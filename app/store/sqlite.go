@@ -12,11 +12,15 @@ import (
 	"github.com/counter-mysql/counter-mysql/app/schema"
 )
 
-// SQLite's own DDL: the MySQL statements in package schema use InnoDB syntax.
+// SQLite's own DDL: the MySQL statements in package schema use InnoDB syntax. Its
+// INTEGER is int64, so schema.MaxValue is its limit too; past it, arithmetic would turn the
+// value into a float, so addSQLite changes nothing there (arguments: n, n).
 const (
-	createSQLite = "CREATE TABLE IF NOT EXISTS " + schema.Table + " (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)"
-	seedSQLite   = "INSERT OR IGNORE INTO " + schema.Table + " (id, value) VALUES (1, 0)"
-	addSQLite    = "UPDATE " + schema.Table + " SET value = value + ? WHERE id = 1 RETURNING value"
+	createSQLite = "CREATE TABLE " + schema.Table + " (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)"
+	seedSQLite   = "INSERT INTO " + schema.Table + " (id, value) VALUES (1, 0)"
+	tableSQLite  = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '" + schema.Table + "'"
+	addSQLite    = "UPDATE " + schema.Table + " SET value = value + ? WHERE id = 1 AND value <= 9223372036854775807 - ? RETURNING value"
+	checkSQLite  = "SELECT value FROM " + schema.Table + " WHERE id = 1"
 )
 
 // SQLite is the embedded store: durable on one machine, for one process only.
@@ -45,9 +49,12 @@ func OpenSQLite(path string) (*SQLite, error) {
 // Add implements Store.
 func (s *SQLite) Add(ctx context.Context, n int64) (int64, error) {
 	var last int64
-	err := s.db.QueryRowContext(ctx, addSQLite, n).Scan(&last)
+	err := s.db.QueryRowContext(ctx, addSQLite, n, n).Scan(&last)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, ErrNoRow
+		if err := s.Check(ctx); err != nil {
+			return 0, err
+		}
+		return 0, ErrExhausted // room for fewer than n numbers
 	}
 	if err != nil {
 		return 0, fmt.Errorf("store: sqlite: increment: %w", err)
@@ -55,18 +62,45 @@ func (s *SQLite) Add(ctx context.Context, n int64) (int64, error) {
 	return last, nil
 }
 
-// Setup implements Store.
+// Setup implements Store: the table and its row are created in one transaction (SQLite's
+// DDL is transactional), only if the table is missing.
 func (s *SQLite) Setup(ctx context.Context) error {
-	for _, q := range []string{createSQLite, seedSQLite} {
-		if _, err := s.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("store: sqlite: setup: %w", err)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: sqlite: setup: %w", err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, tableSQLite).Scan(&n); err != nil {
+		return fmt.Errorf("store: sqlite: setup: %w", err)
+	}
+	if n == 0 {
+		for _, q := range []string{createSQLite, seedSQLite} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("store: sqlite: setup: %w", err)
+			}
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: sqlite: setup: %w", err)
+	}
+	return s.Check(ctx)
+}
+
+// Check implements Store.
+func (s *SQLite) Check(ctx context.Context) error {
+	var value int64
+	err := s.db.QueryRowContext(ctx, checkSQLite).Scan(&value)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNoRow
+	case err != nil:
+		return fmt.Errorf("store: sqlite: %w", err)
+	case value >= schema.MaxValue:
+		return ErrExhausted
 	}
 	return nil
 }
-
-// Ping implements Store.
-func (s *SQLite) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close implements Store.
 func (s *SQLite) Close() error { return s.db.Close() }

@@ -15,13 +15,24 @@ type Store interface {
 	// new value: the caller owns the numbers last-n+1 .. last. On error the increment may
 	// or may not have committed (a gap), but those numbers are never returned again.
 	Add(ctx context.Context, n int64) (last int64, err error)
-	// Setup creates the table and its single row if missing; idempotent and safe to run
-	// from several processes at once.
+	// Setup creates the table with its single row if the table is missing, then Checks;
+	// idempotent and safe to run from several processes at once. It never re-creates a
+	// missing row.
 	Setup(ctx context.Context) error
-	// Ping checks the database answers.
-	Ping(ctx context.Context) error
+	// Check reports whether Add can succeed now: the database answers, the row exists and
+	// the counter has numbers left (ErrNoRow, ErrExhausted).
+	Check(ctx context.Context) error
 	Close() error
 }
 
-// ErrNoRow means the counter row is missing: Setup has not run (or someone deleted it).
-var ErrNoRow = errors.New("store: counter row (id = 1) is missing")
+// ErrNoRow means the table exists but its row is gone (deleted by hand, a wrong restore).
+// It needs a human: re-creating the row at 0 would hand out every number again.
+var ErrNoRow = errors.New("store: the counter table exists but its row (id = 1) is missing: " +
+	"restore it from a backup, or insert it with a value of at least the last number handed out; " +
+	"it is never re-created at 0, which would hand out numbers again")
+
+// ErrExhausted means the counter reached schema.MaxValue: no number is left to hand out.
+var ErrExhausted = errors.New("store: the counter has reached 9223372036854775807 (2^63-1), the largest number it hands out")
+
+// IsPermanent reports whether err needs a human before Add can succeed again.
+func IsPermanent(err error) bool { return errors.Is(err, ErrNoRow) || errors.Is(err, ErrExhausted) }

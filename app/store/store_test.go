@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,12 +15,14 @@ import (
 	"github.com/counter-mysql/counter-mysql/app/schema"
 )
 
-// rowDeleter removes the counter row behind the store's back.
-type rowDeleter func(ctx context.Context) error
+// tableSQL runs a statement on the counter table behind the store's back; %s in it stands
+// for the table.
+type tableSQL func(ctx context.Context, format string) error
 
-// testStore checks a store's contract: consecutive ranges, idempotent setup, and an error
-// (never a made-up number) when the row is missing.
-func testStore(t *testing.T, s Store, deleteRow rowDeleter) {
+// testStore checks a store's contract: consecutive ranges, idempotent setup, an error
+// (never a made-up number, never a re-created row) when the row is missing, and a clear
+// end at schema.MaxValue instead of a wrapped number.
+func testStore(t *testing.T, s Store, exec tableSQL) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for range 2 {
@@ -27,7 +30,7 @@ func testStore(t *testing.T, s Store, deleteRow rowDeleter) {
 			t.Fatalf("Setup: %v", err)
 		}
 	}
-	if err := s.Ping(ctx); err != nil {
+	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, step := range []struct{ n, want int64 }{{1, 1}, {5, 6}, {1, 7}} {
@@ -41,11 +44,47 @@ func testStore(t *testing.T, s Store, deleteRow rowDeleter) {
 	if last, err := s.Add(ctx, 1); err != nil || last != 8 {
 		t.Fatalf("Add after a second Setup = %d, %v; want 8", last, err)
 	}
-	if err := deleteRow(ctx); err != nil {
+
+	// The row is gone: refused everywhere, and never re-created at 0 (1, 2, 3 again).
+	if err := exec(ctx, "DELETE FROM %s"); err != nil {
 		t.Fatal(err)
 	}
 	if last, err := s.Add(ctx, 1); !errors.Is(err, ErrNoRow) {
 		t.Fatalf("Add without the row = %d, %v; want ErrNoRow", last, err)
+	}
+	if err := s.Setup(ctx); !errors.Is(err, ErrNoRow) {
+		t.Fatalf("Setup without the row = %v; want ErrNoRow (the table exists: the row must not be re-created)", err)
+	}
+	if err := s.Check(ctx); !errors.Is(err, ErrNoRow) {
+		t.Fatalf("Check without the row = %v; want ErrNoRow", err)
+	}
+	if last, err := s.Add(ctx, 1); !errors.Is(err, ErrNoRow) {
+		t.Fatalf("Add after Setup without the row = %d, %v; want ErrNoRow", last, err)
+	}
+
+	// Restored close to the end: the last numbers, then a clear refusal, never a wrap.
+	if err := exec(ctx, "INSERT INTO %s (id, value) VALUES (1, 9223372036854775804)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Setup(ctx); err != nil {
+		t.Fatalf("Setup after the row was restored: %v", err)
+	}
+	if last, err := s.Add(ctx, 5); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("Add(5) with 3 numbers left = %d, %v; want ErrExhausted", last, err)
+	}
+	for _, want := range []int64{schema.MaxValue - 2, schema.MaxValue - 1, schema.MaxValue} {
+		if last, err := s.Add(ctx, 1); err != nil || last != want {
+			t.Fatalf("Add(1) = %d, %v; want %d", last, err, want)
+		}
+	}
+	if last, err := s.Add(ctx, 1); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("Add past the end = %d, %v; want ErrExhausted", last, err)
+	}
+	if err := s.Check(ctx); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("Check at the end = %v; want ErrExhausted", err)
+	}
+	if !IsPermanent(ErrExhausted) || !IsPermanent(ErrNoRow) {
+		t.Error("IsPermanent does not know the permanent errors")
 	}
 }
 
@@ -55,8 +94,8 @@ func TestSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	testStore(t, s, func(ctx context.Context) error {
-		_, err := s.db.ExecContext(ctx, "DELETE FROM counter")
+	testStore(t, s, func(ctx context.Context, format string) error {
+		_, err := s.db.ExecContext(ctx, fmt.Sprintf(format, schema.Table))
 		return err
 	})
 }
@@ -87,8 +126,8 @@ func TestMySQL(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	testStore(t, stores[0], func(ctx context.Context) error {
-		return srv.Exec(ctx, "DELETE FROM `"+db+"`."+schema.Table)
+	testStore(t, stores[0], func(ctx context.Context, format string) error {
+		return srv.Exec(ctx, fmt.Sprintf(format, "`"+db+"`."+schema.Table))
 	})
 }
 
