@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/counter-mysql/counter-mysql/app/config"
-	"github.com/counter-mysql/counter-mysql/app/internal/mysqltest"
 	"github.com/counter-mysql/counter-mysql/app/loadtest"
+	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 	"github.com/counter-mysql/counter-mysql/app/schema"
 	"github.com/counter-mysql/counter-mysql/app/service"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/counter-mysql/counter-mysql/app/internal/mysqltest"
+	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 	"github.com/counter-mysql/counter-mysql/app/schema"
 )
 

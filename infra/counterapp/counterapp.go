@@ -46,6 +46,11 @@ type Args struct {
 	// CredentialsSecret holds the app's MySQL user and password under UserKey and PasswordKey.
 	CredentialsSecret    pulumi.StringInput
 	UserKey, PasswordKey string
+	// CredentialsVersion changes with the passwords; a change rolls the app's pods so they
+	// read the new Secret (environment variables are read at container start).
+	CredentialsVersion pulumi.StringInput
+	// CredentialsAnnotation is the pod template annotation that carries it.
+	CredentialsAnnotation string
 }
 
 // Counter is the running app.
@@ -84,9 +89,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels: pulumi.ToStringMap(app.All()),
 					Annotations: pulumi.StringMap{
-						"prometheus.io/scrape": pulumi.String("true"),
-						"prometheus.io/port":   pulumi.Sprintf("%d", httpPort),
-						"prometheus.io/path":   pulumi.String("/metrics"),
+						"prometheus.io/scrape":     pulumi.String("true"),
+						"prometheus.io/port":       pulumi.Sprintf("%d", httpPort),
+						"prometheus.io/path":       pulumi.String("/metrics"),
+						args.CredentialsAnnotation: args.CredentialsVersion,
 					},
 				},
 				Spec: podSpec(args, app),

@@ -10,6 +10,8 @@ package database
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 
@@ -120,6 +122,9 @@ type MySQL struct {
 	NamespaceName pulumi.StringOutput
 	// SecretName resolves once the credentials exist.
 	SecretName pulumi.StringOutput
+	// CredentialsVersion changes whenever a password does (a SHA-256 of them, never the
+	// passwords): as a pod template annotation it rolls the pods that read the Secret.
+	CredentialsVersion pulumi.StringOutput
 	// Host is the pod's stable DNS name, mysql-0.mysql.<namespace>.svc.cluster.local.
 	Host pulumi.StringOutput
 }
@@ -155,7 +160,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	m.NamespaceName = m.Namespace.Metadata.Name().Elem()
 
-	if m.Secret, err = newCredentials(ctx, name, m, meta(SecretName)); err != nil {
+	if m.Secret, m.CredentialsVersion, err = newCredentials(ctx, name, m, meta(SecretName)); err != nil {
 		return nil, err
 	}
 	m.SecretName = m.Secret.Metadata.Name().Elem()
@@ -248,8 +253,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				WhenScaled:  pulumi.String("Retain"),
 			},
 			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(app.All())},
-				Spec:     podSpec(args, settings.Metadata.Name().Elem(), initdb.Metadata.Name().Elem(), m.SecretName),
+				Metadata: &metav1.ObjectMetaArgs{
+					Labels: pulumi.ToStringMap(app.All()),
+					// A new password restarts MySQL, whose start script applies it.
+					Annotations: pulumi.StringMap{CredentialsAnnotation: m.CredentialsVersion},
+				},
+				Spec: podSpec(args, settings.Metadata.Name().Elem(), initdb.Metadata.Name().Elem(), m.SecretName),
 			},
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{&corev1.PersistentVolumeClaimTypeArgs{
 				Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(volumeName), Labels: pulumi.ToStringMap(app.All())},
@@ -316,10 +325,14 @@ func optional(s string) *string {
 	return &s
 }
 
+// CredentialsAnnotation is the pod template annotation holding MySQL.CredentialsVersion.
+const CredentialsAnnotation = "counter-mysql.io/credentials-version"
+
 // newCredentials generates the passwords into a Secret. They are alphanumeric so they are
 // safe unquoted in shells and DSNs, and marked secret so they are encrypted in state and
-// masked in logs and outputs.
-func newCredentials(ctx *pulumi.Context, name string, parent pulumi.Resource, meta *metav1.ObjectMetaArgs) (*corev1.Secret, error) {
+// masked in logs and outputs. Rotate them by replacing the RandomPassword resources
+// (README); the version it returns changes with them.
+func newCredentials(ctx *pulumi.Context, name string, parent pulumi.Resource, meta *metav1.ObjectMetaArgs) (*corev1.Secret, pulumi.StringOutput, error) {
 	password := func(suffix string) (pulumi.StringOutput, error) {
 		p, err := random.NewRandomPassword(ctx, name+"-"+suffix, &random.RandomPasswordArgs{
 			Length: pulumi.Int(32), Special: pulumi.Bool(false),
@@ -331,13 +344,17 @@ func newCredentials(ctx *pulumi.Context, name string, parent pulumi.Resource, me
 	}
 	root, err := password("root-password")
 	if err != nil {
-		return nil, err
+		return nil, pulumi.StringOutput{}, err
 	}
 	app, err := password("app-password")
 	if err != nil {
-		return nil, err
+		return nil, pulumi.StringOutput{}, err
 	}
-	return corev1.NewSecret(ctx, name+"-credentials", &corev1.SecretArgs{
+	version := pulumi.All(root, app).ApplyT(func(pw []any) string {
+		sum := sha256.Sum256([]byte(pw[0].(string) + "\n" + pw[1].(string)))
+		return hex.EncodeToString(sum[:16])
+	}).(pulumi.StringOutput)
+	secret, err := corev1.NewSecret(ctx, name+"-credentials", &corev1.SecretArgs{
 		Metadata: meta,
 		Type:     pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{
@@ -346,6 +363,7 @@ func newCredentials(ctx *pulumi.Context, name string, parent pulumi.Resource, me
 			SecretKeyAppPassword:  app,
 		},
 	}, pulumi.Parent(parent))
+	return secret, version, err
 }
 
 func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *corev1.PodSpecArgs {
@@ -373,6 +391,8 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
 			Name:  pulumi.String(containerName),
 			Image: pulumi.String(args.Version.Image()),
+			// The image's entrypoint, behind startScript: accounts follow the Secret.
+			Command: pulumi.ToStringArray([]string{"sh", "-c", startScript(), "mysql-start", dataDir, initDir, "docker-entrypoint.sh", "mysqld"}),
 			Env: corev1.EnvVarArray{
 				fromSecret("MYSQL_ROOT_PASSWORD", SecretKeyRootPassword),
 				&corev1.EnvVarArgs{Name: pulumi.String("MYSQL_DATABASE"), Value: pulumi.String(schema.Database)},
@@ -405,6 +425,7 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 				// The only other writable paths: the socket/pid directory and temp files.
 				mount("run", "/var/run/mysqld", false),
 				mount("tmp", "/tmp", false),
+				mount("init", initDir, false),
 			},
 		}},
 		Volumes: corev1.VolumeArray{
@@ -412,6 +433,10 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 			&corev1.VolumeArgs{Name: pulumi.String("initdb"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: initdbMap}},
 			emptyDir("run"),
 			emptyDir("tmp"),
+			// The accounts file, with the passwords: in memory only, never on a disk.
+			&corev1.VolumeArgs{Name: pulumi.String("init"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
+				Medium: pulumi.String("Memory"), SizeLimit: pulumi.String("1Mi"),
+			}},
 		},
 	}
 }

@@ -270,3 +270,39 @@ func TestServerFiles(t *testing.T) {
 		t.Errorf("init script has command substitution or grants too much:\n%s", script)
 	}
 }
+
+// TestAccountsFollowTheSecret: MySQL starts through the start script, with the accounts
+// file on a memory-backed emptyDir of its own, and both pod templates carry the same
+// credentials version, so a password change rolls MySQL and then the app.
+func TestAccountsFollowTheSecret(t *testing.T) {
+	_, objs := render(t, nil)
+	sts := objs.get(t, "StatefulSet/mysql")
+	cmd, _ := stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "command").([]any)
+	if len(cmd) != 8 || cmd[0] != "sh" || cmd[1] != "-c" || !strings.Contains(cmd[2].(string), "--init-file") ||
+		cmd[6] != "docker-entrypoint.sh" || cmd[7] != "mysqld" {
+		t.Fatalf("MySQL command = %q, want the start script (data dir, init dir) then the image's entrypoint and mysqld", cmd)
+	}
+	initDir := cmd[5]
+	var initVolume map[string]any
+	for _, v := range stacktest.Field(sts, "spec", "template", "spec", "volumes").([]any) {
+		if v.(map[string]any)["name"] == "init" {
+			initVolume = v.(map[string]any)
+		}
+	}
+	if stacktest.Field(initVolume, "emptyDir", "medium") != "Memory" {
+		t.Errorf("the accounts file's volume %v is not in memory", initVolume)
+	}
+	mounted := false
+	for _, m := range stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "volumeMounts").([]any) {
+		mounted = mounted || (m.(map[string]any)["name"] == "init" && m.(map[string]any)["mountPath"] == initDir)
+	}
+	if !mounted {
+		t.Errorf("the init volume is not mounted at %s", initDir)
+	}
+
+	mysqlVersion := stacktest.Field(sts, "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
+	appVersion := stacktest.Field(objs.get(t, "Deployment/counter"), "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
+	if s, _ := mysqlVersion.(string); len(s) != 32 || mysqlVersion != appVersion {
+		t.Errorf("credentials versions: MySQL %v, app %v; want the same 32 hex digits", mysqlVersion, appVersion)
+	}
+}

@@ -63,6 +63,46 @@ func createAppUser() string {
 	}, "\n")
 }
 
+// initDir is a memory-backed emptyDir, private to the MySQL container, for the accounts file.
+const initDir = "/run/mysql-init"
+
+// startScript is the MySQL container's command (arguments: data directory, init
+// directory, then the image's entrypoint and mysqld). On a data directory that is already
+// initialised, it writes the accounts file and passes it to mysqld with --init-file, so
+// MySQL's accounts follow the Secret on every start: root and the app user get the Secret's
+// current passwords (a kept volume from an earlier stack, a rotation), and the app user
+// exactly schema.Privileges on schema.Database. A fresh data directory is left to the
+// image's entrypoint, which sets the same passwords itself (and runs createAppUser); an
+// init file there would change root's password under the entrypoint's feet.
+//
+// The passwords go from the environment (the Secret) into the file on a private emptyDir
+// through shell builtins: never into a ConfigMap, an image layer, a process's arguments or
+// a log. init_file runs one statement per line.
+func startScript() string {
+	grant := fmt.Sprintf(`GRANT %s ON %s.* TO '%%s'@'%%%%';\n`, schema.Privileges, schema.Database)
+	return strings.Join([]string{
+		`set -eu`,
+		`datadir=$1 initdir=$2`,
+		`shift 2`,
+		`if [ -d "$datadir/mysql" ]; then`,
+		`  umask 077`,
+		`  file=$initdir/accounts.sql`,
+		`  sq() { printf '%s' "$1" | sed "s/'/''/g"; }`, // SQL string quoting (passwords are alphanumeric anyway)
+		`  root=$(sq "$MYSQL_ROOT_PASSWORD") user=$(sq "$` + envAppUser + `") app=$(sq "$` + envAppPassword + `")`,
+		`  {`,
+		`    printf "ALTER USER IF EXISTS 'root'@'localhost' IDENTIFIED BY '%s';\n" "$root"`,
+		`    printf "ALTER USER IF EXISTS 'root'@'%%' IDENTIFIED BY '%s';\n" "$root"`,
+		`    printf "CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s';\n" "$user" "$app"`,
+		`    printf "ALTER USER '%s'@'%%' IDENTIFIED BY '%s';\n" "$user" "$app"`,
+		`    printf "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '%s'@'%%';\n" "$user"`,
+		`    printf "` + grant + `" "$user"`,
+		`  } > "$file"`,
+		`  set -- "$@" --init-file="$file"`,
+		`fi`,
+		`exec "$@"`,
+	}, "\n")
+}
+
 // probe is a shell command that runs a MySQL client as root without the password in any
 // process's arguments (ps, /proc/<pid>/cmdline) or relying on the deprecated MYSQL_PWD:
 // the shell's builtin printf writes it to a private option file on the /tmp emptyDir.

@@ -231,6 +231,26 @@ func (s *testStack) state(t *testing.T) string {
 	return string(b)
 }
 
+// urns are the URNs of the resources in the stack's state.
+func (s *testStack) urns(t *testing.T) []string {
+	t.Helper()
+	var exported struct {
+		Deployment struct {
+			Resources []struct {
+				URN string `json:"urn"`
+			} `json:"resources"`
+		} `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(s.state(t)), &exported); err != nil {
+		t.Fatal(err)
+	}
+	var urns []string
+	for _, r := range exported.Deployment.Resources {
+		urns = append(urns, r.URN)
+	}
+	return urns
+}
+
 // plainInState names each resource and field of the stack's state file, as the backend
 // stores it, that holds value in plain text (secrets are stored as ciphertext). `pulumi
 // stack export`, and so Export, decrypts secrets: the file itself is read.

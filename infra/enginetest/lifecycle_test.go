@@ -3,14 +3,17 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/counter-mysql/counter-mysql/infra/database"
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
@@ -129,6 +132,43 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("replacing the passwords rotates them and rolls MySQL and the app", func(t *testing.T) {
+		var urns []string
+		for _, urn := range s.urns(t) {
+			if strings.Contains(urn, "random:index/randomPassword:RandomPassword") {
+				urns = append(urns, urn)
+			}
+		}
+		if len(urns) != 2 {
+			t.Fatalf("want the two RandomPassword resources, found %v", urns)
+		}
+		mysqlPod, err := w.client.CoreV1().Pods(ns).Get(ctx, pod0, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		appPods := podUIDs(t, w, ns, "app.kubernetes.io/name=counter")
+		s.mustUp(t, optup.Replace(urns)) // README: the rotation command
+		secret, err := w.client.CoreV1().Secrets(ns).Get(ctx, database.SecretName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(secret.Data[database.SecretKeyRootPassword]) == rootPassword || string(secret.Data[database.SecretKeyAppPassword]) == appPassword {
+			t.Fatal("the passwords did not change")
+		}
+		eventually(t, "a new "+pod0, func(ctx context.Context) error {
+			p, err := w.client.CoreV1().Pods(ns).Get(ctx, pod0, metav1.GetOptions{})
+			if err != nil || p.UID == mysqlPod.UID {
+				return fmt.Errorf("still the old pod (%v)", err)
+			}
+			return nil
+		})
+		for uid := range podUIDs(t, w, ns, "app.kubernetes.io/name=counter") {
+			if appPods[uid] {
+				t.Errorf("app pod %s was not replaced: it would keep the old password", uid)
+			}
+		}
+	})
+
 	t.Run("preview refuses a downgrade and accepts 8.4 -> 9.x", func(t *testing.T) {
 		s.SetConfig(t, map[string]string{"mysqlVersion": "8.0"})
 		_, out, err := s.preview(t)
@@ -238,6 +278,25 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("volumes left after destroy: %v", left)
 		}
 	})
+}
+
+// podUIDs are the UIDs of the running pods in ns that selector matches.
+func podUIDs(t *testing.T, w *world, ns, selector string) map[types.UID]bool {
+	t.Helper()
+	pods, err := w.client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uids := map[types.UID]bool{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			uids[p.UID] = true
+		}
+	}
+	if len(uids) == 0 {
+		t.Fatalf("no pods %s in %s", selector, ns)
+	}
+	return uids
 }
 
 // objectVersions is the resourceVersion of every object the stack made in ns.

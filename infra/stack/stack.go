@@ -167,6 +167,9 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		CredentialsSecret: db.SecretName,
 		UserKey:           database.SecretKeyAppUser,
 		PasswordKey:       database.SecretKeyAppPassword,
+		// A password rotation rolls the app after MySQL (it depends on the StatefulSet).
+		CredentialsVersion:    db.CredentialsVersion,
+		CredentialsAnnotation: database.CredentialsAnnotation,
 	}, pulumi.Providers(provider), pulumi.DependsOn([]pulumi.Resource{db.StatefulSet}))
 	if err != nil {
 		return nil, err

@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"github.com/counter-mysql/counter-mysql/app/config"
-	"github.com/counter-mysql/counter-mysql/app/internal/mysqltest"
 	"github.com/counter-mysql/counter-mysql/app/loadtest"
+	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 	"github.com/counter-mysql/counter-mysql/app/server"
 	"github.com/counter-mysql/counter-mysql/app/service"
 	"github.com/prometheus/common/expfmt"

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/counter-mysql/counter-mysql/app/internal/mysqltest"
+	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 )
 
 func TestRejectsBadFlags(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,10 @@ type Server struct {
 	dir     string // holds data/, the socket, the error log
 	args    []string
 	opts    Options
+	// For RestartWith: options added to the next launches, and root@localhost's password
+	// (the socket login waitReady uses).
+	launchArgs     []string
+	socketPassword string
 
 	mu      sync.Mutex
 	proc    *process // nil before the first launch
@@ -293,7 +298,7 @@ func (s *Server) launch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mysqltest: %w", err)
 	}
-	cmd := exec.Command(s.binary, s.args...)
+	cmd := exec.Command(s.binary, append(slices.Clone(s.args), s.launchArgs...)...)
 	var out io.Writer = log
 	if s.opts.LogWriter != nil {
 		out = io.MultiWriter(log, s.opts.LogWriter)
@@ -348,6 +353,7 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 
 func (s *Server) openSocket() *sql.DB {
 	cfg := rootConfig("unix", s.socket())
+	cfg.Passwd = s.socketPassword
 	cfg.Timeout = 2 * time.Second
 	c, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -463,6 +469,26 @@ func (s *Server) Restart(ctx context.Context) error {
 		return errors.New("mysqltest: Restart: server is still running; Kill it first")
 	}
 	return s.launch(ctx)
+}
+
+// RestartWith is Restart with extraArgs added to the server's command line (from now on),
+// for tests of start-up options such as --init-file. rootPassword is root@localhost's
+// password from then on, if those options change it (the TCP admin account the harness
+// made, root@127.0.0.1, is left alone by such tests).
+func (s *Server) RestartWith(ctx context.Context, rootPassword string, extraArgs ...string) error {
+	s.launchArgs, s.socketPassword = extraArgs, rootPassword
+	return s.Restart(ctx)
+}
+
+// DataDir is the server's data directory (servers started here only).
+func (s *Server) DataDir() string { return s.dataDir() }
+
+// SocketDSN is a DSN for user over the server's unix socket, where MySQL sees the client
+// as user@localhost (servers started here only).
+func (s *Server) SocketDSN(user, password string) string {
+	cfg := rootConfig("unix", s.socket())
+	cfg.User, cfg.Passwd = user, password
+	return cfg.FormatDSN()
 }
 
 // Stop shuts the server down gracefully (SIGKILL if that takes over a minute) and removes
