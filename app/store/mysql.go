@@ -19,9 +19,6 @@ import (
 const addMySQL = "UPDATE " + schema.Table + " SET value = LAST_INSERT_ID(value + ?) WHERE id = 1 AND value <= " +
 	maxValue + " - ?"
 
-// checkMySQL reads the value, to tell a missing row from an exhausted counter.
-const checkMySQL = "SELECT value FROM " + schema.Table + " WHERE id = 1"
-
 const maxValue = "9223372036854775807" // schema.MaxValue
 
 // erTableExists is ER_TABLE_EXISTS_ERROR: another replica created the table first.
@@ -114,19 +111,7 @@ func (s *MySQL) Setup(ctx context.Context) error {
 }
 
 // Check implements Store.
-func (s *MySQL) Check(ctx context.Context) error {
-	var value uint64
-	err := s.db.QueryRowContext(ctx, checkMySQL).Scan(&value)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return ErrNoRow
-	case err != nil:
-		return fmt.Errorf("store: mysql: %w", err)
-	case value >= schema.MaxValue:
-		return ErrExhausted
-	}
-	return nil
-}
+func (s *MySQL) Check(ctx context.Context) error { return checkRow(ctx, s.db, "mysql") }
 
 // Close implements Store.
 func (s *MySQL) Close() error { return s.db.Close() }

@@ -20,7 +20,6 @@ const (
 	seedSQLite   = "INSERT INTO " + schema.Table + " (id, value) VALUES (1, 0)"
 	tableSQLite  = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '" + schema.Table + "'"
 	addSQLite    = "UPDATE " + schema.Table + " SET value = value + ? WHERE id = 1 AND value <= 9223372036854775807 - ? RETURNING value"
-	checkSQLite  = "SELECT value FROM " + schema.Table + " WHERE id = 1"
 )
 
 // SQLite is the embedded store: durable on one machine, for one process only.
@@ -88,19 +87,7 @@ func (s *SQLite) Setup(ctx context.Context) error {
 }
 
 // Check implements Store.
-func (s *SQLite) Check(ctx context.Context) error {
-	var value int64
-	err := s.db.QueryRowContext(ctx, checkSQLite).Scan(&value)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return ErrNoRow
-	case err != nil:
-		return fmt.Errorf("store: sqlite: %w", err)
-	case value >= schema.MaxValue:
-		return ErrExhausted
-	}
-	return nil
-}
+func (s *SQLite) Check(ctx context.Context) error { return checkRow(ctx, s.db, "sqlite") }
 
 // Close implements Store.
 func (s *SQLite) Close() error { return s.db.Close() }

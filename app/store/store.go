@@ -6,7 +6,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+
+	"github.com/counter-mysql/counter-mysql/app/schema"
 )
 
 // Store is a durable counter.
@@ -33,6 +37,22 @@ var ErrNoRow = errors.New("store: the counter table exists but its row (id = 1) 
 
 // ErrExhausted means the counter reached schema.MaxValue: no number is left to hand out.
 var ErrExhausted = errors.New("store: the counter has reached 9223372036854775807 (2^63-1), the largest number it hands out")
+
+// checkRow is Check for both stores: it reads the row, telling a database error from a
+// missing row and an exhausted counter. name labels errors ("mysql", "sqlite").
+func checkRow(ctx context.Context, db *sql.DB, name string) error {
+	var value uint64
+	err := db.QueryRowContext(ctx, "SELECT value FROM "+schema.Table+" WHERE id = 1").Scan(&value)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNoRow
+	case err != nil:
+		return fmt.Errorf("store: %s: %w", name, err)
+	case value >= schema.MaxValue:
+		return ErrExhausted
+	}
+	return nil
+}
 
 // IsPermanent reports whether err needs a human before Add can succeed again.
 func IsPermanent(err error) bool { return errors.Is(err, ErrNoRow) || errors.Is(err, ErrExhausted) }
