@@ -10,8 +10,8 @@
 # to ${XDG_CACHE_HOME:-$HOME/.cache}/counter-mysql/engine-<pulumi version>.
 #
 # Neither the Go language host nor pulumi-random's provider is served by the module proxy:
-# the tier runs the program inline through the Automation API, and builds its own
-# stand-in for pulumi-random from infra/enginetest/randomprovider at test time.
+# the tier builds its stand-ins for both (infra/enginetest/languagehost, randomprovider)
+# from this repository at test time.
 set -euo pipefail
 
 pulumi_version=v3.274.1
