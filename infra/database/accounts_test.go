@@ -15,6 +15,7 @@ import (
 
 	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/app/store"
 )
 
 // startWith runs the MySQL container's start script as the pod does, with a stand-in for
@@ -43,8 +44,8 @@ func startWith(t *testing.T, dataDir, initDir, rootPassword, appPassword string)
 
 // TestStartScriptAppliesTheSecretOnEveryStart runs the start script against a real server:
 // a data directory initialised with passwords A, restarted with the Secret at B, lets root
-// and the app user in with B only, with exactly the app's privileges, and no password
-// appears in the server's log.
+// and the app user in with B only, with exactly the app's privileges; the app continues
+// above the numbers it handed out before, and no password appears in the server's log.
 func TestStartScriptAppliesTheSecretOnEveryStart(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("sh not installed: install a POSIX shell to run the start script")
@@ -85,27 +86,48 @@ func TestStartScriptAppliesTheSecretOnEveryStart(t *testing.T) {
 		}
 	}
 
-	restart(rootA, appA)
-	// Privileges someone added by hand must not survive the next start.
-	if err := srv.Exec(ctx, "GRANT DELETE, DROP ON "+schema.Database+".* TO '"+AppUser+"'@'%'"); err != nil {
-		t.Fatal(err)
-	}
-	restart(rootB, appB)
-
-	tcp := func(user, password string) string {
+	tcp := func(user, password string) *mysql.Config {
 		cfg, err := mysql.ParseDSN(srv.DSN(schema.Database))
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.User, cfg.Passwd = user, password
-		return cfg.FormatDSN()
+		return cfg
+	}
+	// The app's own store, as the app user: what it hands out before and after.
+	add := func(password string) int64 {
+		t.Helper()
+		st, err := store.OpenMySQL(store.MySQLConfig(tcp(AppUser, password), 5*time.Second), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.Setup(ctx); err != nil {
+			t.Fatalf("the app's set-up as %s: %v", AppUser, err)
+		}
+		last, err := st.Add(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return last
+	}
+
+	restart(rootA, appA)
+	before := add(appA)
+	// Privileges someone added by hand must not survive the next start.
+	if err := srv.Exec(ctx, "GRANT DELETE, DROP ON "+schema.Database+".* TO '"+AppUser+"'@'%'"); err != nil {
+		t.Fatal(err)
+	}
+	restart(rootB, appB) // a rotation, or a new stack's Secret on a kept volume
+	if after := add(appB); after <= before {
+		t.Errorf("after the restart with new passwords the app got %d, want above %d", after, before)
 	}
 	for _, tc := range []struct {
 		what, dsn string
 		ok        bool
 	}{
-		{"app user with B", tcp(AppUser, appB), true},
-		{"app user with A", tcp(AppUser, appA), false},
+		{"app user with B", tcp(AppUser, appB).FormatDSN(), true},
+		{"app user with A", tcp(AppUser, appA).FormatDSN(), false},
 		{"root@localhost with B", srv.SocketDSN("root", rootB), true},
 		{"root@localhost with A", srv.SocketDSN("root", rootA), false},
 	} {
