@@ -89,7 +89,13 @@ type reader struct {
 	err    error
 }
 
+// secretVars may hold a password; their values never appear in an error.
+var secretVars = map[string]bool{"MYSQL_PASSWORD": true, "MYSQL_DSN": true}
+
 func (r *reader) fail(name, value, fix string) {
+	if secretVars[name] && value != "" {
+		value = "(hidden)"
+	}
 	if r.err == nil {
 		r.err = &Error{Var: name, Value: value, Fix: fix}
 	}
@@ -143,12 +149,11 @@ func (r *reader) mysql() *mysql.Config {
 	if dsn != "" {
 		cfg, err := mysql.ParseDSN(dsn)
 		if err != nil {
-			// The DSN may hold a password: name the problem, not the value.
-			r.fail("MYSQL_DSN", "(hidden)", "use a go-sql-driver/mysql DSN, e.g. user:pass@tcp(host:3306)/counter ("+err.Error()+")")
+			r.fail("MYSQL_DSN", dsn, "use a go-sql-driver/mysql DSN, e.g. user:pass@tcp(host:3306)/counter ("+err.Error()+")")
 			return nil
 		}
 		if cfg.DBName == "" {
-			r.fail("MYSQL_DSN", "(hidden)", "name the database, e.g. user:pass@tcp(host:3306)/counter")
+			r.fail("MYSQL_DSN", dsn, "name the database, e.g. user:pass@tcp(host:3306)/counter")
 		}
 		return cfg
 	}

@@ -88,3 +88,25 @@ func TestDSNPasswordNotEchoed(t *testing.T) {
 		t.Fatalf("error %v must exist and not contain the password", err)
 	}
 }
+
+// TestErrorsNeverShowAPassword: whatever is wrong, an error names the variable and the
+// fix but never the value of one that may hold a password.
+func TestErrorsNeverShowAPassword(t *testing.T) {
+	const marker = "S3cretMarker"
+	for _, env := range []map[string]string{
+		{"MYSQL_DSN": "u:" + marker + "@tcp(db:3306)/counter", "MYSQL_PASSWORD": marker}, // both ways at once
+		{"MYSQL_DSN": "u:" + marker + "@tcp(db:3306)"},                                   // no database
+		{"MYSQL_DSN": "u:" + marker + "@db:3306/counter"},                                // not a DSN
+		{"MYSQL_PASSWORD": marker},                                                       // no host
+		{"MYSQL_HOST": "db", "MYSQL_PASSWORD": marker},                                   // no user
+	} {
+		_, err := Load(func(k string) string { return env[k] })
+		if err == nil {
+			t.Errorf("%v accepted", env)
+			continue
+		}
+		if strings.Contains(err.Error(), marker) {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}
