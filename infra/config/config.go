@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -251,10 +252,17 @@ func (p *parser) quantity(key string) resource.Quantity {
 	return q
 }
 
+// systemNamespaces belong to the cluster: the stack creates its namespace and deletes it on
+// destroy, with everything in it.
+var systemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
+
 func (p *parser) dns1123Label(key string) string {
 	v := p.value(key)
 	if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
 		p.fail(key, "%q is not a valid namespace name (%s): use lower-case letters, digits and '-', e.g. counter", v, strings.Join(errs, "; "))
+	}
+	if slices.Contains(systemNamespaces, v) {
+		p.fail(key, "%q belongs to the cluster: the stack creates its namespace and deletes it, with all it holds, on destroy; use a namespace of its own, e.g. counter", v)
 	}
 	return v
 }

@@ -81,6 +81,8 @@ func TestParseRejects(t *testing.T) {
 		{"mysqlStorageSize", "20GB", `counter-mysql:mysqlStorageSize "20GB" is not valid: use a positive Kubernetes quantity`},
 		{"mysqlStorageSize", "0", `counter-mysql:mysqlStorageSize "0" is not valid`},
 		{"namespace", "Counter_NS", `counter-mysql:namespace "Counter_NS" is not a valid namespace name`},
+		{"namespace", "kube-system", `counter-mysql:namespace "kube-system" belongs to the cluster`},
+		{"namespace", "default", `counter-mysql:namespace "default" belongs to the cluster`},
 		{"appImage", "Not An Image", `counter-mysql:appImage "Not An Image" is not an image reference`},
 		{"appReplicas", "-1", `counter-mysql:appReplicas "-1" is not valid`},
 		{"appReplicas", "21", `counter-mysql:appReplicas 21 is too many: use at most 20`},

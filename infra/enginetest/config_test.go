@@ -16,6 +16,7 @@ func TestBadConfig(t *testing.T) {
 		{"mysqlVersion", "7.5", "8.4"},
 		{"appReplicas", "0", "2"},
 		{"mode", "k3s", "existing"},
+		{"namespace", "kube-system", s.namespace},
 	} {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
 			s.SetConfig(t, map[string]string{tc.key: tc.value})
