@@ -3,14 +3,17 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/agext/levenshtein"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	pulumiconfig "github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -103,13 +106,44 @@ var Keys = []string{
 
 // Load reads and validates the stack's configuration.
 func Load(ctx *pulumi.Context) (Config, error) {
-	return Parse(pulumiconfig.New(ctx, Project).Get)
+	present, err := projectKeys(os.Getenv(pulumi.EnvConfig))
+	if err != nil {
+		return Config{}, err
+	}
+	return Parse(pulumiconfig.New(ctx, Project).Get, present...)
+}
+
+// projectKeys are the keys of this project that the stack sets, from the configuration
+// the language host hands the program (JSON in PULUMI_CONFIG, "project:key" -> value).
+func projectKeys(env string) ([]string, error) {
+	if env == "" {
+		return nil, nil
+	}
+	var all map[string]string
+	if err := json.Unmarshal([]byte(env), &all); err != nil {
+		return nil, fmt.Errorf("reading the stack configuration (%s): %w", pulumi.EnvConfig, err)
+	}
+	var keys []string
+	for k := range all {
+		if key, ok := strings.CutPrefix(k, Project+":"); ok {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // Parse validates raw values from get ("" when unset) and returns one error that lists
-// every bad key with its fix, so a user fixes the stack in one round.
-func Parse(get func(key string) string) (Config, error) {
+// every bad key with its fix, so a user fixes the stack in one round. present are the keys
+// the stack sets: one the program does not know (a typo) is refused, not silently ignored.
+func Parse(get func(key string) string, present ...string) (Config, error) {
 	p := parser{get: get}
+	for _, key := range present {
+		if !slices.Contains(Keys, key) {
+			p.fail(key, "is not a setting of this program (a typo?): did you mean %s:%s? Remove it with pulumi config rm %s:%s",
+				Project, closest(key), Project, key)
+		}
+	}
 	c := Config{
 		Mode:             Mode(p.oneOf("mode", string(ModeEKS), string(ModeExisting))),
 		Kubeconfig:       get("kubeconfig"),
@@ -168,6 +202,17 @@ var (
 	imageRef = regexp.MustCompile(`^(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*` +
 		`(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
 )
+
+// closest is the known key most like key, case aside.
+func closest(key string) string {
+	best, bestDist := Keys[0], -1
+	for _, k := range Keys {
+		if d := levenshtein.Distance(strings.ToLower(key), strings.ToLower(k), nil); bestDist < 0 || d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
 
 // parser collects one error per bad key instead of stopping at the first.
 type parser struct {

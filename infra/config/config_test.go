@@ -194,3 +194,31 @@ func TestDevStackIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnknownKeysAreRefused: a mistyped key is refused naming the closest known one, rather
+// than silently ignored while the default applies.
+func TestUnknownKeysAreRefused(t *testing.T) {
+	for key, want := range map[string]string{
+		"mysqlversion": "did you mean counter-mysql:mysqlVersion?",
+		"replicas":     "did you mean counter-mysql:appReplicas?",
+		"retainVolume": "did you mean counter-mysql:retainVolumes?",
+	} {
+		_, err := Parse(getter(map[string]string{"appImage": testImage, key: "x"}), "appImage", key)
+		if err == nil || !strings.Contains(err.Error(), "counter-mysql:"+key+" is not a setting") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error = %v, want it to say %q", key, err, want)
+		}
+	}
+	if _, err := Parse(getter(map[string]string{"appImage": testImage}), Keys...); err != nil {
+		t.Errorf("every known key refused: %v", err)
+	}
+}
+
+func TestProjectKeys(t *testing.T) {
+	keys, err := projectKeys(`{"counter-mysql:mysqlversion":"8.4","aws:region":"eu-west-1","counter-mysql:namespace":"x"}`)
+	if err != nil || strings.Join(keys, ",") != "mysqlversion,namespace" {
+		t.Errorf("projectKeys = %v, %v; want the project's keys only, sorted", keys, err)
+	}
+	if _, err := projectKeys("{not json"); err == nil {
+		t.Error("a malformed PULUMI_CONFIG was accepted")
+	}
+}

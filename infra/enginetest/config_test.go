@@ -34,6 +34,19 @@ func TestBadConfig(t *testing.T) {
 			mustContain(t, "up", err.Error()+out, want)
 		})
 	}
+	t.Run("a mistyped key", func(t *testing.T) {
+		s.SetConfig(t, map[string]string{"mysqlversion": "8.0"})
+		defer func() {
+			if err := s.RemoveConfig(t.Context(), "counter-mysql:mysqlversion"); err != nil {
+				t.Error(err)
+			}
+		}()
+		_, out, err := s.preview(t)
+		if err == nil {
+			t.Fatal("preview accepted counter-mysql:mysqlversion (the default 8.4 would silently apply)")
+		}
+		mustContain(t, "preview", err.Error()+out, "counter-mysql:mysqlversion is not a setting", "did you mean counter-mysql:mysqlVersion?")
+	})
 	_, err := w.client.CoreV1().Namespaces().Get(t.Context(), s.namespace, metav1.GetOptions{})
 	notFound(t, "namespace "+s.namespace, err)
 	if st := s.state(t); strings.Contains(st, "pulumi:providers:kubernetes") || strings.Contains(st, "kubernetes:core/v1") {
