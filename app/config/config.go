@@ -167,6 +167,11 @@ func (r *reader) mysql() *mysql.Config {
 		}
 		return nil
 	}
+	// A port here would make host:port:3306, retried forever as "no such host".
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		r.fail("MYSQL_HOST", host, fmt.Sprintf("give the host alone (MYSQL_HOST=%s) and the port in MYSQL_PORT (MYSQL_PORT=%s)", h, p))
+		return nil
+	}
 	port := r.integer("MYSQL_PORT", 3306, 1, 65535)
 	user := r.getenv("MYSQL_USER")
 	if user == "" {

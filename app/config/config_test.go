@@ -110,3 +110,17 @@ func TestErrorsNeverShowAPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestHostWithPortIsRefused: a port in MYSQL_HOST is refused at start-up, naming MYSQL_PORT,
+// instead of being retried forever as "no such host"; an IPv6 address is a host.
+func TestHostWithPortIsRefused(t *testing.T) {
+	env := map[string]string{"MYSQL_HOST": "127.0.0.1:33099", "MYSQL_USER": "counter"}
+	_, err := Load(func(k string) string { return env[k] })
+	if err == nil || !strings.Contains(err.Error(), "MYSQL_HOST=127.0.0.1") || !strings.Contains(err.Error(), "MYSQL_PORT=33099") {
+		t.Errorf("error = %v, want the host and MYSQL_PORT named", err)
+	}
+	env["MYSQL_HOST"] = "::1"
+	if c, err := Load(func(k string) string { return env[k] }); err != nil || c.MySQL.Addr != "[::1]:3306" {
+		t.Errorf("IPv6 host: %+v, %v", c.MySQL, err)
+	}
+}
