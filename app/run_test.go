@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +164,17 @@ func TestShutdownDelayKeepsServing(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Errorf("run after the delay: %v", err)
+	}
+}
+
+// TestRunNamesSQLitePathInItsError: an unusable embedded store stops start-up with an
+// error naming SQLITE_PATH.
+func TestRunNamesSQLitePathInItsError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing-dir", "counter.db")
+	err := run(context.Background(), []string{"app"}, func(k string) string {
+		return map[string]string{"SQLITE_PATH": path, "LISTEN_ADDR": "127.0.0.1:0"}[k]
+	}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "SQLITE_PATH=\""+path+"\"") {
+		t.Fatalf("got %v, want an error naming SQLITE_PATH", err)
 	}
 }

@@ -49,7 +49,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		// A local file either works now or needs a human: fail start-up.
 		if err := st.Setup(ctx); err != nil {
 			ln.Close()
-			return err
+			return fmt.Errorf("SQLITE_PATH=%q: %w", cfg.SQLitePath, err)
 		}
 		setup.ready.Store(true)
 	} else {

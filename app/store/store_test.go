@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -145,5 +146,35 @@ func TestMySQLConfigKeepsCallerSettings(t *testing.T) {
 	}
 	if in.InterpolateParams {
 		t.Fatal("MySQLConfig changed its argument")
+	}
+}
+
+// TestSQLitePathIsAFileName: SQLITE_PATH is a file name, whatever it holds: characters
+// that mean something in a SQLite URI ('?', '#', '%') stay in the name, and the pragmas
+// (WAL) still apply.
+func TestSQLitePathIsAFileName(t *testing.T) {
+	ctx := t.Context()
+	for _, name := range []string{"c?d.db", "a#b.db", "p%41.db"} {
+		path := filepath.Join(t.TempDir(), name)
+		s, err := OpenSQLite(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Setup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var mode string
+		if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+			t.Errorf("%s: journal_mode %q, %v; want wal", name, mode, err)
+		}
+		s.Close()
+		entries, _ := os.ReadDir(filepath.Dir(path))
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s: the database is not at that name (files: %v)", name, names)
+		}
 	}
 }
