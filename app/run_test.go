@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -176,5 +178,39 @@ func TestRunNamesSQLitePathInItsError(t *testing.T) {
 	}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "SQLITE_PATH=\""+path+"\"") {
 		t.Fatalf("got %v, want an error naming SQLITE_PATH", err)
+	}
+}
+
+// TestEveryResponseIsJSON sends, over a raw connection to the real server, the requests
+// net/http's ServeMux would answer in its own formats: each gets a JSON 404.
+func TestEveryResponseIsJSON(t *testing.T) {
+	url, _ := startRun(t, map[string]string{"SQLITE_PATH": filepath.Join(t.TempDir(), "counter.db")})
+	addr := strings.TrimPrefix(url, "http://")
+	for _, line := range []string{
+		"GET //get-number HTTP/1.1",
+		"GET /a/../get-number HTTP/1.1",
+		"GET /get-number/ HTTP/1.1",
+		"CONNECT example.com:443 HTTP/1.1",
+		"OPTIONS * HTTP/1.1",
+	} {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, line+"\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		var body struct{ Error string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/json" || err != nil || body.Error == "" {
+			t.Errorf("%s: %d %s, JSON error %q (%v); want a JSON 404", line, resp.StatusCode, resp.Header.Get("Content-Type"), body.Error, err)
+		}
 	}
 }

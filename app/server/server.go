@@ -8,6 +8,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -175,8 +177,28 @@ func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
 			}
 			m.observe(routeLabel(r.Pattern), rec.code, time.Since(start))
 		}()
+		if msg := unroutable(r); msg != "" {
+			writeError(rec, http.StatusNotFound, msg)
+			return
+		}
 		mux.ServeHTTP(rec, r)
 	})
+}
+
+// unroutable says why a request has no route, for the requests ServeMux would answer in
+// its own formats: a redirect with an HTML body for an unclean path (//get-number,
+// /a/../get-number) and a plain-text 404 for CONNECT. An unclean path gets a 404, not the
+// redirect: a client that follows it repeats a request that spends a number.
+// (OPTIONS * reaches here only with http.Server.DisableGeneralOptionsHandler set.)
+func unroutable(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case r.Method == http.MethodConnect || r.RequestURI == "*" || !strings.HasPrefix(p, "/"):
+		return "not found: this server answers paths such as /get-number"
+	case path.Clean(p) != p:
+		return "not found: use the clean path " + path.Clean(p)
+	}
+	return ""
 }
 
 // routeLabel is the metrics label of a route: ServeMux sets r.Pattern to the pattern it
