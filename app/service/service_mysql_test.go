@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,8 +10,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/counter-mysql/counter-mysql/app/config"
 	"github.com/counter-mysql/counter-mysql/app/loadtest"
@@ -23,6 +27,13 @@ import (
 // base URL; it is shut down at cleanup. It does not wait for readiness.
 func startReplica(t *testing.T, env map[string]string) string {
 	t.Helper()
+	return startReplicaLogging(t, env, t.Output(), slog.LevelWarn)
+}
+
+// startReplicaLogging is startReplica with the replica's log at level and above written
+// to out.
+func startReplicaLogging(t *testing.T, env map[string]string, out io.Writer, level slog.Level) string {
+	t.Helper()
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +44,7 @@ func startReplica(t *testing.T, env map[string]string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 	go func() { done <- service.Run(ctx, cfg, log, ln) }()
 	t.Cleanup(func() {
 		cancel()
@@ -182,6 +193,55 @@ func TestMySQL(t *testing.T) {
 			var got struct{ Number int64 }
 			if err := json.Unmarshal([]byte(get(t, u+"/get-number", http.StatusOK)), &got); err != nil || got.Number <= 100 {
 				t.Errorf("%s after the restore: %+v %v, want a number above 100", u, got, err)
+			}
+		}
+	})
+
+	t.Run("no-password-in-any-message", func(t *testing.T) {
+		if !srv.CanCrash() {
+			t.Skip("the server in " + mysqltest.EnvDSN + " cannot be stopped; unset it to run this test")
+		}
+		dsn := srv.CreateUser(t, srv.CreateDatabase(t), schema.Privileges)
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		good := cfg.Passwd
+		const marker = "WrongPasswordMarker7"
+		cfg.Passwd = marker
+		var logs syncBuffer
+		// A login refused, then, with the right password, an outage and a shutdown: every
+		// line at every level, and every /readyz answer, are scanned for the passwords.
+		bad := startReplicaLogging(t, map[string]string{"MYSQL_DSN": cfg.FormatDSN(), "REQUEST_TIMEOUT": "1s"}, &logs, slog.LevelDebug)
+		waitStatus(t, bad+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+		time.Sleep(500 * time.Millisecond) // a few set-up retries
+		readyz := get(t, bad+"/readyz", http.StatusServiceUnavailable)
+		get(t, bad+"/get-number", http.StatusServiceUnavailable)
+
+		t.Run("replica", func(t *testing.T) {
+			url := startReplicaLogging(t, map[string]string{"MYSQL_DSN": dsn, "REQUEST_TIMEOUT": "1s"}, &logs, slog.LevelDebug)
+			waitStatus(t, url+"/readyz", http.StatusOK, 30*time.Second)
+			if err := srv.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			waitStatus(t, url+"/get-number", http.StatusServiceUnavailable, 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := srv.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitStatus(t, url+"/get-number", http.StatusOK, 30*time.Second)
+		}) // the replica shuts down here
+		if !strings.Contains(readyz, "Access denied") {
+			t.Errorf("/readyz does not say the login was refused: %s", readyz)
+		}
+		text := logs.String()
+		if !strings.Contains(text, "Access denied") || !strings.Contains(text, "stopped") {
+			t.Fatalf("the log lacks the login failure or the shutdown, so the scan proves nothing:\n%s", text)
+		}
+		for _, p := range []string{marker, good} {
+			if strings.Contains(text, p) || strings.Contains(readyz, p) {
+				t.Errorf("a password is in the log or /readyz")
 			}
 		}
 	})
@@ -407,4 +467,22 @@ func get(t *testing.T, url string, want int) string {
 		t.Fatalf("%s: %d %s %s, want %d with JSON", url, resp.StatusCode, resp.Header.Get("Content-Type"), b, want)
 	}
 	return string(b)
+}
+
+// syncBuffer is a bytes.Buffer that several replicas' loggers may write at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
