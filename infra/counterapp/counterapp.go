@@ -209,8 +209,10 @@ func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
 				HttpGet: get("/readyz"), PeriodSeconds: pulumi.Int(5), TimeoutSeconds: pulumi.Int(2), FailureThreshold: pulumi.Int(2),
 			},
 			Resources: &corev1.ResourceRequirementsArgs{
-				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("64Mi")},
-				Limits:   pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("128Mi")},
+				// The app writes no files (read-only root filesystem): ephemeral storage is its
+				// container log only.
+				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("64Mi"), "ephemeral-storage": pulumi.String("16Mi")},
+				Limits:   pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("128Mi"), "ephemeral-storage": pulumi.String("64Mi")},
 			},
 			SecurityContext: podsecurity.Container(),
 		}},

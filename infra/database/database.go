@@ -317,6 +317,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return m, err
 }
 
+// pullPolicy is Always for a series tag, which moves, and IfNotPresent for a pinned patch.
+func pullPolicy(v mysqlversion.Version) string {
+	if v.Patch < 0 {
+		return "Always"
+	}
+	return "IfNotPresent"
+}
+
 // optional turns "" into nil, leaving the name to Pulumi's auto-naming.
 func optional(s string) *string {
 	if s == "" {
@@ -375,8 +383,8 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 	exec := func(command string) *corev1.ExecActionArgs {
 		return &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"sh", "-c", command})}
 	}
-	emptyDir := func(name string) *corev1.VolumeArgs {
-		return &corev1.VolumeArgs{Name: pulumi.String(name), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}}
+	emptyDir := func(name, limit string) *corev1.VolumeArgs {
+		return &corev1.VolumeArgs{Name: pulumi.String(name), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(limit)}}
 	}
 	mount := func(name, path string, readOnly bool) *corev1.VolumeMountArgs {
 		return &corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path), ReadOnly: pulumi.Bool(readOnly)}
@@ -413,9 +421,15 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 			ReadinessProbe: &corev1.ProbeArgs{
 				Exec: exec(readyProbe), PeriodSeconds: pulumi.Int(5), TimeoutSeconds: pulumi.Int(3), FailureThreshold: pulumi.Int(3),
 			},
+			// A series tag (mysql:8.4) moves with each patch release: pulling it at every
+			// start keeps a rescheduled pod from running an older cached patch than the data
+			// directory has seen. A pinned patch never changes, so the cached image is right.
+			ImagePullPolicy: pulumi.String(pullPolicy(args.Version)),
+			// Ephemeral storage is /tmp (MySQL's temporary files; this workload's are tiny)
+			// and the socket directory, bounded by their emptyDirs' limits, plus logs.
 			Resources: &corev1.ResourceRequirementsArgs{
-				Requests: pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": memory},
-				Limits:   pulumi.StringMap{"cpu": pulumi.String("1"), "memory": memory},
+				Requests: pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": memory, "ephemeral-storage": pulumi.String("256Mi")},
+				Limits:   pulumi.StringMap{"cpu": pulumi.String("1"), "memory": memory, "ephemeral-storage": pulumi.String("1Gi")},
 			},
 			SecurityContext: podsecurity.Container(),
 			VolumeMounts: corev1.VolumeMountArray{
@@ -431,8 +445,8 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 		Volumes: corev1.VolumeArray{
 			&corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap}},
 			&corev1.VolumeArgs{Name: pulumi.String("initdb"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: initdbMap}},
-			emptyDir("run"),
-			emptyDir("tmp"),
+			emptyDir("run", "16Mi"),
+			emptyDir("tmp", "768Mi"),
 			// The accounts file, with the passwords: in memory only, never on a disk.
 			&corev1.VolumeArgs{Name: pulumi.String("init"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
 				Medium: pulumi.String("Memory"), SizeLimit: pulumi.String("1Mi"),

@@ -306,3 +306,37 @@ func TestAccountsFollowTheSecret(t *testing.T) {
 		t.Errorf("credentials versions: MySQL %v, app %v; want the same 32 hex digits", mysqlVersion, appVersion)
 	}
 }
+
+// TestPullPolicyFollowsTheTag: a series tag, which moves with each patch release, is pulled
+// at every start; a pinned patch uses the cached image.
+func TestPullPolicyFollowsTheTag(t *testing.T) {
+	for version, want := range map[string]string{"8.4": "Always", "8.4.3": "IfNotPresent", "9.1": "Always"} {
+		_, objs := render(t, map[string]string{"mysqlVersion": version})
+		c := stacktest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec", "containers", "0")
+		if got := stacktest.Field(c, "imagePullPolicy"); got != want {
+			t.Errorf("mysqlVersion %s (image %v): imagePullPolicy %v, want %s", version, stacktest.Field(c, "image"), got, want)
+		}
+	}
+}
+
+// TestEphemeralStorageIsBounded: both containers request and limit ephemeral storage, and
+// MySQL's emptyDirs have size limits within the container's.
+func TestEphemeralStorageIsBounded(t *testing.T) {
+	_, objs := render(t, nil)
+	for _, key := range []string{"StatefulSet/mysql", "Deployment/counter"} {
+		spec := stacktest.Field(objs.get(t, key), "spec", "template", "spec")
+		for _, c := range stacktest.Field(spec, "containers").([]any) {
+			for _, kind := range []string{"requests", "limits"} {
+				if stacktest.Field(c, "resources", kind, "ephemeral-storage") == nil {
+					t.Errorf("%s container %v: no ephemeral-storage %s", key, stacktest.Field(c, "name"), kind)
+				}
+			}
+		}
+		volumes, _ := stacktest.Field(spec, "volumes").([]any)
+		for _, v := range volumes {
+			if ed := stacktest.Field(v, "emptyDir"); ed != nil && stacktest.Field(ed, "sizeLimit") == nil {
+				t.Errorf("%s: emptyDir %v has no sizeLimit", key, stacktest.Field(v, "name"))
+			}
+		}
+	}
+}

@@ -365,6 +365,8 @@ func fakeNode() *corev1.Node {
 		corev1.ResourceCPU:    resource.MustParse("32"),
 		corev1.ResourceMemory: resource.MustParse("256Gi"),
 		corev1.ResourcePods:   resource.MustParse("110"),
+		// As a real kubelet reports it: pods that request ephemeral storage fit.
+		corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
 	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
