@@ -7,6 +7,7 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -40,9 +41,11 @@ type Args struct {
 	// ServiceType is ClusterIP or LoadBalancer.
 	ServiceType string
 
-	// MySQLHost and MySQLPort reach the database.
-	MySQLHost pulumi.StringInput
-	MySQLPort int
+	// MySQLHost and MySQLPort reach the database, whose pods DatabasePods selects (the
+	// app's only egress besides DNS).
+	MySQLHost    pulumi.StringInput
+	MySQLPort    int
+	DatabasePods map[string]string
 	// CredentialsSecret holds the app's MySQL user and password under UserKey and PasswordKey.
 	CredentialsSecret    pulumi.StringInput
 	UserKey, PasswordKey string
@@ -115,6 +118,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, err
 	}
+	if err := newNetworkPolicy(ctx, name, args, selector, meta(nil), c); err != nil {
+		return nil, err
+	}
 	// maxUnavailable 1 keeps drains moving at any replica count, one pod at a time.
 	if _, err = policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
 		Metadata: meta(nil),
@@ -134,6 +140,42 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	err = ctx.RegisterResourceOutputs(c, pulumi.Map{"url": c.URL})
 	return c, err
+}
+
+// newNetworkPolicy admits only the app's own port (from anywhere: the Service and the load
+// balancer bring the callers) and lets out only MySQL's port on the database pods and the
+// cluster's DNS (CoreDNS, k8s-app=kube-dns in kube-system, as on EKS), which resolves
+// MySQLHost.
+func newNetworkPolicy(ctx *pulumi.Context, name string, args *Args, pods *metav1.LabelSelectorArgs, meta *metav1.ObjectMetaArgs, parent pulumi.Resource) error {
+	port := func(p int, proto string) *networkingv1.NetworkPolicyPortArgs {
+		return &networkingv1.NetworkPolicyPortArgs{Port: pulumi.Int(p), Protocol: pulumi.String(proto)}
+	}
+	_, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
+		Metadata: meta,
+		Spec: &networkingv1.NetworkPolicySpecArgs{
+			PodSelector: pods,
+			PolicyTypes: pulumi.ToStringArray([]string{"Ingress", "Egress"}),
+			Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
+				Ports: networkingv1.NetworkPolicyPortArray{port(httpPort, "TCP")},
+			}},
+			Egress: networkingv1.NetworkPolicyEgressRuleArray{
+				&networkingv1.NetworkPolicyEgressRuleArgs{
+					To: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
+						PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(args.DatabasePods)},
+					}},
+					Ports: networkingv1.NetworkPolicyPortArray{port(args.MySQLPort, "TCP")},
+				},
+				&networkingv1.NetworkPolicyEgressRuleArgs{
+					To: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
+						NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String("kube-system")}},
+						PodSelector:       &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"k8s-app": pulumi.String("kube-dns")}},
+					}},
+					Ports: networkingv1.NetworkPolicyPortArray{port(53, "UDP"), port(53, "TCP")},
+				},
+			},
+		},
+	}, pulumi.Parent(parent))
+	return err
 }
 
 // loadBalancerURL is http://<address> of the Service's load balancer ("" until it has one).

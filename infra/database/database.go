@@ -200,7 +200,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Metadata: meta(""),
 		Spec: &networkingv1.NetworkPolicySpecArgs{
 			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(app.Selector())},
-			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress")},
+			// Egress too, with no rule: MySQL resolves no names (skip-name-resolve) and
+			// calls nothing, so it may reach nothing.
+			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
 			// The only rule: the counter pods, on the MySQL port. All other ingress is denied.
 			Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
 				From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{

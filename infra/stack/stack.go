@@ -164,6 +164,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		ServiceType:       cfg.ServiceType,
 		MySQLHost:         db.Host,
 		MySQLPort:         database.Port,
+		DatabasePods:      database.Labels(instance, cfg.MySQLVersion).Selector(),
 		CredentialsSecret: db.SecretName,
 		UserKey:           database.SecretKeyAppUser,
 		PasswordKey:       database.SecretKeyAppPassword,

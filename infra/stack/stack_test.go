@@ -56,6 +56,7 @@ var (
 		"counter-mysql:counterapp:Counter counter",
 		"kubernetes:apps/v1:Deployment counter",
 		"kubernetes:core/v1:Service counter",
+		"kubernetes:networking.k8s.io/v1:NetworkPolicy counter",
 		"kubernetes:policy/v1:PodDisruptionBudget counter",
 	}
 )
