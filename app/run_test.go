@@ -92,7 +92,10 @@ func maxNumber(ops []loadtest.Op) int64 {
 func TestRunEmbeddedStoreConcurrentAndRestart(t *testing.T) {
 	for _, mode := range []string{"batch", "single"} {
 		t.Run(mode, func(t *testing.T) {
-			env := map[string]string{"SQLITE_PATH": filepath.Join(t.TempDir(), "counter.db"), "COUNTER_MODE": mode}
+			// A generous timeout: this checks the numbers, not latency, and single mode queues
+			// 32 fsyncs on one connection, which a busy disk (a cold CI compiling beside
+			// it) can stretch past the default 2 s.
+			env := map[string]string{"SQLITE_PATH": filepath.Join(t.TempDir(), "counter.db"), "COUNTER_MODE": mode, "REQUEST_TIMEOUT": "30s"}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 
