@@ -1,7 +1,6 @@
 package mysqltest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -116,24 +114,6 @@ func TestKillRestartKeepsCommittedData(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's log copier and the test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func flushSetting(t *testing.T, s *Server) int {
 	t.Helper()
 	db := Open(t, s.DSN(""))
@@ -146,7 +126,7 @@ func flushSetting(t *testing.T, s *Server) int {
 
 func TestServersAreIndependentAndConfigurable(t *testing.T) {
 	t.Parallel()
-	var log syncBuffer
+	var log SyncBuffer
 	a := New(t)
 	b := NewWith(t, Options{ExtraArgs: []string{"--innodb-flush-log-at-trx-commit=2"}, LogWriter: &log})
 	if a.Addr() == b.Addr() {

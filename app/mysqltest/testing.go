@@ -1,6 +1,7 @@
 package mysqltest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,4 +179,23 @@ func randomName() string { return strings.ToLower(rand.Text()) }
 func IsDenied(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && slices.Contains([]uint16{1044, 1142, 1227, 1410}, me.Number)
+}
+
+// SyncBuffer is a bytes.Buffer that several writers (a server's log copier, replicas'
+// loggers) and the test may use at once.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

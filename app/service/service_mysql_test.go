@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -209,7 +207,7 @@ func TestMySQL(t *testing.T) {
 		good := cfg.Passwd
 		const marker = "WrongPasswordMarker7"
 		cfg.Passwd = marker
-		var logs syncBuffer
+		var logs mysqltest.SyncBuffer
 		// A login refused, then, with the right password, an outage and a shutdown: every
 		// line at every level, and every /readyz answer, are scanned for the passwords.
 		bad := startReplicaLogging(t, map[string]string{"MYSQL_DSN": cfg.FormatDSN(), "REQUEST_TIMEOUT": "1s"}, &logs, slog.LevelDebug)
@@ -467,22 +465,4 @@ func get(t *testing.T, url string, want int) string {
 		t.Fatalf("%s: %d %s %s, want %d with JSON", url, resp.StatusCode, resp.Header.Get("Content-Type"), b, want)
 	}
 	return string(b)
-}
-
-// syncBuffer is a bytes.Buffer that several replicas' loggers may write at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
