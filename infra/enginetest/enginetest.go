@@ -22,7 +22,6 @@
 package enginetest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -235,22 +234,4 @@ func (s *Stack) SetConfig(t *testing.T, config map[string]string) {
 	if err := s.SetAllConfig(t.Context(), cm); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// Output is what a command printed, stdout and stderr interleaved as a user sees them.
-type Output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *Output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *Output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
 }

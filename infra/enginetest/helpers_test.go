@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
 )
 
@@ -177,7 +178,7 @@ func (s *testStack) preview(t *testing.T, opts ...optpreview.Option) (auto.Previ
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
 	defer cancel()
-	var out Output
+	var out mysqltest.SyncBuffer // stdout and stderr interleaved, as a user sees them
 	res, err := s.Preview(ctx, append(opts, optpreview.ProgressStreams(&out), optpreview.ErrorProgressStreams(&out))...)
 	t.Logf("pulumi preview:\n%s", out.String())
 	return res, out.String(), err
@@ -188,7 +189,7 @@ func (s *testStack) up(t *testing.T, opts ...optup.Option) (auto.UpResult, strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
 	defer cancel()
-	var out Output
+	var out mysqltest.SyncBuffer // stdout and stderr interleaved, as a user sees them
 	start := time.Now()
 	res, err := s.Up(ctx, append(opts, optup.ProgressStreams(&out), optup.ErrorProgressStreams(&out))...)
 	t.Logf("pulumi up (%s):\n%s", time.Since(start).Round(time.Second), out.String())
@@ -210,7 +211,7 @@ func (s *testStack) destroy(t *testing.T, runProgram bool) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
 	defer cancel()
-	var out Output
+	var out mysqltest.SyncBuffer // stdout and stderr interleaved, as a user sees them
 	start := time.Now()
 	_, err := s.Destroy(ctx, optdestroy.RunProgram(runProgram), optdestroy.ProgressStreams(&out), optdestroy.ErrorProgressStreams(&out))
 	t.Logf("pulumi destroy (run program: %v, %s):\n%s", runProgram, time.Since(start).Round(time.Second), out.String())
