@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
 	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 )
 
@@ -43,7 +44,7 @@ func TestEKSClusterFollowsConfig(t *testing.T) {
 	if !ok {
 		t.Fatal("no vpc-cni add-on")
 	}
-	if c := cni.Object(); c["addonName"] != "vpc-cni" || c["clusterName"] != stacktest.ClusterName ||
+	if c := cni.Object(); c["addonName"] != "vpc-cni" || c["clusterName"] != pulumitest.ClusterName ||
 		c["configurationValues"] != `{"enableNetworkPolicy":"true"}` {
 		t.Errorf("vpc-cni add-on = %v", c)
 	}
@@ -80,7 +81,7 @@ func TestExistingClusterProvider(t *testing.T) {
 			t.Fatal("no kubernetes provider")
 		}
 		kc, set := provider.Inputs["kubeconfig"]
-		if set != tt.wantSet || (set && (!kc.IsSecret() || stacktest.Plain(kc) != tt.kubeconfig)) {
+		if set != tt.wantSet || (set && (!kc.IsSecret() || pulumitest.Plain(kc) != tt.kubeconfig)) {
 			t.Errorf("kubeconfig %q: provider input = %v (set %v)", tt.kubeconfig, kc, set)
 		}
 	}

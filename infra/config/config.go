@@ -16,6 +16,7 @@ import (
 	"github.com/agext/levenshtein"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	pulumiconfig "github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -37,11 +38,10 @@ const (
 
 // Service types the counter Service may have.
 const (
-	ServiceClusterIP    = "ClusterIP"
-	ServiceLoadBalancer = "LoadBalancer"
+	ServiceClusterIP    = string(corev1.ServiceTypeClusterIP)
+	ServiceLoadBalancer = string(corev1.ServiceTypeLoadBalancer)
 )
 
-// Config is the whole validated stack configuration.
 // The MySQL connection budget: each app replica's pool holds at most AppDBConns
 // connections (the coalescer keeps one statement in flight; the rest serve readiness
 // checks and start-up), and MaxAppReplicas of them leave MySQL's MySQLMaxConnections
@@ -52,6 +52,7 @@ const (
 	MaxAppReplicas      = 20
 )
 
+// Config is the whole validated stack configuration.
 type Config struct {
 	Mode Mode
 	// Kubeconfig (existing mode) is a path or the file's contents; empty means the ambient one.

@@ -10,9 +10,9 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	k8scorev1 "k8s.io/api/core/v1"
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
-	"github.com/counter-mysql/counter-mysql/infra/config"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
 	"github.com/counter-mysql/counter-mysql/infra/podsecurity"
 )
@@ -29,7 +29,8 @@ const (
 	appUID = 65532
 )
 
-// Args configures the app.
+// Args configures the app. Everything it needs comes in here; the stack reads and checks
+// the configuration.
 type Args struct {
 	Namespace pulumi.StringInput
 	// Instance is the stack's app.kubernetes.io/instance label.
@@ -40,6 +41,9 @@ type Args struct {
 	Replicas int
 	// ServiceType is ClusterIP or LoadBalancer.
 	ServiceType string
+	// DBMaxConns is each replica's MySQL connection pool size (DB_MAX_CONNS): the stack's
+	// connection budget gives every replica this many.
+	DBMaxConns int
 
 	// MySQLHost and MySQLPort reach the database, whose pods DatabasePods selects (the
 	// app's only egress besides DNS).
@@ -132,7 +136,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	if args.ServiceType == config.ServiceLoadBalancer {
+	if args.ServiceType == string(k8scorev1.ServiceTypeLoadBalancer) {
 		c.URL = c.Service.Status.ApplyT(loadBalancerURL).(pulumi.StringOutput)
 	} else {
 		c.URL = pulumi.Sprintf("kubectl --namespace %s port-forward service/%s 8080:%d, then open http://localhost:8080",
@@ -235,7 +239,7 @@ func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
 				// reaches kube-proxy and the load balancer; new connections meanwhile are
 				// answered, not refused.
 				env("SHUTDOWN_DELAY", pulumi.String("5s")),
-				env("DB_MAX_CONNS", pulumi.Sprintf("%d", config.AppDBConns)),
+				env("DB_MAX_CONNS", pulumi.Sprintf("%d", args.DBMaxConns)),
 			},
 			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
 				Name: pulumi.String("http"), ContainerPort: pulumi.Int(httpPort),

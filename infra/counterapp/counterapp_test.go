@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/counter-mysql/counter-mysql/infra/counterapp"
+	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
 	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 )
 
@@ -38,10 +39,10 @@ func TestDeploymentFollowsConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		d := render(t, tt.config)["Deployment"]
-		if got := stacktest.Field(d, "spec", "template", "spec", "containers", "0", "image"); got != tt.image {
+		if got := pulumitest.Field(d, "spec", "template", "spec", "containers", "0", "image"); got != tt.image {
 			t.Errorf("image = %v, want %s", got, tt.image)
 		}
-		if got := stacktest.Field(d, "spec", "replicas"); got != tt.replicas {
+		if got := pulumitest.Field(d, "spec", "replicas"); got != tt.replicas {
 			t.Errorf("replicas = %v, want %d", got, tt.replicas)
 		}
 	}
@@ -50,12 +51,12 @@ func TestDeploymentFollowsConfig(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	d := render(t, map[string]string{"namespace": "prod"})["Deployment"]
 	env := map[string]string{}
-	for _, e := range stacktest.Field(d, "spec", "template", "spec", "containers", "0", "env").([]any) {
-		name, _ := stacktest.Field(e, "name").(string)
-		if ref := stacktest.Field(e, "valueFrom", "secretKeyRef"); ref != nil {
-			env[name] = "secret " + stacktest.Field(ref, "name").(string) + "/" + stacktest.Field(ref, "key").(string)
+	for _, e := range pulumitest.Field(d, "spec", "template", "spec", "containers", "0", "env").([]any) {
+		name, _ := pulumitest.Field(e, "name").(string)
+		if ref := pulumitest.Field(e, "valueFrom", "secretKeyRef"); ref != nil {
+			env[name] = "secret " + pulumitest.Field(ref, "name").(string) + "/" + pulumitest.Field(ref, "key").(string)
 		} else {
-			env[name], _ = stacktest.Field(e, "value").(string)
+			env[name], _ = pulumitest.Field(e, "value").(string)
 		}
 	}
 	want := map[string]string{
@@ -73,7 +74,7 @@ func TestEnvironment(t *testing.T) {
 		t.Errorf("env:\n  got  %v\n  want %v", env, want)
 	}
 	// The grace period must cover the shutdown delay and the app's 20 s SHUTDOWN_TIMEOUT.
-	if grace := stacktest.Field(d, "spec", "template", "spec", "terminationGracePeriodSeconds"); fmt.Sprint(grace) != "30" {
+	if grace := pulumitest.Field(d, "spec", "template", "spec", "terminationGracePeriodSeconds"); fmt.Sprint(grace) != "30" {
 		t.Errorf("terminationGracePeriodSeconds = %v, want 30 (5 s delay + 20 s shutdown + slack)", grace)
 	}
 }
@@ -81,12 +82,12 @@ func TestEnvironment(t *testing.T) {
 func TestServiceAndBudgetSelectPods(t *testing.T) {
 	for _, serviceType := range []string{"ClusterIP", "LoadBalancer"} {
 		objs := render(t, map[string]string{"serviceType": serviceType})
-		pods := stacktest.Strings(stacktest.Field(objs["Deployment"], "spec", "template", "metadata", "labels"))
+		pods := pulumitest.Strings(pulumitest.Field(objs["Deployment"], "spec", "template", "metadata", "labels"))
 		selectors := map[string]map[string]string{
-			"Deployment":          stacktest.Strings(stacktest.Field(objs["Deployment"], "spec", "selector", "matchLabels")),
-			"Service":             stacktest.Strings(stacktest.Field(objs["Service"], "spec", "selector")),
-			"PodDisruptionBudget": stacktest.Strings(stacktest.Field(objs["PodDisruptionBudget"], "spec", "selector", "matchLabels")),
-			"topology spread":     stacktest.Strings(stacktest.Field(objs["Deployment"], "spec", "template", "spec", "topologySpreadConstraints", "0", "labelSelector", "matchLabels")),
+			"Deployment":          pulumitest.Strings(pulumitest.Field(objs["Deployment"], "spec", "selector", "matchLabels")),
+			"Service":             pulumitest.Strings(pulumitest.Field(objs["Service"], "spec", "selector")),
+			"PodDisruptionBudget": pulumitest.Strings(pulumitest.Field(objs["PodDisruptionBudget"], "spec", "selector", "matchLabels")),
+			"topology spread":     pulumitest.Strings(pulumitest.Field(objs["Deployment"], "spec", "template", "spec", "topologySpreadConstraints", "0", "labelSelector", "matchLabels")),
 		}
 		for name, sel := range selectors {
 			if len(sel) == 0 {
@@ -100,12 +101,12 @@ func TestServiceAndBudgetSelectPods(t *testing.T) {
 		}
 		svc := objs["Service"]
 		checks := map[string][2]any{
-			"service type":   {stacktest.Field(svc, "spec", "type"), serviceType},
-			"service port":   {stacktest.Field(svc, "spec", "ports", "0", "port"), int64(80)},
-			"target port":    {stacktest.Field(svc, "spec", "ports", "0", "targetPort"), "http"},
-			"container port": {stacktest.Field(objs["Deployment"], "spec", "template", "spec", "containers", "0", "ports", "0", "containerPort"), int64(8080)},
-			"pdb":            {stacktest.Field(objs["PodDisruptionBudget"], "spec", "maxUnavailable"), int64(1)},
-			"service name":   {stacktest.Field(svc, "metadata", "name"), counterapp.ServiceName},
+			"service type":   {pulumitest.Field(svc, "spec", "type"), serviceType},
+			"service port":   {pulumitest.Field(svc, "spec", "ports", "0", "port"), int64(80)},
+			"target port":    {pulumitest.Field(svc, "spec", "ports", "0", "targetPort"), "http"},
+			"container port": {pulumitest.Field(objs["Deployment"], "spec", "template", "spec", "containers", "0", "ports", "0", "containerPort"), int64(8080)},
+			"pdb":            {pulumitest.Field(objs["PodDisruptionBudget"], "spec", "maxUnavailable"), int64(1)},
+			"service name":   {pulumitest.Field(svc, "metadata", "name"), counterapp.ServiceName},
 		}
 		for name, c := range checks {
 			if c[0] != c[1] {
@@ -117,7 +118,7 @@ func TestServiceAndBudgetSelectPods(t *testing.T) {
 
 func TestPodIsHardenedAndObservable(t *testing.T) {
 	d := render(t, nil)["Deployment"]
-	pod := stacktest.Field(d, "spec", "template", "spec")
+	pod := pulumitest.Field(d, "spec", "template", "spec")
 	want := map[string]any{
 		"securityContext.runAsNonRoot":                          true,
 		"securityContext.runAsUser":                             int64(65532),
@@ -135,16 +136,16 @@ func TestPodIsHardenedAndObservable(t *testing.T) {
 		"topologySpreadConstraints.0.whenUnsatisfiable":         "ScheduleAnyway",
 	}
 	for path, w := range want {
-		if got := stacktest.Field(pod, strings.Split(path, ".")...); got != w {
+		if got := pulumitest.Field(pod, strings.Split(path, ".")...); got != w {
 			t.Errorf("%s = %#v, want %#v", path, got, w)
 		}
 	}
 	for _, r := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} {
-		if stacktest.Field(pod, append([]string{"containers", "0", "resources"}, strings.Split(r, ".")...)...) == nil {
+		if pulumitest.Field(pod, append([]string{"containers", "0", "resources"}, strings.Split(r, ".")...)...) == nil {
 			t.Errorf("no resources.%s", r)
 		}
 	}
-	annotations := stacktest.Strings(stacktest.Field(d, "spec", "template", "metadata", "annotations"))
+	annotations := pulumitest.Strings(pulumitest.Field(d, "spec", "template", "metadata", "annotations"))
 	if annotations["prometheus.io/scrape"] != "true" || annotations["prometheus.io/port"] != "8080" || annotations["prometheus.io/path"] != "/metrics" {
 		t.Errorf("scrape annotations = %v", annotations)
 	}

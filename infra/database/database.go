@@ -24,12 +24,14 @@ import (
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
-	"github.com/counter-mysql/counter-mysql/infra/config"
 	"github.com/counter-mysql/counter-mysql/infra/enginelog"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
 	"github.com/counter-mysql/counter-mysql/infra/podsecurity"
 )
+
+// Type is the component's type token.
+const Type = "counter-mysql:database:MySQL"
 
 // Names other objects and people rely on; everything else is auto-named.
 const (
@@ -58,24 +60,18 @@ const (
 	SecretKeyAppPassword  = "app-password"
 )
 
-// Hook names, unique in the stack.
-const (
-	VolumeAdoptHook   = "mysql-volume-adopt"
-	VolumeKeepHook    = "mysql-volume-keep"
-	VolumeReleaseHook = "mysql-volume-release"
-	VersionGuardHook  = "mysql-version-guard"
-)
-
 // VolumesConfigMapName is the ConfigMap that stands for the data volume's life cycle: the
 // StatefulSet depends on it, so a destroy deletes it after the StatefulSet, and its
 // before-delete hook deletes (or keeps) the volume. A hook that fails leaves it in the
 // stack, so the next destroy runs the hook again instead of forgetting the volume.
 const VolumesConfigMapName = "mysql-volumes"
 
-// Args configures the database.
+// Args configures the database. Everything it needs comes in here; the stack reads and
+// checks the configuration.
 type Args struct {
-	// Namespace is created by this component and shared with the app.
-	Namespace string
+	// Namespace is where the objects go: the stack creates it and shares it with the app.
+	// An output of the namespace, so that every object waits for it.
+	Namespace pulumi.StringInput
 	// Instance is the stack's app.kubernetes.io/instance label.
 	Instance string
 	Version  mysqlversion.Version
@@ -83,9 +79,15 @@ type Args struct {
 	StorageClassName pulumi.StringPtrInput
 	// StorageSize is a Kubernetes quantity, e.g. "20Gi".
 	StorageSize string
+	// Sizing is the server's CPU, memory and connection limit (DefaultSizing, with the
+	// stack's connection budget).
+	Sizing Sizing
 	// RetainVolumes keeps the data volume when the stack is destroyed. The value of the
 	// program run that deletes decides (the user's latest word), not the last up's.
 	RetainVolumes bool
+	// RetainVolumesSetting is the stack setting behind RetainVolumes
+	// (counter-mysql:retainVolumes), named in messages that tell the user to change it.
+	RetainVolumesSetting string
 	// Volumes acts on the data volume through the cluster's API, from resource hooks.
 	Volumes Volumes
 	// Clients are the pod labels that may connect to MySQL.
@@ -93,6 +95,32 @@ type Args struct {
 	// Storage must outlive the volume clean-up (the CSI driver deletes the volume), so the
 	// volumes ConfigMap depends on it and Pulumi deletes that first.
 	Storage []pulumi.Resource
+}
+
+// Sizing is the MySQL server's resources and what follows from them, in one place.
+type Sizing struct {
+	// CPURequest and CPULimit are Kubernetes quantities.
+	CPURequest, CPULimit string
+	// MemoryMiB is the memory request and limit (equal: the pod is never the first to be
+	// evicted for memory). The InnoDB buffer pool gets half; the rest covers per-connection
+	// buffers and the server itself, so the OOM killer stays away.
+	MemoryMiB int
+	// MaxConnections is MySQL's max_connections.
+	MaxConnections int
+}
+
+// DefaultSizing fits beside the app on the default node type; the stack sets
+// MaxConnections from its connection budget.
+var DefaultSizing = Sizing{CPURequest: "250m", CPULimit: "1", MemoryMiB: 1024}
+
+func (s Sizing) bufferPoolMiB() int { return s.MemoryMiB / 2 }
+
+// check refuses a sizing MySQL could not start with.
+func (s Sizing) check() error {
+	if s.MemoryMiB < 256 || s.MaxConnections < 1 || s.CPURequest == "" || s.CPULimit == "" {
+		return fmt.Errorf("database: Args.Sizing %+v: set CPURequest, CPULimit, MemoryMiB (at least 256) and MaxConnections (at least 1), e.g. from DefaultSizing", s)
+	}
+	return nil
 }
 
 // Volumes is what the database's hooks need done to its volumes; package cleanup does it.
@@ -113,13 +141,10 @@ type Volumes interface {
 type MySQL struct {
 	pulumi.ResourceState
 
-	Namespace   *corev1.Namespace
 	Secret      *corev1.Secret
 	Service     *corev1.Service
 	StatefulSet *appsv1.StatefulSet
 
-	// NamespaceName resolves once the namespace exists; objects in it should use it.
-	NamespaceName pulumi.StringOutput
 	// SecretName resolves once the credentials exist.
 	SecretName pulumi.StringOutput
 	// CredentialsVersion changes whenever a password does (a SHA-256 of them, never the
@@ -134,119 +159,160 @@ func Labels(instance string, v mysqlversion.Version) labels.App {
 	return labels.App{Name: "mysql", Instance: instance, Component: "database", Version: v.String()}
 }
 
-// New creates the database in a new namespace.
+// New creates the database in args.Namespace. Its resource hooks are named after it
+// (name-volume-adopt, ...), so two databases in one program do not clash.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*MySQL, error) {
+	if err := args.Sizing.check(); err != nil {
+		return nil, err
+	}
 	m := &MySQL{}
-	if err := ctx.RegisterComponentResource("counter-mysql:database:MySQL", name, m, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(Type, name, m, opts...); err != nil {
 		return nil, err
 	}
-	app := Labels(args.Instance, args.Version)
-	meta := func(name string) *metav1.ObjectMetaArgs {
-		return &metav1.ObjectMetaArgs{Name: pulumi.StringPtrFromPtr(optional(name)), Namespace: m.NamespaceName, Labels: pulumi.ToStringMap(app.All())}
-	}
+	b := &builder{ctx: ctx, name: name, args: args, parent: m, app: Labels(args.Instance, args.Version)}
 	var err error
-	m.Namespace, err = corev1.NewNamespace(ctx, args.Namespace, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name: pulumi.String(args.Namespace),
-			Labels: pulumi.StringMap{
-				"app.kubernetes.io/part-of":          pulumi.String(labels.PartOf),
-				"app.kubernetes.io/managed-by":       pulumi.String("pulumi"),
-				"pod-security.kubernetes.io/enforce": pulumi.String(podsecurity.Level),
-			},
-		},
-	}, pulumi.Parent(m))
-	if err != nil {
-		return nil, err
-	}
-	m.NamespaceName = m.Namespace.Metadata.Name().Elem()
-
-	if m.Secret, m.CredentialsVersion, err = newCredentials(ctx, name, m, meta(SecretName)); err != nil {
+	if m.Secret, m.CredentialsVersion, err = b.credentials(); err != nil {
 		return nil, err
 	}
 	m.SecretName = m.Secret.Metadata.Name().Elem()
-
-	settings, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
-		Metadata: meta(""),
-		Data:     pulumi.StringMap{"counter.cnf": pulumi.String(myCnf())},
-	}, pulumi.Parent(m))
+	files, err := b.serverFiles()
 	if err != nil {
 		return nil, err
 	}
-	initdb, err := corev1.NewConfigMap(ctx, name+"-initdb", &corev1.ConfigMapArgs{
-		Metadata: meta(""),
+	if m.Service, err = b.service(); err != nil {
+		return nil, err
+	}
+	if err := b.networkPolicy(); err != nil {
+		return nil, err
+	}
+	// Hooks run inside the deployment, where only the engine's log reaches the user.
+	hooks, err := registerHooks(ctx, name, args, enginelog.New(ctx.Log))
+	if err != nil {
+		return nil, err
+	}
+	volumes, err := b.volumesConfigMap(hooks.release)
+	if err != nil {
+		return nil, err
+	}
+	if m.StatefulSet, err = b.statefulSet(m, files, volumes, hooks); err != nil {
+		return nil, err
+	}
+	if err := b.claimSize(m.StatefulSet); err != nil {
+		return nil, err
+	}
+	m.Host = pulumi.Sprintf("%s-0.%s.%s.svc.cluster.local", m.StatefulSet.Metadata.Name().Elem(), m.Service.Metadata.Name().Elem(), args.Namespace)
+
+	err = ctx.RegisterResourceOutputs(m, pulumi.Map{
+		"host":   m.Host,
+		"secret": m.SecretName,
+	})
+	return m, err
+}
+
+// builder makes the component's objects, one method each, in the order New needs them.
+type builder struct {
+	ctx    *pulumi.Context
+	name   string
+	args   *Args
+	parent pulumi.Resource
+	app    labels.App
+}
+
+// meta is an object's metadata in the namespace, with the workload's labels; "" leaves the
+// name to Pulumi's auto-naming.
+func (b *builder) meta(name string) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{Name: pulumi.StringPtrFromPtr(optional(name)), Namespace: b.args.Namespace, Labels: pulumi.ToStringMap(b.app.All())}
+}
+
+// serverFiles are the ConfigMaps the pod mounts: the server configuration and the script
+// that creates the app's user on first start.
+type serverFiles struct{ config, initdb pulumi.StringOutput }
+
+func (b *builder) serverFiles() (serverFiles, error) {
+	settings, err := corev1.NewConfigMap(b.ctx, b.name+"-config", &corev1.ConfigMapArgs{
+		Metadata: b.meta(""),
+		Data:     pulumi.StringMap{"counter.cnf": pulumi.String(myCnf(b.args.Sizing))},
+	}, pulumi.Parent(b.parent))
+	if err != nil {
+		return serverFiles{}, err
+	}
+	initdb, err := corev1.NewConfigMap(b.ctx, b.name+"-initdb", &corev1.ConfigMapArgs{
+		Metadata: b.meta(""),
 		Data:     pulumi.StringMap{"create-app-user.sh": pulumi.String(createAppUser())},
-	}, pulumi.Parent(m))
+	}, pulumi.Parent(b.parent))
 	if err != nil {
-		return nil, err
+		return serverFiles{}, err
 	}
+	return serverFiles{config: settings.Metadata.Name().Elem(), initdb: initdb.Metadata.Name().Elem()}, nil
+}
 
-	// Headless: the name resolves to the pod itself, and only once it is ready.
-	m.Service, err = corev1.NewService(ctx, name, &corev1.ServiceArgs{
-		Metadata: meta(ServiceName),
+// service is headless: the name resolves to the pod itself, and only once it is ready.
+func (b *builder) service() (*corev1.Service, error) {
+	return corev1.NewService(b.ctx, b.name, &corev1.ServiceArgs{
+		Metadata: b.meta(ServiceName),
 		Spec: &corev1.ServiceSpecArgs{
 			ClusterIP:                pulumi.String("None"),
 			PublishNotReadyAddresses: pulumi.Bool(false),
-			Selector:                 pulumi.ToStringMap(app.Selector()),
+			Selector:                 pulumi.ToStringMap(b.app.Selector()),
 			Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
 				Name: pulumi.String("mysql"), Port: pulumi.Int(Port), TargetPort: pulumi.String("mysql"),
 			}},
 		},
-	}, pulumi.Parent(m))
-	if err != nil {
-		return nil, err
-	}
+	}, pulumi.Parent(b.parent))
+}
 
-	if _, err = networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
-		Metadata: meta(""),
+func (b *builder) networkPolicy() error {
+	_, err := networkingv1.NewNetworkPolicy(b.ctx, b.name, &networkingv1.NetworkPolicyArgs{
+		Metadata: b.meta(""),
 		Spec: &networkingv1.NetworkPolicySpecArgs{
-			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(app.Selector())},
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(b.app.Selector())},
 			// Egress too, with no rule: MySQL resolves no names (skip-name-resolve) and
 			// calls nothing, so it may reach nothing.
 			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
 			// The only rule: the counter pods, on the MySQL port. All other ingress is denied.
 			Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
 				From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
-					PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(args.Clients)},
+					PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(b.args.Clients)},
 				}},
 				Ports: networkingv1.NetworkPolicyPortArray{&networkingv1.NetworkPolicyPortArgs{
 					Port: pulumi.Int(Port), Protocol: pulumi.String("TCP"),
 				}},
 			}},
 		},
-	}, pulumi.Parent(m)); err != nil {
-		return nil, err
-	}
+	}, pulumi.Parent(b.parent))
+	return err
+}
 
-	// Hooks run inside the deployment, where only the engine's log reaches the user.
-	hooks, err := registerHooks(ctx, args, enginelog.New(ctx.Log))
-	if err != nil {
-		return nil, err
-	}
-
-	selector := k8slabels.SelectorFromSet(app.Selector()).String()
-	volumes, err := corev1.NewConfigMap(ctx, name+"-volumes", &corev1.ConfigMapArgs{
-		Metadata: meta(VolumesConfigMapName),
+// volumesConfigMap stands for the data volume's life cycle (VolumesConfigMapName).
+func (b *builder) volumesConfigMap(release *pulumi.ResourceHook) (*corev1.ConfigMap, error) {
+	selector := k8slabels.SelectorFromSet(b.app.Selector()).String()
+	return corev1.NewConfigMap(b.ctx, b.name+"-volumes", &corev1.ConfigMapArgs{
+		Metadata: b.meta(VolumesConfigMapName),
 		Data: pulumi.StringMap{
 			volumesKeySelector: pulumi.String(selector),
 			"README": pulumi.String("pulumi destroy deletes this ConfigMap after the MySQL StatefulSet. Before that, it deletes " +
 				"the claims labelled " + selector + " and waits until their volumes are gone or, with " +
-				config.Project + ":retainVolumes, keeps the volumes."),
+				b.args.RetainVolumesSetting + ", keeps the volumes."),
 		},
 	},
-		pulumi.Parent(m),
+		pulumi.Parent(b.parent),
 		// The volume's deletion needs the CSI driver, so the storage outlives this.
-		pulumi.DependsOn(args.Storage),
-		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{BeforeDelete: []*pulumi.ResourceHook{hooks.release}}),
+		pulumi.DependsOn(b.args.Storage),
+		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{BeforeDelete: []*pulumi.ResourceHook{release}}),
 	)
-	if err != nil {
-		return nil, err
-	}
-	m.StatefulSet, err = appsv1.NewStatefulSet(ctx, name, &appsv1.StatefulSetArgs{
-		Metadata: meta(StatefulSetName),
+}
+
+func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.ConfigMap, hooks *hooks) (*appsv1.StatefulSet, error) {
+	// The claim carries no version label: the claim template cannot change after creation
+	// (IgnoreChanges below), so a version label there would go stale at the first upgrade.
+	claimLabels := b.app
+	claimLabels.Version = ""
+	return appsv1.NewStatefulSet(b.ctx, b.name, &appsv1.StatefulSetArgs{
+		Metadata: b.meta(StatefulSetName),
 		Spec: &appsv1.StatefulSetSpecArgs{
 			ServiceName: m.Service.Metadata.Name(),
 			Replicas:    pulumi.Int(1),
-			Selector:    &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(app.Selector())},
+			Selector:    &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(b.app.Selector())},
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs{
 				// Never deleted with the StatefulSet: in a destroy the hooks delete the claim
 				// (and wait for the volume, saying so) or keep it, from the setting at that
@@ -256,30 +322,30 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			},
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
-					Labels: pulumi.ToStringMap(app.All()),
+					Labels: pulumi.ToStringMap(b.app.All()),
 					// A new password restarts MySQL, whose start script applies it.
 					Annotations: pulumi.StringMap{CredentialsAnnotation: m.CredentialsVersion},
 				},
-				Spec: podSpec(args, settings.Metadata.Name().Elem(), initdb.Metadata.Name().Elem(), m.SecretName),
+				Spec: podSpec(b.args, files, m.SecretName),
 			},
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{&corev1.PersistentVolumeClaimTypeArgs{
-				Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(volumeName), Labels: pulumi.ToStringMap(app.All())},
+				Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(volumeName), Labels: pulumi.ToStringMap(claimLabels.All())},
 				Spec: &corev1.PersistentVolumeClaimSpecArgs{
 					AccessModes:      pulumi.StringArray{pulumi.String("ReadWriteOnce")},
-					StorageClassName: args.StorageClassName,
+					StorageClassName: b.args.StorageClassName,
 					Resources: &corev1.VolumeResourceRequirementsArgs{
-						Requests: pulumi.StringMap{"storage": pulumi.String(args.StorageSize)},
+						Requests: pulumi.StringMap{"storage": pulumi.String(b.args.StorageSize)},
 					},
 				},
 			}},
 		},
 	},
-		pulumi.Parent(m),
+		pulumi.Parent(b.parent),
 		// Deleted before the volumes ConfigMap, whose hook deletes the claims once no pod
 		// uses them (and before the storage, which that ConfigMap depends on).
 		pulumi.DependsOn([]pulumi.Resource{volumes}),
 		// Claim templates are immutable: a change would replace the StatefulSet and so
-		// delete its volume. A new size is applied to the claim itself, below.
+		// delete its volume. A new size is applied to the claim itself (claimSize).
 		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),
 		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{
 			BeforeCreate: []*pulumi.ResourceHook{hooks.adopt},
@@ -287,36 +353,27 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			BeforeDelete: []*pulumi.ResourceHook{hooks.keep},
 		}),
 	)
-	if err != nil {
-		return nil, err
-	}
-	// Owns the size of the existing claim, so raising mysqlStorageSize grows the volume
-	// in place (the StorageClass allows expansion; Kubernetes refuses to shrink). Retained
-	// on delete: deleting a patch gives up its fields, and once a resize has made it the
-	// only owner of the requested size, giving that up can be rejected and stop the
-	// destroy; the claim itself goes with the StatefulSet's clean-up hook.
-	if _, err = corev1.NewPersistentVolumeClaimPatch(ctx, name+"-"+volumeName, &corev1.PersistentVolumeClaimPatchArgs{
+}
+
+// claimSize owns the size of the existing claim, so raising the storage size grows the
+// volume in place (the StorageClass allows expansion; Kubernetes refuses to shrink).
+// Retained on delete: deleting a patch gives up its fields, and once a resize has made it
+// the only owner of the requested size, giving that up can be rejected and stop the
+// destroy; the claim itself goes with the volume clean-up hook.
+func (b *builder) claimSize(sts *appsv1.StatefulSet) error {
+	_, err := corev1.NewPersistentVolumeClaimPatch(b.ctx, b.name+"-"+volumeName, &corev1.PersistentVolumeClaimPatchArgs{
 		Metadata: &metav1.ObjectMetaPatchArgs{
-			Name:        pulumi.Sprintf("%s-%s-0", volumeName, m.StatefulSet.Metadata.Name().Elem()),
-			Namespace:   m.NamespaceName,
+			Name:        pulumi.Sprintf("%s-%s-0", volumeName, sts.Metadata.Name().Elem()),
+			Namespace:   b.args.Namespace,
 			Annotations: pulumi.StringMap{"pulumi.com/patchForce": pulumi.String("true")},
 		},
 		Spec: &corev1.PersistentVolumeClaimSpecPatchArgs{
 			Resources: &corev1.VolumeResourceRequirementsPatchArgs{
-				Requests: pulumi.StringMap{"storage": pulumi.String(args.StorageSize)},
+				Requests: pulumi.StringMap{"storage": pulumi.String(b.args.StorageSize)},
 			},
 		},
-	}, pulumi.Parent(m), pulumi.RetainOnDelete(true)); err != nil {
-		return nil, err
-	}
-	m.Host = pulumi.Sprintf("%s-0.%s.%s.svc.cluster.local", m.StatefulSet.Metadata.Name().Elem(), m.Service.Metadata.Name().Elem(), m.NamespaceName)
-
-	err = ctx.RegisterResourceOutputs(m, pulumi.Map{
-		"namespace": m.NamespaceName,
-		"host":      m.Host,
-		"secret":    m.SecretName,
-	})
-	return m, err
+	}, pulumi.Parent(b.parent), pulumi.RetainOnDelete(true))
+	return err
 }
 
 // pullPolicy is Always for a series tag, which moves, and IfNotPresent for a pinned patch.
@@ -338,15 +395,15 @@ func optional(s string) *string {
 // CredentialsAnnotation is the pod template annotation holding MySQL.CredentialsVersion.
 const CredentialsAnnotation = "counter-mysql.io/credentials-version"
 
-// newCredentials generates the passwords into a Secret. They are alphanumeric so they are
+// credentials generates the passwords into a Secret. They are alphanumeric so they are
 // safe unquoted in shells and DSNs, and marked secret so they are encrypted in state and
 // masked in logs and outputs. Rotate them by replacing the RandomPassword resources
 // (README); the version it returns changes with them.
-func newCredentials(ctx *pulumi.Context, name string, parent pulumi.Resource, meta *metav1.ObjectMetaArgs) (*corev1.Secret, pulumi.StringOutput, error) {
+func (b *builder) credentials() (*corev1.Secret, pulumi.StringOutput, error) {
 	password := func(suffix string) (pulumi.StringOutput, error) {
-		p, err := random.NewRandomPassword(ctx, name+"-"+suffix, &random.RandomPasswordArgs{
+		p, err := random.NewRandomPassword(b.ctx, b.name+"-"+suffix, &random.RandomPasswordArgs{
 			Length: pulumi.Int(32), Special: pulumi.Bool(false),
-		}, pulumi.Parent(parent))
+		}, pulumi.Parent(b.parent))
 		if err != nil {
 			return pulumi.StringOutput{}, err
 		}
@@ -364,19 +421,19 @@ func newCredentials(ctx *pulumi.Context, name string, parent pulumi.Resource, me
 		sum := sha256.Sum256([]byte(pw[0].(string) + "\n" + pw[1].(string)))
 		return hex.EncodeToString(sum[:16])
 	}).(pulumi.StringOutput)
-	secret, err := corev1.NewSecret(ctx, name+"-credentials", &corev1.SecretArgs{
-		Metadata: meta,
+	secret, err := corev1.NewSecret(b.ctx, b.name+"-credentials", &corev1.SecretArgs{
+		Metadata: b.meta(SecretName),
 		Type:     pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{
 			SecretKeyRootPassword: root,
 			SecretKeyAppUser:      pulumi.String(AppUser),
 			SecretKeyAppPassword:  app,
 		},
-	}, pulumi.Parent(parent))
+	}, pulumi.Parent(b.parent))
 	return secret, version, err
 }
 
-func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *corev1.PodSpecArgs {
+func podSpec(args *Args, files serverFiles, secret pulumi.StringOutput) *corev1.PodSpecArgs {
 	fromSecret := func(env, key string) *corev1.EnvVarArgs {
 		return &corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{
 			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: secret, Key: pulumi.String(key)},
@@ -391,7 +448,7 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 	mount := func(name, path string, readOnly bool) *corev1.VolumeMountArgs {
 		return &corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path), ReadOnly: pulumi.Bool(readOnly)}
 	}
-	memory := pulumi.String(fmt.Sprintf("%dMi", memoryMiB))
+	memory := pulumi.String(fmt.Sprintf("%dMi", args.Sizing.MemoryMiB))
 	return &corev1.PodSpecArgs{
 		SecurityContext: podsecurity.Pod(mysqlUID),
 		// The database needs no Kubernetes API access.
@@ -430,8 +487,8 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 			// Ephemeral storage is /tmp (MySQL's temporary files; this workload's are tiny)
 			// and the socket directory, bounded by their emptyDirs' limits, plus logs.
 			Resources: &corev1.ResourceRequirementsArgs{
-				Requests: pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": memory, "ephemeral-storage": pulumi.String("256Mi")},
-				Limits:   pulumi.StringMap{"cpu": pulumi.String("1"), "memory": memory, "ephemeral-storage": pulumi.String("1Gi")},
+				Requests: pulumi.StringMap{"cpu": pulumi.String(args.Sizing.CPURequest), "memory": memory, "ephemeral-storage": pulumi.String("256Mi")},
+				Limits:   pulumi.StringMap{"cpu": pulumi.String(args.Sizing.CPULimit), "memory": memory, "ephemeral-storage": pulumi.String("1Gi")},
 			},
 			SecurityContext: podsecurity.Container(),
 			VolumeMounts: corev1.VolumeMountArray{
@@ -445,8 +502,8 @@ func podSpec(args *Args, configMap, initdbMap, secret pulumi.StringOutput) *core
 			},
 		}},
 		Volumes: corev1.VolumeArray{
-			&corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap}},
-			&corev1.VolumeArgs{Name: pulumi.String("initdb"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: initdbMap}},
+			&corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: files.config}},
+			&corev1.VolumeArgs{Name: pulumi.String("initdb"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: files.initdb}},
 			emptyDir("run", "16Mi"),
 			emptyDir("tmp", "768Mi"),
 			// The accounts file, with the passwords: in memory only, never on a disk.

@@ -9,13 +9,14 @@ import (
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
 	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
 	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 )
 
 // objects are the plain inputs of the stack's Kubernetes resources, by "Kind/name".
 type objects map[string]map[string]any
 
-func render(t *testing.T, overrides map[string]string) (*stacktest.Recorded, objects) {
+func render(t *testing.T, overrides map[string]string) (*pulumitest.Recorded, objects) {
 	t.Helper()
 	rec := stacktest.MustRun(t, overrides)
 	out := objects{}
@@ -53,24 +54,24 @@ func TestHeadlessServiceAndSelectors(t *testing.T) {
 	sts := objs.get(t, "StatefulSet/"+database.StatefulSetName)
 	policy := objs.get(t, "NetworkPolicy/mysql")
 	app := objs.get(t, "Deployment/counter")
-	podLabels := stacktest.Strings(stacktest.Field(sts, "spec", "template", "metadata", "labels"))
-	appLabels := stacktest.Strings(stacktest.Field(app, "spec", "template", "metadata", "labels"))
+	podLabels := pulumitest.Strings(pulumitest.Field(sts, "spec", "template", "metadata", "labels"))
+	appLabels := pulumitest.Strings(pulumitest.Field(app, "spec", "template", "metadata", "labels"))
 
 	checks := []struct {
 		name      string
 		got, want any
 	}{
-		{"clusterIP", stacktest.Field(svc, "spec", "clusterIP"), "None"},
-		{"publishNotReadyAddresses", stacktest.Field(svc, "spec", "publishNotReadyAddresses"), false},
-		{"service port", stacktest.Field(svc, "spec", "ports", "0", "port"), int64(database.Port)},
-		{"service targetPort is the container port name", stacktest.Field(svc, "spec", "ports", "0", "targetPort"),
-			stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "ports", "0", "name")},
-		{"serviceName", stacktest.Field(sts, "spec", "serviceName"), stacktest.Field(svc, "metadata", "name")},
-		{"replicas", stacktest.Field(sts, "spec", "replicas"), int64(1)},
-		{"policy types", stacktest.Field(policy, "spec", "policyTypes", "0"), "Ingress"},
-		{"policy ingress rules", len(stacktest.Field(policy, "spec", "ingress").([]any)), 1},
-		{"policy port", stacktest.Field(policy, "spec", "ingress", "0", "ports", "0", "port"), int64(database.Port)},
-		{"policy peers", len(stacktest.Field(policy, "spec", "ingress", "0", "from").([]any)), 1},
+		{"clusterIP", pulumitest.Field(svc, "spec", "clusterIP"), "None"},
+		{"publishNotReadyAddresses", pulumitest.Field(svc, "spec", "publishNotReadyAddresses"), false},
+		{"service port", pulumitest.Field(svc, "spec", "ports", "0", "port"), int64(database.Port)},
+		{"service targetPort is the container port name", pulumitest.Field(svc, "spec", "ports", "0", "targetPort"),
+			pulumitest.Field(sts, "spec", "template", "spec", "containers", "0", "ports", "0", "name")},
+		{"serviceName", pulumitest.Field(sts, "spec", "serviceName"), pulumitest.Field(svc, "metadata", "name")},
+		{"replicas", pulumitest.Field(sts, "spec", "replicas"), int64(1)},
+		{"policy types", pulumitest.Field(policy, "spec", "policyTypes", "0"), "Ingress"},
+		{"policy ingress rules", len(pulumitest.Field(policy, "spec", "ingress").([]any)), 1},
+		{"policy port", pulumitest.Field(policy, "spec", "ingress", "0", "ports", "0", "port"), int64(database.Port)},
+		{"policy peers", len(pulumitest.Field(policy, "spec", "ingress", "0", "from").([]any)), 1},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -81,18 +82,18 @@ func TestHeadlessServiceAndSelectors(t *testing.T) {
 		selector map[string]string
 		pods     map[string]string
 	}{
-		"Service selects mysql pods":           {stacktest.Strings(stacktest.Field(svc, "spec", "selector")), podLabels},
-		"StatefulSet selects its pods":         {stacktest.Strings(stacktest.Field(sts, "spec", "selector", "matchLabels")), podLabels},
-		"NetworkPolicy protects mysql pods":    {stacktest.Strings(stacktest.Field(policy, "spec", "podSelector", "matchLabels")), podLabels},
-		"NetworkPolicy admits counter pods":    {stacktest.Strings(stacktest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), appLabels},
-		"volume claims carry the pod selector": {stacktest.Strings(stacktest.Field(sts, "spec", "selector", "matchLabels")), stacktest.Strings(stacktest.Field(sts, "spec", "volumeClaimTemplates", "0", "metadata", "labels"))},
+		"Service selects mysql pods":           {pulumitest.Strings(pulumitest.Field(svc, "spec", "selector")), podLabels},
+		"StatefulSet selects its pods":         {pulumitest.Strings(pulumitest.Field(sts, "spec", "selector", "matchLabels")), podLabels},
+		"NetworkPolicy protects mysql pods":    {pulumitest.Strings(pulumitest.Field(policy, "spec", "podSelector", "matchLabels")), podLabels},
+		"NetworkPolicy admits counter pods":    {pulumitest.Strings(pulumitest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), appLabels},
+		"volume claims carry the pod selector": {pulumitest.Strings(pulumitest.Field(sts, "spec", "selector", "matchLabels")), pulumitest.Strings(pulumitest.Field(sts, "spec", "volumeClaimTemplates", "0", "metadata", "labels"))},
 	}
 	for name, s := range selectors {
 		if !selects(s.selector, s.pods) {
 			t.Errorf("%s: selector %v does not match %v", name, s.selector, s.pods)
 		}
 	}
-	if selects(stacktest.Strings(stacktest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), podLabels) {
+	if selects(pulumitest.Strings(pulumitest.Field(policy, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels")), podLabels) {
 		t.Error("NetworkPolicy admits the mysql pods themselves; it should admit only the app")
 	}
 }
@@ -116,7 +117,7 @@ func TestVolumeClaimTemplate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec, objs := render(t, tt.config)
 			sts := objs.get(t, "StatefulSet/mysql")
-			claim := stacktest.Field(sts, "spec", "volumeClaimTemplates", "0")
+			claim := pulumitest.Field(sts, "spec", "volumeClaimTemplates", "0")
 			// The claim the StatefulSet creates is resized in place by a patch.
 			patch, ok := rec.Get("kubernetes:core/v1:PersistentVolumeClaimPatch", "mysql-data")
 			if !ok {
@@ -126,25 +127,25 @@ func TestVolumeClaimTemplate(t *testing.T) {
 				t.Error("the claim patch is deleted with the stack; relinquishing the size it owns would fail")
 			}
 			p := patch.Object()
-			if stacktest.Field(p, "metadata", "name") != "data-mysql-0" || stacktest.Field(p, "metadata", "namespace") != "counter" ||
-				stacktest.Field(p, "spec", "resources", "requests", "storage") != tt.size {
+			if pulumitest.Field(p, "metadata", "name") != "data-mysql-0" || pulumitest.Field(p, "metadata", "namespace") != "counter" ||
+				pulumitest.Field(p, "spec", "resources", "requests", "storage") != tt.size {
 				t.Errorf("claim patch = %v, want data-mysql-0 in counter sized %s", p, tt.size)
 			}
-			if got := stacktest.Field(claim, "spec", "storageClassName"); got != tt.class {
+			if got := pulumitest.Field(claim, "spec", "storageClassName"); got != tt.class {
 				t.Errorf("storageClassName = %#v, want %#v", got, tt.class)
 			}
-			if got := stacktest.Field(claim, "spec", "resources", "requests", "storage"); got != tt.size {
+			if got := pulumitest.Field(claim, "spec", "resources", "requests", "storage"); got != tt.size {
 				t.Errorf("size = %#v, want %s", got, tt.size)
 			}
-			if got := stacktest.Field(sts, "spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted"); got != tt.whenDeleted {
+			if got := pulumitest.Field(sts, "spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted"); got != tt.whenDeleted {
 				t.Errorf("whenDeleted = %#v, want %s", got, tt.whenDeleted)
 			}
-			if got := stacktest.Field(sts, "spec", "persistentVolumeClaimRetentionPolicy", "whenScaled"); got != "Retain" {
+			if got := pulumitest.Field(sts, "spec", "persistentVolumeClaimRetentionPolicy", "whenScaled"); got != "Retain" {
 				t.Errorf("whenScaled = %#v, want Retain", got)
 			}
 			mounted := false
-			for _, m := range stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "volumeMounts").([]any) {
-				mounted = mounted || stacktest.Field(m, "name") == stacktest.Field(claim, "metadata", "name")
+			for _, m := range pulumitest.Field(sts, "spec", "template", "spec", "containers", "0", "volumeMounts").([]any) {
+				mounted = mounted || pulumitest.Field(m, "name") == pulumitest.Field(claim, "metadata", "name")
 			}
 			if !mounted {
 				t.Error("the claim template is not mounted")
@@ -157,10 +158,10 @@ func TestImageFollowsVersion(t *testing.T) {
 	for _, version := range []string{"8.0", "8.4", "8.4.3", "9.1", "9.3.0"} {
 		_, objs := render(t, map[string]string{"mysqlVersion": version})
 		sts := objs.get(t, "StatefulSet/mysql")
-		if got := stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "image"); got != "mysql:"+version {
+		if got := pulumitest.Field(sts, "spec", "template", "spec", "containers", "0", "image"); got != "mysql:"+version {
 			t.Errorf("mysqlVersion %s: image = %v", version, got)
 		}
-		if got := stacktest.Field(sts, "spec", "template", "metadata", "labels", "app.kubernetes.io/version"); got != version {
+		if got := pulumitest.Field(sts, "spec", "template", "metadata", "labels", "app.kubernetes.io/version"); got != version {
 			t.Errorf("mysqlVersion %s: version label = %v", version, got)
 		}
 	}
@@ -168,8 +169,8 @@ func TestImageFollowsVersion(t *testing.T) {
 
 func TestPodIsHardened(t *testing.T) {
 	_, objs := render(t, nil)
-	pod := stacktest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec")
-	container := stacktest.Field(pod, "containers", "0")
+	pod := pulumitest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec")
+	container := pulumitest.Field(pod, "containers", "0")
 	want := map[string]any{
 		"securityContext.runAsNonRoot":                          true,
 		"securityContext.runAsUser":                             int64(999),
@@ -183,23 +184,23 @@ func TestPodIsHardened(t *testing.T) {
 		"containers.0.securityContext.capabilities.drop.0":      "ALL",
 	}
 	for path, w := range want {
-		if got := stacktest.Field(pod, strings.Split(path, ".")...); got != w {
+		if got := pulumitest.Field(pod, strings.Split(path, ".")...); got != w {
 			t.Errorf("%s = %#v, want %#v", path, got, w)
 		}
 	}
 	for _, probe := range []string{"startupProbe", "readinessProbe", "livenessProbe"} {
-		command, _ := stacktest.Field(container, probe, "exec", "command", "2").(string)
+		command, _ := pulumitest.Field(container, probe, "exec", "command", "2").(string)
 		if !strings.Contains(command, `"$MYSQL_ROOT_PASSWORD" >`) || !strings.Contains(command, "--defaults-extra-file=") {
 			t.Errorf("%s command %q does not pass the password through an option file", probe, command)
 		}
 	}
 	for _, r := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} {
-		if stacktest.Field(container, append([]string{"resources"}, strings.Split(r, ".")...)...) == nil {
+		if pulumitest.Field(container, append([]string{"resources"}, strings.Split(r, ".")...)...) == nil {
 			t.Errorf("no resources.%s", r)
 		}
 	}
 	ns := objs.get(t, "Namespace/counter")
-	if got := stacktest.Field(ns, "metadata", "labels", "pod-security.kubernetes.io/enforce"); got != "restricted" {
+	if got := pulumitest.Field(ns, "metadata", "labels", "pod-security.kubernetes.io/enforce"); got != "restricted" {
 		t.Errorf("namespace enforce label = %v", got)
 	}
 }
@@ -218,7 +219,7 @@ func TestCredentialsAreSecret(t *testing.T) {
 			}
 		}
 	}
-	plain := stacktest.Strings(stacktest.Field(objs.get(t, "Secret/"+database.SecretName), "stringData"))
+	plain := pulumitest.Strings(pulumitest.Field(objs.get(t, "Secret/"+database.SecretName), "stringData"))
 	if plain[database.SecretKeyAppUser] != database.AppUser || len(plain[database.SecretKeyRootPassword]) != 32 {
 		t.Errorf("credentials = user %q, root password of %d chars", plain[database.SecretKeyAppUser], len(plain[database.SecretKeyRootPassword]))
 	}
@@ -231,12 +232,12 @@ func TestCredentialsAreSecret(t *testing.T) {
 	// The password never appears in the pod spec, only references to the Secret.
 	sts := objs.get(t, "StatefulSet/mysql")
 	env := map[string]string{}
-	for _, e := range stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "env").([]any) {
-		name, _ := stacktest.Field(e, "name").(string)
-		if key, ok := stacktest.Field(e, "valueFrom", "secretKeyRef", "key").(string); ok {
+	for _, e := range pulumitest.Field(sts, "spec", "template", "spec", "containers", "0", "env").([]any) {
+		name, _ := pulumitest.Field(e, "name").(string)
+		if key, ok := pulumitest.Field(e, "valueFrom", "secretKeyRef", "key").(string); ok {
 			env[name] = "secret:" + key
 		} else {
-			env[name], _ = stacktest.Field(e, "value").(string)
+			env[name], _ = pulumitest.Field(e, "value").(string)
 		}
 	}
 	wantEnv := map[string]string{
@@ -252,7 +253,7 @@ func TestCredentialsAreSecret(t *testing.T) {
 
 func TestServerFiles(t *testing.T) {
 	_, objs := render(t, nil)
-	cnf, _ := stacktest.Field(objs.get(t, "ConfigMap/mysql-config"), "data", "counter.cnf").(string)
+	cnf, _ := pulumitest.Field(objs.get(t, "ConfigMap/mysql-config"), "data", "counter.cnf").(string)
 	for _, want := range []string{
 		"innodb_flush_log_at_trx_commit = 1", "sync_binlog = 1", "skip-name-resolve",
 		"max_connections = 100", "innodb_buffer_pool_size = 512M", "datadir = /var/lib/mysql/data",
@@ -261,7 +262,7 @@ func TestServerFiles(t *testing.T) {
 			t.Errorf("my.cnf lacks %q:\n%s", want, cnf)
 		}
 	}
-	script, _ := stacktest.Field(objs.get(t, "ConfigMap/mysql-initdb"), "data", "create-app-user.sh").(string)
+	script, _ := pulumitest.Field(objs.get(t, "ConfigMap/mysql-initdb"), "data", "create-app-user.sh").(string)
 	grant := "GRANT " + schema.Privileges + " ON " + schema.Database + ".* TO '${APP_DB_USER}'@'%';"
 	if !strings.Contains(script, grant) || !strings.Contains(script, "IDENTIFIED BY '${APP_DB_PASSWORD}'") {
 		t.Errorf("init script does not create the app user with exactly %q:\n%s", grant, script)
@@ -277,31 +278,31 @@ func TestServerFiles(t *testing.T) {
 func TestAccountsFollowTheSecret(t *testing.T) {
 	_, objs := render(t, nil)
 	sts := objs.get(t, "StatefulSet/mysql")
-	cmd, _ := stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "command").([]any)
+	cmd, _ := pulumitest.Field(sts, "spec", "template", "spec", "containers", "0", "command").([]any)
 	if len(cmd) != 8 || cmd[0] != "sh" || cmd[1] != "-c" || !strings.Contains(cmd[2].(string), "--init-file") ||
 		cmd[6] != "docker-entrypoint.sh" || cmd[7] != "mysqld" {
 		t.Fatalf("MySQL command = %q, want the start script (data dir, init dir) then the image's entrypoint and mysqld", cmd)
 	}
 	initDir := cmd[5]
 	var initVolume map[string]any
-	for _, v := range stacktest.Field(sts, "spec", "template", "spec", "volumes").([]any) {
+	for _, v := range pulumitest.Field(sts, "spec", "template", "spec", "volumes").([]any) {
 		if v.(map[string]any)["name"] == "init" {
 			initVolume = v.(map[string]any)
 		}
 	}
-	if stacktest.Field(initVolume, "emptyDir", "medium") != "Memory" {
+	if pulumitest.Field(initVolume, "emptyDir", "medium") != "Memory" {
 		t.Errorf("the accounts file's volume %v is not in memory", initVolume)
 	}
 	mounted := false
-	for _, m := range stacktest.Field(sts, "spec", "template", "spec", "containers", "0", "volumeMounts").([]any) {
+	for _, m := range pulumitest.Field(sts, "spec", "template", "spec", "containers", "0", "volumeMounts").([]any) {
 		mounted = mounted || (m.(map[string]any)["name"] == "init" && m.(map[string]any)["mountPath"] == initDir)
 	}
 	if !mounted {
 		t.Errorf("the init volume is not mounted at %s", initDir)
 	}
 
-	mysqlVersion := stacktest.Field(sts, "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
-	appVersion := stacktest.Field(objs.get(t, "Deployment/counter"), "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
+	mysqlVersion := pulumitest.Field(sts, "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
+	appVersion := pulumitest.Field(objs.get(t, "Deployment/counter"), "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
 	if s, _ := mysqlVersion.(string); len(s) != 32 || mysqlVersion != appVersion {
 		t.Errorf("credentials versions: MySQL %v, app %v; want the same 32 hex digits", mysqlVersion, appVersion)
 	}
@@ -312,9 +313,9 @@ func TestAccountsFollowTheSecret(t *testing.T) {
 func TestPullPolicyFollowsTheTag(t *testing.T) {
 	for version, want := range map[string]string{"8.4": "Always", "8.4.3": "IfNotPresent", "9.1": "Always"} {
 		_, objs := render(t, map[string]string{"mysqlVersion": version})
-		c := stacktest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec", "containers", "0")
-		if got := stacktest.Field(c, "imagePullPolicy"); got != want {
-			t.Errorf("mysqlVersion %s (image %v): imagePullPolicy %v, want %s", version, stacktest.Field(c, "image"), got, want)
+		c := pulumitest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec", "containers", "0")
+		if got := pulumitest.Field(c, "imagePullPolicy"); got != want {
+			t.Errorf("mysqlVersion %s (image %v): imagePullPolicy %v, want %s", version, pulumitest.Field(c, "image"), got, want)
 		}
 	}
 }
@@ -324,18 +325,18 @@ func TestPullPolicyFollowsTheTag(t *testing.T) {
 func TestEphemeralStorageIsBounded(t *testing.T) {
 	_, objs := render(t, nil)
 	for _, key := range []string{"StatefulSet/mysql", "Deployment/counter"} {
-		spec := stacktest.Field(objs.get(t, key), "spec", "template", "spec")
-		for _, c := range stacktest.Field(spec, "containers").([]any) {
+		spec := pulumitest.Field(objs.get(t, key), "spec", "template", "spec")
+		for _, c := range pulumitest.Field(spec, "containers").([]any) {
 			for _, kind := range []string{"requests", "limits"} {
-				if stacktest.Field(c, "resources", kind, "ephemeral-storage") == nil {
-					t.Errorf("%s container %v: no ephemeral-storage %s", key, stacktest.Field(c, "name"), kind)
+				if pulumitest.Field(c, "resources", kind, "ephemeral-storage") == nil {
+					t.Errorf("%s container %v: no ephemeral-storage %s", key, pulumitest.Field(c, "name"), kind)
 				}
 			}
 		}
-		volumes, _ := stacktest.Field(spec, "volumes").([]any)
+		volumes, _ := pulumitest.Field(spec, "volumes").([]any)
 		for _, v := range volumes {
-			if ed := stacktest.Field(v, "emptyDir"); ed != nil && stacktest.Field(ed, "sizeLimit") == nil {
-				t.Errorf("%s: emptyDir %v has no sizeLimit", key, stacktest.Field(v, "name"))
+			if ed := pulumitest.Field(v, "emptyDir"); ed != nil && pulumitest.Field(ed, "sizeLimit") == nil {
+				t.Errorf("%s: emptyDir %v has no sizeLimit", key, pulumitest.Field(v, "name"))
 			}
 		}
 	}

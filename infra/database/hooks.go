@@ -9,7 +9,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 
-	"github.com/counter-mysql/counter-mysql/infra/config"
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
 )
 
@@ -32,21 +31,30 @@ type hooks struct {
 	adopt, keep, release, versionGuard *pulumi.ResourceHook
 }
 
-func registerHooks(ctx *pulumi.Context, args *Args, log *slog.Logger) (*hooks, error) {
+// Suffixes of the hook names, after the component's name. A deployed stack's state refers
+// to its resources' hooks by name, so these must never change.
+const (
+	volumeAdoptHook   = "-volume-adopt"
+	volumeKeepHook    = "-volume-keep"
+	volumeReleaseHook = "-volume-release"
+	versionGuardHook  = "-version-guard"
+)
+
+func registerHooks(ctx *pulumi.Context, component string, args *Args, log *slog.Logger) (*hooks, error) {
 	var h hooks
 	for _, r := range []struct {
 		into **pulumi.ResourceHook
-		name string
+		name string // suffix
 		fn   pulumi.ResourceHookFunction
 		opts *pulumi.ResourceHookOptions
 	}{
-		{&h.adopt, VolumeAdoptHook, adoptVolumes(args, log), nil},
-		{&h.keep, VolumeKeepHook, keepVolumes(args, log), nil},
-		{&h.release, VolumeReleaseHook, releaseVolumes(args, log), nil},
+		{&h.adopt, volumeAdoptHook, adoptVolumes(args, log), nil},
+		{&h.keep, volumeKeepHook, keepVolumes(args, log), nil},
+		{&h.release, volumeReleaseHook, releaseVolumes(args, log), nil},
 		// Also at preview, so a refused upgrade shows before anything is planned.
-		{&h.versionGuard, VersionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true}},
+		{&h.versionGuard, versionGuardHook, guardVersion, &pulumi.ResourceHookOptions{OnDryRun: true}},
 	} {
-		hook, err := ctx.RegisterResourceHook(r.name, r.fn, r.opts)
+		hook, err := ctx.RegisterResourceHook(component+r.name, r.fn, r.opts)
 		if err != nil {
 			return nil, err
 		}
@@ -101,8 +109,8 @@ func releaseVolumes(args *Args, log *slog.Logger) pulumi.ResourceHookFunction {
 			return fmt.Errorf("deleting the MySQL volumes: no namespace and %s in the state of %s", volumesKeySelector, hook.URN)
 		}
 		if err := args.Volumes.Release(context.Background(), log, namespace, selector, args.RetainVolumes); err != nil {
-			return fmt.Errorf("deleting the MySQL volumes in namespace %s (set %s:retainVolumes to keep them; run the destroy again once fixed): %w",
-				namespace, config.Project, err)
+			return fmt.Errorf("deleting the MySQL volumes in namespace %s (set %s to keep them; run the destroy again once fixed): %w",
+				namespace, args.RetainVolumesSetting, err)
 		}
 		return nil
 	}

@@ -118,7 +118,7 @@ func TestVolumeHooks(t *testing.T) {
 		{name: "release failure is reported with what to do", hook: releaseVolumes, volumeErr: errors.New("pv-123 still Released"),
 			args:    pulumi.ResourceHookArgs{OldOutputs: volumesState("counter")},
 			want:    []string{"release counter " + selector + " retain=false"},
-			wantErr: "pv-123 still Released"},
+			wantErr: "set project:retainVolumes to keep them; run the destroy again once fixed): pv-123 still Released"},
 		{name: "keep does nothing unless retainVolumes is set now", hook: keepVolumes,
 			args: pulumi.ResourceHookArgs{OldOutputs: deleted("counter")}},
 		{name: "keep keeps the deleted StatefulSet's claims", hook: keepVolumes, retain: true,
@@ -133,7 +133,7 @@ func TestVolumeHooks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := &fakeVolumes{err: tt.volumeErr}
-			err := tt.hook(&Args{Namespace: "counter", RetainVolumes: tt.retain, Volumes: v}, slog.New(slog.DiscardHandler))(&tt.args)
+			err := tt.hook(&Args{RetainVolumes: tt.retain, RetainVolumesSetting: "project:retainVolumes", Volumes: v}, slog.New(slog.DiscardHandler))(&tt.args)
 			if !slices.Equal(v.calls, tt.want) {
 				t.Errorf("Volumes calls = %q, want %q", v.calls, tt.want)
 			}

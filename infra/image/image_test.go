@@ -2,18 +2,18 @@ package image
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+
+	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
 )
 
 const (
@@ -22,74 +22,25 @@ const (
 	lifecycleType  = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 	dockerType     = "docker:index/image:Image"
 	randomType     = "random:index/randomId:RandomId"
-	tokenFunction  = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
-
-	registryID   = "123456789012"
-	registryHost = registryID + ".dkr.ecr.eu-west-1.amazonaws.com"
-	ecrPassword  = "ecr-password"
-	fakeSuffix   = "a1b2c3d4"
-	fakeDigest   = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 )
 
-// monitor records what the program registers and answers like AWS, ECR and Docker would.
-type monitor struct {
-	mu        sync.Mutex
-	resources []pulumi.MockResourceArgs
-	calls     []pulumi.MockCallArgs
-}
-
-func (m *monitor) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	m.mu.Lock()
-	m.resources = append(m.resources, args)
-	m.mu.Unlock()
-	state := args.Inputs.Copy()
-	switch args.TypeToken {
-	case repositoryType:
-		state["name"] = resource.NewProperty(args.Name + "-4f3e2d1")
-		state["registryId"] = resource.NewProperty(registryID)
-		state["repositoryUrl"] = resource.NewProperty(registryHost + "/" + args.Name + "-4f3e2d1")
-	case randomType:
-		state["hex"] = resource.NewProperty(fakeSuffix)
-	case dockerType:
-		repo, _, _ := strings.Cut(args.Inputs["imageName"].StringValue(), ":")
-		state["repoDigest"] = resource.NewProperty(repo + "@" + fakeDigest)
-	}
-	return args.Name + "-id", state, nil
-}
-
-func (m *monitor) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	m.mu.Lock()
-	m.calls = append(m.calls, args)
-	m.mu.Unlock()
-	if args.Token != tokenFunction {
-		return nil, fmt.Errorf("unexpected call %s", args.Token)
-	}
-	return resource.PropertyMap{
-		"userName":      resource.NewProperty("AWS"),
-		"password":      resource.NewProperty(ecrPassword),
-		"proxyEndpoint": resource.NewProperty("https://" + registryHost),
-	}, nil
-}
+// recorded is what the program registered and called.
+type recorded struct{ *pulumitest.Recorded }
 
 // registered returns the registered resource of a type; it fails unless there is exactly one.
-func (m *monitor) registered(t *testing.T, typeToken string) resource.PropertyMap {
+func (r recorded) registered(t *testing.T, typeToken string) resource.PropertyMap {
 	t.Helper()
-	var found []resource.PropertyMap
-	for _, r := range m.resources {
-		if r.TypeToken == typeToken {
-			found = append(found, r.Inputs)
-		}
-	}
+	found := r.ByType(typeToken)
 	if len(found) != 1 {
 		t.Fatalf("%d resources of type %s registered, want 1", len(found), typeToken)
 	}
-	return found[0]
+	return found[0].Inputs
 }
 
-func (m *monitor) types() []string {
+func (r recorded) types() []string {
 	var types []string
-	for _, r := range m.resources {
-		types = append(types, r.TypeToken)
+	for _, res := range r.Resources {
+		types = append(types, res.Type)
 	}
 	slices.Sort(types)
 	return types
@@ -101,11 +52,10 @@ type result struct {
 	repositoryURL *string
 }
 
-func deploy(t *testing.T, args Args) (*monitor, result, error) {
+func deploy(t *testing.T, args Args) (recorded, result, error) {
 	t.Helper()
-	m := &monitor{}
 	var res result
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+	rec, err := pulumitest.Run(func(ctx *pulumi.Context) error {
 		img, err := New(ctx, "counter", args)
 		if err != nil {
 			return err
@@ -121,8 +71,8 @@ func deploy(t *testing.T, args Args) (*monitor, result, error) {
 		res.ref, _ = ref.Value.(string)
 		res.repositoryURL, _ = url.Value.(*string)
 		return nil
-	}, pulumi.WithMocks("counter-mysql", "test", m))
-	return m, res, err
+	}, nil)
+	return recorded{rec}, res, err
 }
 
 // sourceTree lays out a minimal repository in a temporary directory and makes it the
@@ -164,8 +114,8 @@ func TestConfiguredImageIsUsedAsIs(t *testing.T) {
 	if got := m.types(); !slices.Equal(got, []string{componentType}) {
 		t.Errorf("registered %v, want only the component", got)
 	}
-	if len(m.calls) != 0 {
-		t.Errorf("made calls %v, want none", m.calls)
+	if len(m.Calls) != 0 {
+		t.Errorf("made calls %v, want none", m.Calls)
 	}
 	if res.ref != configured {
 		t.Errorf("Ref = %q, want %q", res.ref, configured)
@@ -188,7 +138,7 @@ func TestBuildFromSourceIntoECR(t *testing.T) {
 	if got := m.types(); !slices.Equal(got, want) {
 		t.Fatalf("registered %v, want %v", got, want)
 	}
-	repoURL := registryHost + "/counter-4f3e2d1"
+	repoURL := pulumitest.RegistryHost + "/counter" + pulumitest.NameSuffix
 
 	repo := m.registered(t, repositoryType)
 	for key, want := range map[string]resource.PropertyValue{
@@ -204,7 +154,7 @@ func TestBuildFromSourceIntoECR(t *testing.T) {
 	}
 
 	lifecycle := m.registered(t, lifecycleType)
-	if got := lifecycle["repository"].StringValue(); got != "counter-4f3e2d1" {
+	if got := lifecycle["repository"].StringValue(); got != "counter"+pulumitest.NameSuffix {
 		t.Errorf("lifecycle policy repository = %q, want the repository's name", got)
 	}
 	var policy struct {
@@ -253,7 +203,7 @@ func TestBuildFromSourceIntoECR(t *testing.T) {
 	if got := suffix["byteLength"].NumberValue(); got != 4 {
 		t.Errorf("random suffix byteLength = %v, want 4", got)
 	}
-	if got, want := img["imageName"].StringValue(), repoURL+":arm64-"+inputs[:16]+"-"+fakeSuffix; got != want {
+	if got, want := img["imageName"].StringValue(), repoURL+":arm64-"+inputs[:16]+"-"+pulumitest.RandomIDHex; got != want {
 		t.Errorf("imageName = %q, want %q", got, want)
 	}
 	registry := img["registry"].ObjectValue()
@@ -263,14 +213,14 @@ func TestBuildFromSourceIntoECR(t *testing.T) {
 	if got := registry["username"].StringValue(); got != "AWS" {
 		t.Errorf("registry username = %q, want the token's", got)
 	}
-	if password := registry["password"]; !password.IsSecret() || password.SecretValue().Element.StringValue() != ecrPassword {
+	if password := registry["password"]; !password.IsSecret() || password.SecretValue().Element.StringValue() != pulumitest.ECRPassword {
 		t.Errorf("registry password = %v, want the token's password as a secret", password)
 	}
 
-	if len(m.calls) != 1 || m.calls[0].Args["registryId"].StringValue() != registryID {
-		t.Errorf("calls = %v, want one authorization token for registry %s", m.calls, registryID)
+	if len(m.Calls) != 1 || m.Calls[0].Args["registryId"].StringValue() != pulumitest.AccountID {
+		t.Errorf("calls = %v, want one authorization token for registry %s", m.Calls, pulumitest.AccountID)
 	}
-	if want := repoURL + "@" + fakeDigest; res.ref != want {
+	if want := repoURL + "@" + pulumitest.ImageDigest; res.ref != want {
 		t.Errorf("Ref = %q, want the pushed digest %q", res.ref, want)
 	}
 	if res.repositoryURL == nil || *res.repositoryURL != repoURL {
@@ -348,7 +298,7 @@ func TestInvalidArgsRegisterNothing(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("error = %v, want one mentioning %q", err, tc.wantErr)
 			}
-			if len(m.resources) != 0 {
+			if len(m.Resources) != 0 {
 				t.Errorf("registered %v despite the error", m.types())
 			}
 		})

@@ -54,6 +54,10 @@ func Program(ctx *pulumi.Context) error {
 	return nil
 }
 
+// databaseName is the database component's name; deployed stacks' URNs and hook names
+// carry it, so it never changes.
+const databaseName = "mysql"
+
 // sourceRoot is the repository root, where the app image builds from, as seen from the
 // directory Pulumi runs the program in (Pulumi.yaml: main: infra/).
 const sourceRoot = ".."
@@ -138,17 +142,27 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		}
 	}
 
+	ns, err := newNamespace(ctx, cfg.Namespace, provider)
+	if err != nil {
+		return nil, err
+	}
+	namespace := ns.Metadata.Name().Elem()
+
 	// The database.
-	db, err := database.New(ctx, "mysql", &database.Args{
-		Namespace:        cfg.Namespace,
-		Instance:         instance,
-		Version:          cfg.MySQLVersion,
-		StorageClassName: storageClass,
-		StorageSize:      cfg.MySQLStorageSize.String(),
-		RetainVolumes:    cfg.RetainVolumes,
-		Volumes:          clusterVolumes{kube: kube, timeout: cfg.VolumeCleanupTimeout},
-		Clients:          counterapp.Labels(instance).Selector(),
-		Storage:          volumeDeps,
+	sizing := database.DefaultSizing
+	sizing.MaxConnections = config.MySQLMaxConnections
+	db, err := database.New(ctx, databaseName, &database.Args{
+		Namespace:            namespace,
+		Instance:             instance,
+		Version:              cfg.MySQLVersion,
+		StorageClassName:     storageClass,
+		StorageSize:          cfg.MySQLStorageSize.String(),
+		Sizing:               sizing,
+		RetainVolumes:        cfg.RetainVolumes,
+		RetainVolumesSetting: config.Project + ":retainVolumes",
+		Volumes:              clusterVolumes{kube: kube, timeout: cfg.VolumeCleanupTimeout},
+		Clients:              counterapp.Labels(instance).Selector(),
+		Storage:              volumeDeps,
 	}, pulumi.Providers(provider))
 	if err != nil {
 		return nil, err
@@ -157,11 +171,12 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 	// The app. It depends on the database so it starts after MySQL is ready and is
 	// deleted before it.
 	app, err := counterapp.New(ctx, "counter", &counterapp.Args{
-		Namespace:         db.NamespaceName,
+		Namespace:         namespace,
 		Instance:          instance,
 		Image:             img.Ref,
 		Replicas:          cfg.AppReplicas,
 		ServiceType:       cfg.ServiceType,
+		DBMaxConns:        config.AppDBConns,
 		MySQLHost:         db.Host,
 		MySQLPort:         database.Port,
 		DatabasePods:      database.Labels(instance, cfg.MySQLVersion).Selector(),
@@ -176,7 +191,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		return nil, err
 	}
 
-	out.Namespace = db.NamespaceName
+	out.Namespace = namespace
 	out.AppURL = app.URL
 	out.MySQLHost = db.Host
 	out.MySQLVersion = pulumi.String(cfg.MySQLVersion.String()).ToStringOutput()

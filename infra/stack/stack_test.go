@@ -13,7 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/counter-mysql/counter-mysql/infra/config"
-	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
 	"github.com/counter-mysql/counter-mysql/infra/stack"
 	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 )
@@ -139,9 +139,10 @@ func TestStatefulSetHooksAndDependencies(t *testing.T) {
 		if !ok {
 			t.Fatal("no StatefulSet")
 		}
-		if !slices.Equal(sts.Hooks.BeforeCreate, []string{database.VolumeAdoptHook}) ||
-			!slices.Equal(sts.Hooks.BeforeUpdate, []string{database.VersionGuardHook}) ||
-			!slices.Equal(sts.Hooks.BeforeDelete, []string{database.VolumeKeepHook}) ||
+		// Literal names: deployed stacks' state refers to the hooks by these names.
+		if !slices.Equal(sts.Hooks.BeforeCreate, []string{"mysql-volume-adopt"}) ||
+			!slices.Equal(sts.Hooks.BeforeUpdate, []string{"mysql-version-guard"}) ||
+			!slices.Equal(sts.Hooks.BeforeDelete, []string{"mysql-volume-keep"}) ||
 			len(sts.Hooks.AfterDelete) > 0 {
 			t.Errorf("StatefulSet hooks = %+v", sts.Hooks)
 		}
@@ -149,7 +150,7 @@ func TestStatefulSetHooksAndDependencies(t *testing.T) {
 		if !ok {
 			t.Fatal("no volumes ConfigMap")
 		}
-		if !slices.Equal(volumes.Hooks.BeforeDelete, []string{database.VolumeReleaseHook}) {
+		if !slices.Equal(volumes.Hooks.BeforeDelete, []string{"mysql-volume-release"}) {
 			t.Errorf("volumes ConfigMap hooks = %+v", volumes.Hooks)
 		}
 		// Pulumi deletes the StatefulSet before the volumes ConfigMap, whose hook deletes
@@ -227,7 +228,7 @@ func TestOutputs(t *testing.T) {
 	}
 
 	lb, _ := outputs(t, map[string]string{"serviceType": "LoadBalancer"})
-	if lb["appUrl"] != "http://"+stacktest.LoadBalancerHostname {
+	if lb["appUrl"] != "http://"+pulumitest.LoadBalancerHostname {
 		t.Errorf("LoadBalancer appUrl = %q", lb["appUrl"])
 	}
 	existing, _ := outputs(t, map[string]string{"mode": "existing"})
@@ -247,7 +248,7 @@ func sorted(s []string) []string {
 func TestRecommendedLabels(t *testing.T) {
 	for _, o := range stacktest.MustRun(t, nil).MustObjects(t) {
 		sets := map[string]map[string]string{"metadata": o.GetLabels()}
-		if tmpl, ok := stacktest.Field(o.Object, "spec", "template", "metadata", "labels").(map[string]any); ok {
+		if tmpl, ok := pulumitest.Field(o.Object, "spec", "template", "metadata", "labels").(map[string]any); ok {
 			sets["pod template"] = map[string]string{}
 			for k, v := range tmpl {
 				sets["pod template"][k], _ = v.(string)
@@ -294,7 +295,7 @@ func TestLongStackNameFailsFirst(t *testing.T) {
 
 // deploy runs stack.Deploy, building the image from root, with the default config plus
 // overrides (appImage left unset unless given).
-func deploy(t *testing.T, root string, overrides map[string]string) (*stacktest.Recorded, error) {
+func deploy(t *testing.T, root string, overrides map[string]string) (*pulumitest.Recorded, error) {
 	t.Helper()
 	cfg, err := config.Parse(func(k string) string { return overrides[k] })
 	if err != nil {
@@ -333,13 +334,13 @@ func TestImageBuiltFromSourceWhenUnconfigured(t *testing.T) {
 				t.Errorf("resources:\n  got  %v\n  want %v", got, want)
 			}
 			img, _ := rec.Get("docker:index/image:Image", "counter")
-			if p := stacktest.Plain(img.Inputs["build"]).(map[string]any)["platform"]; p != tt.platform {
+			if p := pulumitest.Plain(img.Inputs["build"]).(map[string]any)["platform"]; p != tt.platform {
 				t.Errorf("image platform = %v, want %s", p, tt.platform)
 			}
 			app, _ := rec.Get("kubernetes:apps/v1:Deployment", "counter")
 			deployment := app.Object()
-			image := stacktest.Field(deployment, "spec", "template", "spec", "containers", "0", "image")
-			if s, _ := image.(string); !strings.HasSuffix(s, "@"+stacktest.ImageDigest) {
+			image := pulumitest.Field(deployment, "spec", "template", "spec", "containers", "0", "image")
+			if s, _ := image.(string); !strings.HasSuffix(s, "@"+pulumitest.ImageDigest) {
 				t.Errorf("Deployment image = %v, want the pushed image by digest", image)
 			}
 		})

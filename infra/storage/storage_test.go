@@ -3,6 +3,7 @@ package storage_test
 import (
 	"testing"
 
+	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
 	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 	"github.com/counter-mysql/counter-mysql/infra/storage"
 )
@@ -36,7 +37,7 @@ func TestResources(t *testing.T) {
 		return r.Object()
 	}
 	role := get("aws:iam/role:Role", "storage-ebs-csi")
-	wantPolicy, _ := storage.TrustPolicy(stacktest.OIDCProviderARN, stacktest.OIDCIssuer)
+	wantPolicy, _ := storage.TrustPolicy(pulumitest.OIDCProviderARN, pulumitest.OIDCIssuer)
 	attachment := get("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "storage-ebs-csi")
 	addon := get("aws:eks/addon:Addon", storage.AddonName)
 	class := get("kubernetes:storage.k8s.io/v1:StorageClass", storage.ClassName)
@@ -48,17 +49,17 @@ func TestResources(t *testing.T) {
 		{"attached policy", attachment["policyArn"], "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"},
 		{"attached to the role", attachment["role"], "storage-ebs-csi"},
 		{"add-on name", addon["addonName"], "aws-ebs-csi-driver"},
-		{"add-on cluster", addon["clusterName"], stacktest.ClusterName},
-		{"add-on role", addon["serviceAccountRoleArn"], "arn:aws:iam::" + stacktest.AccountID + ":role/storage-ebs-csi"},
-		{"class name", stacktest.Field(class, "metadata", "name"), "gp3"},
+		{"add-on cluster", addon["clusterName"], pulumitest.ClusterName},
+		{"add-on role", addon["serviceAccountRoleArn"], "arn:aws:iam::" + pulumitest.AccountID + ":role/storage-ebs-csi"},
+		{"class name", pulumitest.Field(class, "metadata", "name"), "gp3"},
 		{"provisioner", class["provisioner"], "ebs.csi.aws.com"},
-		{"volume type", stacktest.Field(class, "parameters", "type"), "gp3"},
-		{"encrypted", stacktest.Field(class, "parameters", "encrypted"), "true"},
-		{"filesystem", stacktest.Field(class, "parameters", "csi.storage.k8s.io/fstype"), "ext4"},
+		{"volume type", pulumitest.Field(class, "parameters", "type"), "gp3"},
+		{"encrypted", pulumitest.Field(class, "parameters", "encrypted"), "true"},
+		{"filesystem", pulumitest.Field(class, "parameters", "csi.storage.k8s.io/fstype"), "ext4"},
 		{"binding", class["volumeBindingMode"], "WaitForFirstConsumer"},
 		{"expansion", class["allowVolumeExpansion"], true},
 		{"reclaim", class["reclaimPolicy"], "Delete"},
-		{"not the default class", stacktest.Field(class, "metadata", "annotations", "storageclass.kubernetes.io/is-default-class"), nil},
+		{"not the default class", pulumitest.Field(class, "metadata", "annotations", "storageclass.kubernetes.io/is-default-class"), nil},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

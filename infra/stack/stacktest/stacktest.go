@@ -1,79 +1,24 @@
-// Package stacktest runs the Pulumi program (stack.Program) under Pulumi's mock engine
-// and records what it registers, for tests at every tier: unit tests assert on the
-// inputs, and tests against a real API server apply KubernetesObjects().
-//
-// The mocks answer like the real providers would in the ways the program depends on:
-// pulumi-eks's cluster returns a kubeconfig and references to its EKS cluster and IAM
-// OIDC provider, IAM roles get ARNs, random passwords get values, Kubernetes objects get
-// their auto-generated names and, for LoadBalancer Services, an address.
+// Package stacktest runs the whole Pulumi program (stack.Program) under the mocks of
+// package pulumitest, with a stack configuration, for the tests of how the components are
+// composed and for the real API server tier, which applies what it renders.
 package stacktest
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 	"os"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/counter-mysql/counter-mysql/infra/config"
+	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
 	"github.com/counter-mysql/counter-mysql/infra/stack"
 )
 
-const (
-	// Stack is the stack name the program sees.
-	Stack = "test"
-	// Image is a valid appImage for configs that do not care which image runs.
-	Image = "ghcr.io/counter-mysql/counter:test"
-	// AccountID, Region and ClusterName shape the mocked AWS identifiers.
-	AccountID   = "123456789012"
-	Region      = "us-west-2"
-	ClusterName = "cluster-eksCluster-mock"
-	// OIDCIssuer is the mocked cluster's OIDC issuer (host and path, as IAM uses it).
-	OIDCIssuer = "oidc.eks." + Region + ".amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
-	// OIDCProviderARN is the mocked IAM OIDC provider.
-	OIDCProviderARN = "arn:aws:iam::" + AccountID + ":oidc-provider/" + OIDCIssuer
-	// ImageDigest is the digest of every image the program builds and pushes.
-	ImageDigest  = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	registryHost = AccountID + ".dkr.ecr." + Region + ".amazonaws.com"
-	// LoadBalancerHostname is the address a LoadBalancer Service gets.
-	LoadBalancerHostname = "counter-mock.elb." + Region + ".amazonaws.com"
-)
-
-// Recorded is everything the program registered, fixtures of the mocks excluded.
-type Recorded struct {
-	// Resources are in registration order.
-	Resources []Resource
-}
-
-// Resource is one registration.
-type Resource struct {
-	Type, Name string
-	URN        string
-	Custom     bool
-	// Inputs are as the program sent them; secrets stay wrapped (PropertyValue.IsSecret).
-	Inputs    resource.PropertyMap
-	Parent    string   // URN of the parent ("" for the stack)
-	Provider  string   // explicit provider reference, "urn::id", if any
-	DependsOn []string // URNs it depends on, explicitly or through its inputs
-	Hooks     Hooks    // names of the resource hooks bound to it
-	// RetainOnDelete: Pulumi forgets the resource on delete instead of deleting it.
-	RetainOnDelete bool
-}
-
-// Hooks are the hook names bound to a resource, per lifecycle step.
-type Hooks struct {
-	BeforeCreate, AfterCreate, BeforeUpdate, AfterUpdate, BeforeDelete, AfterDelete []string
-}
+// Image is a valid appImage for configs that do not care which image runs.
+const Image = "ghcr.io/counter-mysql/counter:test"
 
 // Config is a minimal valid configuration (the required appImage) plus overrides.
 func Config(overrides map[string]string) map[string]string {
@@ -90,14 +35,14 @@ var running sync.Mutex
 // Run runs stack.Program with config, whose keys lack the project prefix
 // ({"mysqlVersion": "8.0"}). The error is the program's, e.g. a configuration error;
 // what was registered until then is returned with it.
-func Run(cfg map[string]string) (*Recorded, error) {
+func Run(cfg map[string]string) (*pulumitest.Recorded, error) {
 	running.Lock()
 	defer running.Unlock()
-	return withConfig(cfg, func() (*Recorded, error) { return runProgram(stack.Program, nil) })
+	return withConfig(cfg, func() (*pulumitest.Recorded, error) { return pulumitest.Run(stack.Program, nil) })
 }
 
 // withConfig runs run with cfg as the program's configuration.
-func withConfig(cfg map[string]string, run func() (*Recorded, error)) (*Recorded, error) {
+func withConfig(cfg map[string]string, run func() (*pulumitest.Recorded, error)) (*pulumitest.Recorded, error) {
 	values := map[string]string{}
 	for k, v := range cfg {
 		values[config.Project+":"+k] = v
@@ -122,14 +67,14 @@ func withConfig(cfg map[string]string, run func() (*Recorded, error)) (*Recorded
 
 // RunDeployed is Run for a stack whose last up exported deployed (the outputs the
 // program reads back through a reference to its own stack).
-func RunDeployed(cfg map[string]string, deployed map[string]any) (*Recorded, error) {
+func RunDeployed(cfg map[string]string, deployed map[string]any) (*pulumitest.Recorded, error) {
 	running.Lock()
 	defer running.Unlock()
-	return withConfig(cfg, func() (*Recorded, error) { return runProgram(stack.Program, deployed) })
+	return withConfig(cfg, func() (*pulumitest.Recorded, error) { return pulumitest.Run(stack.Program, deployed) })
 }
 
 // MustRun runs the program with Config(overrides) and fails the test on any error.
-func MustRun(t testing.TB, overrides map[string]string) *Recorded {
+func MustRun(t testing.TB, overrides map[string]string) *pulumitest.Recorded {
 	t.Helper()
 	rec, err := Run(Config(overrides))
 	if err != nil {
@@ -138,352 +83,10 @@ func MustRun(t testing.TB, overrides map[string]string) *Recorded {
 	return rec
 }
 
-// MustObjects is KubernetesObjects that fails the test on an error.
-func (r *Recorded) MustObjects(t testing.TB) []*unstructured.Unstructured {
-	t.Helper()
-	objs, err := r.KubernetesObjects()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
-}
-
 // RunProgram runs program, e.g. a test's wrapper around stack.Deploy, under the same
 // mocks as Run, without touching the configuration.
-func RunProgram(program pulumi.RunFunc) (*Recorded, error) {
+func RunProgram(program pulumi.RunFunc) (*pulumitest.Recorded, error) {
 	running.Lock()
 	defer running.Unlock()
-	return runProgram(program, nil)
-}
-
-func runProgram(program pulumi.RunFunc, deployed map[string]any) (*Recorded, error) {
-	m := &mocks{fixtures: map[string]string{}, deployed: deployed}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		if err := m.registerFixtures(ctx); err != nil {
-			return err
-		}
-		return program(ctx)
-	}, pulumi.WithMocks(config.Project, Stack, m))
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return &Recorded{Resources: m.recorded}, err
-}
-
-// mocks implements pulumi.MockResourceMonitor.
-type mocks struct {
-	mu       sync.Mutex
-	recorded []Resource
-	// fixtures maps a fixture's type token to its URN.
-	fixtures map[string]string
-	// deployed are the outputs of the stack's last up, as its reference to itself reads them.
-	deployed map[string]any
-}
-
-// Fixture types: pulumi-eks's cluster outputs references to these, and the mock engine can
-// only resolve a reference to a resource it has registered, so Run registers one of each
-// before the program starts.
-const (
-	oidcProviderType = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
-	eksClusterType   = "aws:eks/cluster:Cluster"
-	fixturePrefix    = "stacktest-fixture-"
-	// stackReferenceType is the program's reference to its own stack (stack.Deployed).
-	stackReferenceType = "pulumi:pulumi:StackReference"
-)
-
-func (m *mocks) registerFixtures(ctx *pulumi.Context) error {
-	for _, typ := range []string{oidcProviderType, eksClusterType} {
-		var r pulumi.CustomResourceState
-		if err := ctx.RegisterResource(typ, fixturePrefix+typ[strings.LastIndex(typ, ":")+1:], nil, &r); err != nil {
-			return err
-		}
-		urn := make(chan pulumi.URN, 1)
-		r.URN().ApplyT(func(u pulumi.URN) pulumi.URN { urn <- u; return u })
-		select {
-		case u := <-urn:
-			m.mu.Lock()
-			m.fixtures[typ] = string(u)
-			m.mu.Unlock()
-		case <-time.After(time.Minute):
-			return fmt.Errorf("stacktest: fixture %s was never registered", typ)
-		}
-	}
-	return nil
-}
-
-// Call answers provider functions: the program only asks ECR for a registry token, to push
-// the image it builds; any other call is a surprise.
-func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	if args.Token != "aws:ecr/getAuthorizationToken:getAuthorizationToken" {
-		return nil, fmt.Errorf("stacktest: unexpected call of %s", args.Token)
-	}
-	return resource.PropertyMap{
-		"userName":      resource.NewProperty("AWS"),
-		"password":      resource.NewProperty("mock-ecr-password"),
-		"proxyEndpoint": resource.NewProperty("https://" + registryHost),
-	}, nil
-}
-
-// NewResource records the registration and returns plausible outputs.
-func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if strings.HasPrefix(args.Name, fixturePrefix) {
-		return m.fixtureOutputs(args)
-	}
-	if args.TypeToken == stackReferenceType {
-		// Not recorded: a read of the stack's own outputs, not something the program deploys.
-		return args.Name, resource.PropertyMap{
-			"name":    args.Inputs["name"],
-			"outputs": resource.NewObjectProperty(resource.NewPropertyMapFromMap(m.deployed)),
-		}, nil
-	}
-	r := Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: args.Inputs, Provider: args.Provider}
-	if rpc := args.RegisterRPC; rpc != nil {
-		r.Parent = rpc.GetParent()
-		r.DependsOn = rpc.GetDependencies()
-		r.RetainOnDelete = rpc.GetRetainOnDelete()
-		if h := rpc.GetHooks(); h != nil {
-			r.Hooks = Hooks{
-				BeforeCreate: h.GetBeforeCreate(), AfterCreate: h.GetAfterCreate(),
-				BeforeUpdate: h.GetBeforeUpdate(), AfterUpdate: h.GetAfterUpdate(),
-				BeforeDelete: h.GetBeforeDelete(), AfterDelete: h.GetAfterDelete(),
-			}
-		}
-	}
-	r.URN = urn(r.Parent, r.Type, r.Name)
-	m.recorded = append(m.recorded, r)
-	return args.Name + "-id", m.outputs(args), nil
-}
-
-// urn is the URN the mock engine gives the resource.
-func urn(parent, typ, name string) string {
-	parentType := tokens.Type("")
-	if p := resource.URN(parent); p != "" && p.QualifiedType() != resource.RootStackType {
-		parentType = p.QualifiedType()
-	}
-	return string(resource.NewURN(Stack, config.Project, parentType, tokens.Type(typ), name))
-}
-
-func (m *mocks) fixtureOutputs(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	switch args.TypeToken {
-	case oidcProviderType:
-		return "oidc-provider-id", resource.NewPropertyMapFromMap(map[string]any{
-			"arn": OIDCProviderARN,
-			"url": OIDCIssuer, // as the AWS provider stores it: without https://
-		}), nil
-	case eksClusterType:
-		return ClusterName, resource.NewPropertyMapFromMap(map[string]any{
-			"arn":  "arn:aws:eks:" + Region + ":" + AccountID + ":cluster/" + ClusterName,
-			"name": ClusterName,
-		}), nil
-	}
-	return "", nil, fmt.Errorf("stacktest: no fixture for %s", args.TypeToken)
-}
-
-// outputs are the inputs plus what the provider would compute.
-func (m *mocks) outputs(args pulumi.MockResourceArgs) resource.PropertyMap {
-	out := args.Inputs.Copy()
-	set := func(key string, v any) { out[resource.PropertyKey(key)] = resource.NewPropertyValue(v) }
-	switch {
-	case args.TypeToken == "eks:index:Cluster":
-		kubeconfig := Kubeconfig("https://" + ClusterName + ".eks.example.com")
-		oidc := resource.MakeCustomResourceReference(resource.URN(m.fixtures[oidcProviderType]), "oidc-provider-id", "")
-		cluster := resource.MakeCustomResourceReference(resource.URN(m.fixtures[eksClusterType]), ClusterName, "")
-		var kc map[string]any
-		_ = json.Unmarshal([]byte(kubeconfig), &kc)
-		set("kubeconfig", kc)
-		set("kubeconfigJson", kubeconfig)
-		out["eksCluster"] = cluster
-		out["core"] = resource.NewObjectProperty(resource.PropertyMap{"cluster": cluster, "oidcProvider": oidc})
-	case args.TypeToken == "aws:iam/role:Role":
-		set("arn", "arn:aws:iam::"+AccountID+":role/"+args.Name)
-		set("name", args.Name)
-	case args.TypeToken == "aws:eks/addon:Addon":
-		set("arn", "arn:aws:eks:"+Region+":"+AccountID+":addon/"+ClusterName+"/"+args.Name)
-	case args.TypeToken == "aws:ecr/repository:Repository":
-		set("name", args.Name)
-		set("registryId", AccountID)
-		set("repositoryUrl", registryHost+"/"+args.Name)
-	case args.TypeToken == "random:index/randomId:RandomId":
-		set("hex", "a1b2c3d4")
-	case args.TypeToken == "docker:index/image:Image":
-		repo, _, _ := strings.Cut(args.Inputs["imageName"].StringValue(), ":")
-		set("repoDigest", repo+"@"+ImageDigest)
-	case args.TypeToken == "random:index/randomPassword:RandomPassword":
-		// Returned plain on purpose: the program must mark passwords secret itself.
-		set("result", strings.Repeat("x", 24)+fmt.Sprintf("%08d", len(m.recorded)))
-	case strings.HasPrefix(args.TypeToken, "kubernetes:"):
-		meta := out["metadata"]
-		if !meta.IsObject() {
-			meta = resource.NewObjectProperty(resource.PropertyMap{})
-		}
-		if _, named := meta.ObjectValue()["name"]; !named {
-			meta.ObjectValue()["name"] = resource.NewStringProperty(args.Name)
-		}
-		out["metadata"] = meta
-		if args.TypeToken == "kubernetes:core/v1:Service" && isLoadBalancer(args.Inputs) {
-			set("status", map[string]any{"loadBalancer": map[string]any{
-				"ingress": []any{map[string]any{"hostname": LoadBalancerHostname}},
-			}})
-		}
-	}
-	return out
-}
-
-func isLoadBalancer(inputs resource.PropertyMap) bool {
-	spec := inputs["spec"]
-	return spec.IsObject() && spec.ObjectValue()["type"].IsString() && spec.ObjectValue()["type"].StringValue() == "LoadBalancer"
-}
-
-// Kubeconfig is the mocked EKS kubeconfig (JSON, like pulumi-eks's kubeconfigJson).
-func Kubeconfig(server string) string {
-	return fmt.Sprintf(`{"apiVersion":"v1","kind":"Config","clusters":[{"name":"kubernetes","cluster":{"server":%q}}],`+
-		`"contexts":[{"name":"aws","context":{"cluster":"kubernetes","user":"aws"}}],"current-context":"aws",`+
-		`"users":[{"name":"aws","user":{"token":"mock"}}]}`, server)
-}
-
-// ByType returns the recorded resources of one type token, in registration order.
-func (r *Recorded) ByType(typ string) []Resource {
-	var out []Resource
-	for _, res := range r.Resources {
-		if res.Type == typ {
-			out = append(out, res)
-		}
-	}
-	return out
-}
-
-// Object is the resource's inputs as plain values (see Plain), for
-// unstructured.NestedField and friends.
-func (r Resource) Object() map[string]any {
-	m, _ := Plain(resource.NewObjectProperty(r.Inputs)).(map[string]any)
-	return m
-}
-
-// Strings reads a plain string map such as metadata.labels or a selector's matchLabels;
-// anything else gives an empty map.
-func Strings(v any) map[string]string {
-	out := map[string]string{}
-	m, _ := v.(map[string]any)
-	for k, v := range m {
-		out[k], _ = v.(string)
-	}
-	return out
-}
-
-// Field walks a plain object: map keys, and decimal indexes into arrays
-// (Field(obj, "spec", "containers", "0", "image")). It returns nil when a step is missing.
-func Field(v any, path ...string) any {
-	for _, step := range path {
-		switch c := v.(type) {
-		case map[string]any:
-			v = c[step]
-		case []any:
-			i, err := strconv.Atoi(step)
-			if err != nil || i < 0 || i >= len(c) {
-				return nil
-			}
-			v = c[i]
-		default:
-			return nil
-		}
-	}
-	return v
-}
-
-// Get returns the one resource of type typ named name.
-func (r *Recorded) Get(typ, name string) (Resource, bool) {
-	i := slices.IndexFunc(r.Resources, func(res Resource) bool { return res.Type == typ && res.Name == name })
-	if i < 0 {
-		return Resource{}, false
-	}
-	return r.Resources[i], true
-}
-
-// KubernetesObjects returns every kubernetes:* resource (not the provider) as a plain
-// object ready to apply, in registration order: apiVersion and kind as sent (else from the
-// type token), metadata.name set to the resource name when the program left it to
-// auto-naming, secrets unwrapped to their values. Patches (types ending in "Patch", such
-// as the MySQL claim's size) change objects others create, so they are left out; find
-// them in Resources.
-func (r *Recorded) KubernetesObjects() ([]*unstructured.Unstructured, error) {
-	var objs []*unstructured.Unstructured
-	for _, res := range r.Resources {
-		if !strings.HasPrefix(res.Type, "kubernetes:") || strings.HasSuffix(res.Type, "Patch") {
-			continue
-		}
-		u := &unstructured.Unstructured{Object: res.Object()}
-		apiVersion, kind, err := typeToGVK(res.Type)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", res.Type, res.Name, err)
-		}
-		if u.GetAPIVersion() == "" {
-			u.SetAPIVersion(apiVersion)
-		}
-		if u.GetKind() == "" {
-			u.SetKind(kind)
-		}
-		if u.GetName() == "" {
-			u.SetName(res.Name)
-		}
-		objs = append(objs, u)
-	}
-	return objs, nil
-}
-
-// typeToGVK turns "kubernetes:apps/v1:StatefulSet" into ("apps/v1", "StatefulSet") and
-// "kubernetes:core/v1:Service" into ("v1", "Service"); other groups are spelled in full
-// ("kubernetes:networking.k8s.io/v1:NetworkPolicy").
-func typeToGVK(typ string) (string, string, error) {
-	parts := strings.Split(typ, ":")
-	if len(parts) != 3 {
-		return "", "", fmt.Errorf("type token %q is not package:module:kind", typ)
-	}
-	group, version, ok := strings.Cut(parts[1], "/")
-	if !ok {
-		return "", "", fmt.Errorf("type token %q has no API version", typ)
-	}
-	if group == "core" { // the legacy group, whose apiVersion is just the version
-		return version, parts[2], nil
-	}
-	return group + "/" + version, parts[2], nil
-}
-
-// Plain converts a property value to plain Go values (map[string]any, []any, string,
-// int64 for whole numbers, float64, bool, nil), unwrapping secrets and known outputs;
-// unknown values become nil.
-func Plain(v resource.PropertyValue) any {
-	switch {
-	case v.IsSecret():
-		return Plain(v.SecretValue().Element)
-	case v.IsOutput():
-		if !v.OutputValue().Known {
-			return nil
-		}
-		return Plain(v.OutputValue().Element)
-	case v.IsObject():
-		m := map[string]any{}
-		for k, e := range v.ObjectValue() {
-			m[string(k)] = Plain(e)
-		}
-		return m
-	case v.IsArray():
-		a := make([]any, len(v.ArrayValue()))
-		for i, e := range v.ArrayValue() {
-			a[i] = Plain(e)
-		}
-		return a
-	case v.IsNumber():
-		if n := v.NumberValue(); n == float64(int64(n)) {
-			return int64(n)
-		}
-		return v.NumberValue()
-	case v.IsString():
-		return v.StringValue()
-	case v.IsBool():
-		return v.BoolValue()
-	case v.IsResourceReference():
-		return string(v.ResourceReferenceValue().URN)
-	}
-	return nil
+	return pulumitest.Run(program, nil)
 }

@@ -5,40 +5,7 @@ import (
 	"strings"
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
-	"github.com/counter-mysql/counter-mysql/infra/config"
 )
-
-// Sizing of the MySQL container. The InnoDB buffer pool gets half the memory limit; the
-// rest covers per-connection buffers and the server itself, so the OOM killer stays away.
-const (
-	memoryMiB     = 1024
-	bufferPoolMiB = memoryMiB / 2
-)
-
-// dataDir is a subdirectory of the volume: a fresh ext4 volume has lost+found at its root,
-// which makes mysqld --initialize refuse to start.
-const (
-	volumeMount = "/var/lib/mysql"
-	dataDir     = volumeMount + "/data"
-)
-
-// myCnf is the server configuration, written for durability first: every commit is on
-// disk (redo log and binlog) before the client hears OK, so a crash or a deleted pod
-// loses nothing acknowledged.
-func myCnf() string {
-	return fmt.Sprintf(`[mysqld]
-datadir = %s
-# Flush the redo log and the binary log at every commit.
-innodb_flush_log_at_trx_commit = 1
-sync_binlog = 1
-# Accounts are matched by address only; no DNS lookups on connect.
-skip-name-resolve
-max_connections = %d
-innodb_buffer_pool_size = %dM
-# Keep binlogs 3 days so they cannot fill the volume.
-binlog_expire_logs_seconds = 259200
-`, dataDir, config.MySQLMaxConnections, bufferPoolMiB)
-}
 
 // Environment variables the init script reads; deliberately not MYSQL_USER/MYSQL_PASSWORD,
 // with which the image would grant the user ALL on the database.
