@@ -107,19 +107,25 @@ type Existing struct {
 	Provider *kubernetes.Provider
 }
 
-// NewExisting makes a provider for kubeconfig (a path or the file's contents); an empty
-// kubeconfig means the ambient one (KUBECONFIG or ~/.kube/config), as kubectl would use.
-func NewExisting(ctx *pulumi.Context, name, kubeconfig string, opts ...pulumi.ResourceOption) (*Existing, error) {
+// ExistingArgs reaches a cluster this stack did not create.
+type ExistingArgs struct {
+	// Kubeconfig is a path or the file's contents; empty means the ambient one
+	// (KUBECONFIG or ~/.kube/config), as kubectl would use.
+	Kubeconfig string
+}
+
+// NewExisting makes a provider for the cluster args.Kubeconfig reaches.
+func NewExisting(ctx *pulumi.Context, name string, args *ExistingArgs, opts ...pulumi.ResourceOption) (*Existing, error) {
 	c := &Existing{}
 	if err := ctx.RegisterComponentResource("counter-mysql:cluster:Existing", name, c, opts...); err != nil {
 		return nil, err
 	}
-	args := &kubernetes.ProviderArgs{}
-	if kubeconfig != "" {
-		args.Kubeconfig = pulumi.ToSecret(pulumi.String(kubeconfig)).(pulumi.StringOutput)
+	provider := &kubernetes.ProviderArgs{}
+	if args.Kubeconfig != "" {
+		provider.Kubeconfig = pulumi.ToSecret(pulumi.String(args.Kubeconfig)).(pulumi.StringOutput)
 	}
 	var err error
-	if c.Provider, err = kubernetes.NewProvider(ctx, name, args, pulumi.Parent(c)); err != nil {
+	if c.Provider, err = kubernetes.NewProvider(ctx, name, provider, pulumi.Parent(c)); err != nil {
 		return nil, err
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{})

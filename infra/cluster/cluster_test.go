@@ -5,18 +5,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/counter-mysql/counter-mysql/infra/cluster"
 	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
-	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 )
 
-func TestEKSClusterFollowsConfig(t *testing.T) {
-	rec, err := stacktest.Run(stacktest.Config(map[string]string{
-		"kubernetesVersion": "1.32", "nodeInstanceType": "m6i.large",
-		"nodeMinSize": "1", "nodeDesiredSize": "3", "nodeMaxSize": "5",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestEKSClusterFollowsArgs(t *testing.T) {
+	rec := pulumitest.MustRun(t, func(ctx *pulumi.Context) error {
+		_, err := cluster.NewEKS(ctx, "cluster", &cluster.EKSArgs{
+			KubernetesVersion: "1.32", InstanceType: "m6i.large", MinSize: 1, DesiredSize: 3, MaxSize: 5,
+		})
+		return err
+	})
 	eks, ok := rec.Get("eks:index:Cluster", "cluster")
 	if !ok {
 		t.Fatal("no eks:index:Cluster")
@@ -72,10 +73,10 @@ func TestExistingClusterProvider(t *testing.T) {
 		{"/home/me/.kube/prod", true},
 	}
 	for _, tt := range tests {
-		rec, err := stacktest.Run(stacktest.Config(map[string]string{"mode": "existing", "kubeconfig": tt.kubeconfig}))
-		if err != nil {
-			t.Fatal(err)
-		}
+		rec := pulumitest.MustRun(t, func(ctx *pulumi.Context) error {
+			_, err := cluster.NewExisting(ctx, "cluster", &cluster.ExistingArgs{Kubeconfig: tt.kubeconfig})
+			return err
+		})
 		provider, ok := rec.Get("pulumi:providers:kubernetes", "cluster")
 		if !ok {
 			t.Fatal("no kubernetes provider")

@@ -6,20 +6,49 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/counter-mysql/counter-mysql/infra/counterapp"
 	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
-	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 )
 
-func render(t *testing.T, overrides map[string]string) map[string]map[string]any {
-	t.Helper()
-	out := map[string]map[string]any{}
-	for _, o := range stacktest.MustRun(t, overrides).MustObjects(t) {
-		if o.GetLabels()["app.kubernetes.io/name"] == "counter" {
-			out[o.GetKind()] = o.Object
-		}
+// args are what the stack passes, with test values.
+func args() *counterapp.Args {
+	return &counterapp.Args{
+		Namespace:             pulumi.String("prod"),
+		Instance:              "counter-mysql-test",
+		Image:                 pulumi.String("ghcr.io/counter-mysql/counter:test"),
+		Replicas:              3,
+		ServiceType:           "ClusterIP",
+		DBMaxConns:            7,
+		MySQLHost:             pulumi.String("mysql-0.mysql.prod.svc.cluster.local"),
+		MySQLPort:             3306,
+		DatabasePods:          map[string]string{"app.kubernetes.io/name": "mysql"},
+		CredentialsSecret:     pulumi.String("mysql-credentials"),
+		UserKey:               "app-user",
+		PasswordKey:           "app-password",
+		CredentialsVersion:    pulumi.String("0123456789abcdef0123456789abcdef"),
+		CredentialsAnnotation: "example.com/credentials-version",
 	}
-	for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget"} {
+}
+
+// render builds the component alone from args(), changed by change, and returns its
+// Kubernetes objects by kind.
+func render(t *testing.T, change func(*counterapp.Args)) map[string]map[string]any {
+	t.Helper()
+	a := args()
+	if change != nil {
+		change(a)
+	}
+	rec := pulumitest.MustRun(t, func(ctx *pulumi.Context) error {
+		_, err := counterapp.New(ctx, "counter", a)
+		return err
+	})
+	out := map[string]map[string]any{}
+	for _, o := range rec.MustObjects(t) {
+		out[o.GetKind()] = o.Object
+	}
+	for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"} {
 		if out[kind] == nil {
 			t.Fatalf("no counter %s", kind)
 		}
@@ -27,18 +56,18 @@ func render(t *testing.T, overrides map[string]string) map[string]map[string]any
 	return out
 }
 
-func TestDeploymentFollowsConfig(t *testing.T) {
+func TestDeploymentFollowsArgs(t *testing.T) {
+	digest := "registry.example.com:5000/team/counter@sha256:" + strings.Repeat("ab", 32)
 	tests := []struct {
-		config   map[string]string
+		change   func(*counterapp.Args)
 		image    string
 		replicas int64
 	}{
-		{nil, stacktest.Image, 3},
-		{map[string]string{"appImage": "registry.example.com:5000/team/counter@sha256:" + strings.Repeat("ab", 32), "appReplicas": "5"},
-			"registry.example.com:5000/team/counter@sha256:" + strings.Repeat("ab", 32), 5},
+		{nil, "ghcr.io/counter-mysql/counter:test", 3},
+		{func(a *counterapp.Args) { a.Image, a.Replicas = pulumi.String(digest), 5 }, digest, 5},
 	}
 	for _, tt := range tests {
-		d := render(t, tt.config)["Deployment"]
+		d := render(t, tt.change)["Deployment"]
 		if got := pulumitest.Field(d, "spec", "template", "spec", "containers", "0", "image"); got != tt.image {
 			t.Errorf("image = %v, want %s", got, tt.image)
 		}
@@ -49,7 +78,7 @@ func TestDeploymentFollowsConfig(t *testing.T) {
 }
 
 func TestEnvironment(t *testing.T) {
-	d := render(t, map[string]string{"namespace": "prod"})["Deployment"]
+	d := render(t, nil)["Deployment"]
 	env := map[string]string{}
 	for _, e := range pulumitest.Field(d, "spec", "template", "spec", "containers", "0", "env").([]any) {
 		name, _ := pulumitest.Field(e, "name").(string)
@@ -68,7 +97,7 @@ func TestEnvironment(t *testing.T) {
 		"LISTEN_ADDR":    ":8080",
 		"COUNTER_MODE":   "batch",
 		"SHUTDOWN_DELAY": "5s",
-		"DB_MAX_CONNS":   "4",
+		"DB_MAX_CONNS":   "7",
 	}
 	if !maps.Equal(env, want) {
 		t.Errorf("env:\n  got  %v\n  want %v", env, want)
@@ -81,7 +110,7 @@ func TestEnvironment(t *testing.T) {
 
 func TestServiceAndBudgetSelectPods(t *testing.T) {
 	for _, serviceType := range []string{"ClusterIP", "LoadBalancer"} {
-		objs := render(t, map[string]string{"serviceType": serviceType})
+		objs := render(t, func(a *counterapp.Args) { a.ServiceType = serviceType })
 		pods := pulumitest.Strings(pulumitest.Field(objs["Deployment"], "spec", "template", "metadata", "labels"))
 		selectors := map[string]map[string]string{
 			"Deployment":          pulumitest.Strings(pulumitest.Field(objs["Deployment"], "spec", "selector", "matchLabels")),

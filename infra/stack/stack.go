@@ -132,7 +132,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		volumeDeps = []pulumi.Resource{ebs.Addon, ebs.StorageClass}
 		out.Kubeconfig = eks.Kubeconfig
 	case config.ModeExisting:
-		existing, err := cluster.NewExisting(ctx, "cluster", cfg.Kubeconfig)
+		existing, err := cluster.NewExisting(ctx, "cluster", &cluster.ExistingArgs{Kubeconfig: cfg.Kubeconfig})
 		if err != nil {
 			return nil, err
 		}

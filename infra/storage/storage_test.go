@@ -3,8 +3,9 @@ package storage_test
 import (
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
-	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 	"github.com/counter-mysql/counter-mysql/infra/storage"
 )
 
@@ -25,10 +26,15 @@ func TestTrustPolicyIsExact(t *testing.T) {
 }
 
 func TestResources(t *testing.T) {
-	rec, err := stacktest.Run(stacktest.Config(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := pulumitest.MustRun(t, func(ctx *pulumi.Context) error {
+		_, err := storage.NewEBS(ctx, "storage", &storage.Args{
+			ClusterName:     pulumi.String(pulumitest.ClusterName),
+			OIDCProviderARN: pulumi.String(pulumitest.OIDCProviderARN),
+			OIDCIssuer:      pulumi.String(pulumitest.OIDCIssuer),
+			Instance:        "counter-mysql-test",
+		})
+		return err
+	})
 	get := func(typ, name string) map[string]any {
 		r, ok := rec.Get(typ, name)
 		if !ok {
