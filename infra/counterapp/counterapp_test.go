@@ -169,7 +169,7 @@ func TestPodIsHardenedAndObservable(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", path, got, w)
 		}
 	}
-	for _, r := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} {
+	for _, r := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "requests.ephemeral-storage", "limits.ephemeral-storage"} {
 		if pulumitest.Field(pod, append([]string{"containers", "0", "resources"}, strings.Split(r, ".")...)...) == nil {
 			t.Errorf("no resources.%s", r)
 		}

@@ -1,29 +1,87 @@
 package database_test
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
 	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
 	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
-	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 )
 
-// objects are the plain inputs of the stack's Kubernetes resources, by "Kind/name".
+// objects are the plain inputs of the component's Kubernetes resources, by "Kind/name".
 type objects map[string]map[string]any
 
-func render(t *testing.T, overrides map[string]string) (*pulumitest.Recorded, objects) {
+// args are what the stack passes, with test values.
+func args(t *testing.T) *database.Args {
 	t.Helper()
-	rec := stacktest.MustRun(t, overrides)
+	v, err := mysqlversion.Parse("8.4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizing := database.DefaultSizing
+	sizing.MaxConnections = 77
+	return &database.Args{
+		Namespace:            pulumi.String("counter"),
+		Instance:             "counter-mysql-test",
+		Version:              v,
+		StorageClassName:     pulumi.StringPtr("gp3"),
+		StorageSize:          "20Gi",
+		Sizing:               sizing,
+		RetainVolumesSetting: "counter-mysql:retainVolumes",
+		Volumes:              noVolumes{},
+		Clients:              map[string]string{"app.kubernetes.io/name": "counter", "app.kubernetes.io/instance": "counter-mysql-test"},
+	}
+}
+
+// noVolumes fails every volume operation: no hook runs under the mocks.
+type noVolumes struct{}
+
+func (noVolumes) Adopt(context.Context, *slog.Logger, string, []string) error {
+	return errors.New("no volumes here")
+}
+func (noVolumes) Keep(context.Context, *slog.Logger, string, string) error {
+	return errors.New("no volumes here")
+}
+func (noVolumes) Release(context.Context, *slog.Logger, string, string, bool) error {
+	return errors.New("no volumes here")
+}
+
+// render builds the database alone from args(), changed by change.
+func render(t *testing.T, change func(*database.Args)) (*pulumitest.Recorded, objects) {
+	t.Helper()
+	a := args(t)
+	if change != nil {
+		change(a)
+	}
+	rec := pulumitest.MustRun(t, func(ctx *pulumi.Context) error {
+		_, err := database.New(ctx, "mysql", a)
+		return err
+	})
 	out := objects{}
 	for _, o := range rec.MustObjects(t) {
 		out[o.GetKind()+"/"+o.GetName()] = o.Object
 	}
 	return rec, out
+}
+
+// version is mysqlversion.Parse that fails t on error.
+func version(t *testing.T, s string) mysqlversion.Version {
+	t.Helper()
+	v, err := mysqlversion.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func (o objects) get(t *testing.T, key string) map[string]any {
@@ -53,9 +111,8 @@ func TestHeadlessServiceAndSelectors(t *testing.T) {
 	svc := objs.get(t, "Service/"+database.ServiceName)
 	sts := objs.get(t, "StatefulSet/"+database.StatefulSetName)
 	policy := objs.get(t, "NetworkPolicy/mysql")
-	app := objs.get(t, "Deployment/counter")
 	podLabels := pulumitest.Strings(pulumitest.Field(sts, "spec", "template", "metadata", "labels"))
-	appLabels := pulumitest.Strings(pulumitest.Field(app, "spec", "template", "metadata", "labels"))
+	appLabels := args(t).Clients
 
 	checks := []struct {
 		name      string
@@ -101,21 +158,20 @@ func TestHeadlessServiceAndSelectors(t *testing.T) {
 func TestVolumeClaimTemplate(t *testing.T) {
 	tests := []struct {
 		name        string
-		config      map[string]string
+		change      func(*database.Args)
 		class       any
 		size        string
 		whenDeleted string
 	}{
 		// The claim always outlives the StatefulSet: the destroy's hooks delete or keep it.
-		{"eks uses our gp3 class", nil, "gp3", "20Gi", "Retain"},
-		{"size from config", map[string]string{"mysqlStorageSize": "50Gi"}, "gp3", "50Gi", "Retain"},
-		{"retainVolumes", map[string]string{"retainVolumes": "true"}, "gp3", "20Gi", "Retain"},
-		{"existing without class uses the cluster default", map[string]string{"mode": "existing"}, nil, "20Gi", "Retain"},
-		{"existing with class", map[string]string{"mode": "existing", "storageClassName": "standard"}, "standard", "20Gi", "Retain"},
+		{"the given class", nil, "gp3", "20Gi", "Retain"},
+		{"the given size", func(a *database.Args) { a.StorageSize = "50Gi" }, "gp3", "50Gi", "Retain"},
+		{"retainVolumes", func(a *database.Args) { a.RetainVolumes = true }, "gp3", "20Gi", "Retain"},
+		{"no class: the cluster default", func(a *database.Args) { a.StorageClassName = nil }, nil, "20Gi", "Retain"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, objs := render(t, tt.config)
+			rec, objs := render(t, tt.change)
 			sts := objs.get(t, "StatefulSet/mysql")
 			claim := pulumitest.Field(sts, "spec", "volumeClaimTemplates", "0")
 			// The claim the StatefulSet creates is resized in place by a patch.
@@ -155,14 +211,18 @@ func TestVolumeClaimTemplate(t *testing.T) {
 }
 
 func TestImageFollowsVersion(t *testing.T) {
-	for _, version := range []string{"8.0", "8.4", "8.4.3", "9.1", "9.3.0"} {
-		_, objs := render(t, map[string]string{"mysqlVersion": version})
+	for _, v := range []string{"8.0", "8.4", "8.4.3", "9.1", "9.3.0"} {
+		_, objs := render(t, func(a *database.Args) { a.Version = version(t, v) })
 		sts := objs.get(t, "StatefulSet/mysql")
-		if got := pulumitest.Field(sts, "spec", "template", "spec", "containers", "0", "image"); got != "mysql:"+version {
-			t.Errorf("mysqlVersion %s: image = %v", version, got)
+		if got := pulumitest.Field(sts, "spec", "template", "spec", "containers", "0", "image"); got != "mysql:"+v {
+			t.Errorf("version %s: image = %v", v, got)
 		}
-		if got := pulumitest.Field(sts, "spec", "template", "metadata", "labels", "app.kubernetes.io/version"); got != version {
-			t.Errorf("mysqlVersion %s: version label = %v", version, got)
+		if got := pulumitest.Field(sts, "spec", "template", "metadata", "labels", "app.kubernetes.io/version"); got != v {
+			t.Errorf("version %s: version label = %v", v, got)
+		}
+		// The claim template is frozen at creation (IgnoreChanges): a version there would go stale.
+		if got := pulumitest.Field(sts, "spec", "volumeClaimTemplates", "0", "metadata", "labels", "app.kubernetes.io/version"); got != nil {
+			t.Errorf("version %s: the claim template has version label %v", v, got)
 		}
 	}
 }
@@ -198,10 +258,6 @@ func TestPodIsHardened(t *testing.T) {
 		if pulumitest.Field(container, append([]string{"resources"}, strings.Split(r, ".")...)...) == nil {
 			t.Errorf("no resources.%s", r)
 		}
-	}
-	ns := objs.get(t, "Namespace/counter")
-	if got := pulumitest.Field(ns, "metadata", "labels", "pod-security.kubernetes.io/enforce"); got != "restricted" {
-		t.Errorf("namespace enforce label = %v", got)
 	}
 }
 
@@ -256,7 +312,7 @@ func TestServerFiles(t *testing.T) {
 	cnf, _ := pulumitest.Field(objs.get(t, "ConfigMap/mysql-config"), "data", "counter.cnf").(string)
 	for _, want := range []string{
 		"innodb_flush_log_at_trx_commit = 1", "sync_binlog = 1", "skip-name-resolve",
-		"max_connections = 100", "innodb_buffer_pool_size = 512M", "datadir = /var/lib/mysql/data",
+		"max_connections = 77", "innodb_buffer_pool_size = 512M", "datadir = /var/lib/mysql/data",
 	} {
 		if !strings.Contains(cnf, want) {
 			t.Errorf("my.cnf lacks %q:\n%s", want, cnf)
@@ -273,8 +329,8 @@ func TestServerFiles(t *testing.T) {
 }
 
 // TestAccountsFollowTheSecret: MySQL starts through the start script, with the accounts
-// file on a memory-backed emptyDir of its own, and both pod templates carry the same
-// credentials version, so a password change rolls MySQL and then the app.
+// file on a memory-backed emptyDir of its own, and the pod template carries the
+// credentials version, so a password change restarts MySQL.
 func TestAccountsFollowTheSecret(t *testing.T) {
 	_, objs := render(t, nil)
 	sts := objs.get(t, "StatefulSet/mysql")
@@ -301,30 +357,28 @@ func TestAccountsFollowTheSecret(t *testing.T) {
 		t.Errorf("the init volume is not mounted at %s", initDir)
 	}
 
-	mysqlVersion := pulumitest.Field(sts, "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
-	appVersion := pulumitest.Field(objs.get(t, "Deployment/counter"), "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
-	if s, _ := mysqlVersion.(string); len(s) != 32 || mysqlVersion != appVersion {
-		t.Errorf("credentials versions: MySQL %v, app %v; want the same 32 hex digits", mysqlVersion, appVersion)
+	if v, _ := pulumitest.Field(sts, "spec", "template", "metadata", "annotations", database.CredentialsAnnotation).(string); len(v) != 32 {
+		t.Errorf("credentials version %q, want 32 hex digits", v)
 	}
 }
 
 // TestPullPolicyFollowsTheTag: a series tag, which moves with each patch release, is pulled
 // at every start; a pinned patch uses the cached image.
 func TestPullPolicyFollowsTheTag(t *testing.T) {
-	for version, want := range map[string]string{"8.4": "Always", "8.4.3": "IfNotPresent", "9.1": "Always"} {
-		_, objs := render(t, map[string]string{"mysqlVersion": version})
+	for v, want := range map[string]string{"8.4": "Always", "8.4.3": "IfNotPresent", "9.1": "Always"} {
+		_, objs := render(t, func(a *database.Args) { a.Version = version(t, v) })
 		c := pulumitest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec", "containers", "0")
 		if got := pulumitest.Field(c, "imagePullPolicy"); got != want {
-			t.Errorf("mysqlVersion %s (image %v): imagePullPolicy %v, want %s", version, pulumitest.Field(c, "image"), got, want)
+			t.Errorf("version %s (image %v): imagePullPolicy %v, want %s", v, pulumitest.Field(c, "image"), got, want)
 		}
 	}
 }
 
-// TestEphemeralStorageIsBounded: both containers request and limit ephemeral storage, and
-// MySQL's emptyDirs have size limits within the container's.
+// TestEphemeralStorageIsBounded: the container requests and limits ephemeral storage, and
+// its emptyDirs have size limits.
 func TestEphemeralStorageIsBounded(t *testing.T) {
 	_, objs := render(t, nil)
-	for _, key := range []string{"StatefulSet/mysql", "Deployment/counter"} {
+	for _, key := range []string{"StatefulSet/mysql"} {
 		spec := pulumitest.Field(objs.get(t, key), "spec", "template", "spec")
 		for _, c := range pulumitest.Field(spec, "containers").([]any) {
 			for _, kind := range []string{"requests", "limits"} {
@@ -339,5 +393,64 @@ func TestEphemeralStorageIsBounded(t *testing.T) {
 				t.Errorf("%s: emptyDir %v has no sizeLimit", key, pulumitest.Field(v, "name"))
 			}
 		}
+	}
+}
+
+// TestSizingIsOneValue: the memory limit, the buffer pool inside it, the CPU and the
+// connection limit all follow Args.Sizing, and a sizing MySQL cannot start with is refused.
+func TestSizingIsOneValue(t *testing.T) {
+	_, objs := render(t, func(a *database.Args) {
+		a.Sizing = database.Sizing{CPURequest: "500m", CPULimit: "2", MemoryMiB: 2048, MaxConnections: 40}
+	})
+	cnf, _ := pulumitest.Field(objs.get(t, "ConfigMap/mysql-config"), "data", "counter.cnf").(string)
+	for _, want := range []string{"max_connections = 40", "innodb_buffer_pool_size = 1024M"} {
+		if !strings.Contains(cnf, want) {
+			t.Errorf("my.cnf lacks %q:\n%s", want, cnf)
+		}
+	}
+	resources := pulumitest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec", "containers", "0", "resources")
+	want := map[string]string{"requests.cpu": "500m", "limits.cpu": "2", "requests.memory": "2048Mi", "limits.memory": "2048Mi"}
+	for path, w := range want {
+		if got := pulumitest.Field(resources, strings.Split(path, ".")...); got != w {
+			t.Errorf("resources.%s = %v, want %s", path, got, w)
+		}
+	}
+
+	for _, bad := range []database.Sizing{{}, {CPURequest: "1", CPULimit: "1", MemoryMiB: 128, MaxConnections: 10}, {CPURequest: "1", CPULimit: "1", MemoryMiB: 1024}} {
+		a := args(t)
+		a.Sizing = bad
+		rec, err := pulumitest.Run(func(ctx *pulumi.Context) error {
+			_, err := database.New(ctx, "mysql", a)
+			return err
+		}, nil)
+		if err == nil || !strings.Contains(err.Error(), "Args.Sizing") {
+			t.Errorf("sizing %+v: error %v, want one naming Args.Sizing", bad, err)
+		}
+		if len(rec.Resources) > 0 {
+			t.Errorf("sizing %+v: registered %d resources before refusing", bad, len(rec.Resources))
+		}
+	}
+}
+
+// TestTwoDatabasesInOneProgram: the hooks are named after the component, so a second
+// database does not clash with the first.
+func TestTwoDatabasesInOneProgram(t *testing.T) {
+	rec := pulumitest.MustRun(t, func(ctx *pulumi.Context) error {
+		for _, name := range []string{"mysql", "other"} {
+			a := args(t)
+			a.Namespace = pulumi.String(name)
+			if _, err := database.New(ctx, name, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var hooks []string
+	for _, sts := range rec.ByType("kubernetes:apps/v1:StatefulSet") {
+		hooks = append(hooks, sts.Hooks.BeforeCreate...)
+	}
+	slices.Sort(hooks)
+	if want := []string{"mysql-volume-adopt", "other-volume-adopt"}; !slices.Equal(hooks, want) {
+		t.Errorf("before-create hooks = %q, want %q", hooks, want)
 	}
 }

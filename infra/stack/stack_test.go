@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/counter-mysql/counter-mysql/infra/config"
+	"github.com/counter-mysql/counter-mysql/infra/database"
 	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
 	"github.com/counter-mysql/counter-mysql/infra/stack"
 	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
@@ -308,42 +310,31 @@ func deploy(t *testing.T, root string, overrides map[string]string) (*pulumitest
 }
 
 // TestImageBuiltFromSourceWhenUnconfigured: with no appImage the program creates an ECR
-// repository, builds app/ for the nodes' architecture and runs the pushed image by digest.
+// repository and the image build, and the Deployment runs the pushed image by digest
+// (what is built, and for which platform, is package image's test).
 func TestImageBuiltFromSourceWhenUnconfigured(t *testing.T) {
-	for _, tt := range []struct{ instanceType, platform string }{
-		{"t3.medium", "linux/amd64"},
-		{"m7g.large", "linux/arm64"},
-	} {
-		t.Run(tt.instanceType, func(t *testing.T) {
-			rec, err := deploy(t, repoRoot, map[string]string{"nodeInstanceType": tt.instanceType})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, r := range rec.Resources {
-				got = append(got, r.Type+" "+r.Name)
-			}
-			built := []string{
-				"aws:ecr/repository:Repository counter",
-				"aws:ecr/lifecyclePolicy:LifecyclePolicy counter",
-				"random:index/randomId:RandomId counter",
-				"docker:index/image:Image counter",
-			}
-			want := slices.Concat(eksCluster, ebsStorage, mysql, counter, built)
-			if !slices.Equal(sorted(got), sorted(want)) {
-				t.Errorf("resources:\n  got  %v\n  want %v", got, want)
-			}
-			img, _ := rec.Get("docker:index/image:Image", "counter")
-			if p := pulumitest.Plain(img.Inputs["build"]).(map[string]any)["platform"]; p != tt.platform {
-				t.Errorf("image platform = %v, want %s", p, tt.platform)
-			}
-			app, _ := rec.Get("kubernetes:apps/v1:Deployment", "counter")
-			deployment := app.Object()
-			image := pulumitest.Field(deployment, "spec", "template", "spec", "containers", "0", "image")
-			if s, _ := image.(string); !strings.HasSuffix(s, "@"+pulumitest.ImageDigest) {
-				t.Errorf("Deployment image = %v, want the pushed image by digest", image)
-			}
-		})
+	rec, err := deploy(t, repoRoot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rec.Resources {
+		got = append(got, r.Type+" "+r.Name)
+	}
+	built := []string{
+		"aws:ecr/repository:Repository counter",
+		"aws:ecr/lifecyclePolicy:LifecyclePolicy counter",
+		"random:index/randomId:RandomId counter",
+		"docker:index/image:Image counter",
+	}
+	want := slices.Concat(eksCluster, ebsStorage, mysql, counter, built)
+	if !slices.Equal(sorted(got), sorted(want)) {
+		t.Errorf("resources:\n  got  %v\n  want %v", got, want)
+	}
+	app, _ := rec.Get("kubernetes:apps/v1:Deployment", "counter")
+	image := pulumitest.Field(app.Object(), "spec", "template", "spec", "containers", "0", "image")
+	if s, _ := image.(string); !strings.HasSuffix(s, "@"+pulumitest.ImageDigest) {
+		t.Errorf("Deployment image = %v, want the pushed image by digest", image)
 	}
 }
 
@@ -364,5 +355,32 @@ func TestUnbuildableSourceRegistersNothing(t *testing.T) {
 	}
 	if len(rec.Resources) != 0 {
 		t.Errorf("%d resources registered before the error", len(rec.Resources))
+	}
+}
+
+// TestNamespaceAndCredentialsAreShared: the stack's namespace enforces the restricted Pod
+// Security level over both workloads, and both pod templates carry the same credentials
+// version, so a password change rolls MySQL and then the app.
+func TestNamespaceAndCredentialsAreShared(t *testing.T) {
+	objs := map[string]map[string]any{}
+	for _, o := range stacktest.MustRun(t, nil).MustObjects(t) {
+		objs[o.GetKind()+"/"+o.GetName()] = o.Object
+	}
+	ns, sts, app := objs["Namespace/counter"], objs["StatefulSet/mysql"], objs["Deployment/counter"]
+	if ns == nil || sts == nil || app == nil {
+		t.Fatalf("want Namespace/counter, StatefulSet/mysql and Deployment/counter, have %v", slices.Sorted(maps.Keys(objs)))
+	}
+	if got := pulumitest.Field(ns, "metadata", "labels", "pod-security.kubernetes.io/enforce"); got != "restricted" {
+		t.Errorf("namespace enforce label = %v", got)
+	}
+	for _, o := range []map[string]any{sts, app} {
+		if got := pulumitest.Field(o, "metadata", "namespace"); got != "counter" {
+			t.Errorf("%v is in namespace %v", pulumitest.Field(o, "metadata", "name"), got)
+		}
+	}
+	mysql := pulumitest.Field(sts, "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
+	counter := pulumitest.Field(app, "spec", "template", "metadata", "annotations", database.CredentialsAnnotation)
+	if v, _ := mysql.(string); len(v) != 32 || mysql != counter {
+		t.Errorf("credentials versions: MySQL %v, app %v; want the same 32 hex digits", mysql, counter)
 	}
 }
