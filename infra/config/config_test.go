@@ -222,3 +222,27 @@ func TestProjectKeys(t *testing.T) {
 		t.Error("a malformed PULUMI_CONFIG was accepted")
 	}
 }
+
+// TestKeysAreWhatParseReads keeps the hand-kept Keys (the README's order, the unknown-key
+// check) equal to the keys Parse actually reads, in every mode.
+func TestKeysAreWhatParseReads(t *testing.T) {
+	for _, mode := range []string{string(ModeEKS), string(ModeExisting)} {
+		read := map[string]bool{}
+		_, _ = Parse(func(key string) string {
+			read[key] = true
+			if key == "mode" {
+				return mode
+			}
+			return ""
+		})
+		for _, k := range Keys {
+			if !read[k] {
+				t.Errorf("mode %s: Keys lists %q, which Parse never reads", mode, k)
+			}
+			delete(read, k)
+		}
+		for k := range read {
+			t.Errorf("mode %s: Parse reads %q, which Keys lacks (a stack setting it would be refused as unknown)", mode, k)
+		}
+	}
+}
