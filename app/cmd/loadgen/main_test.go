@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,6 +12,24 @@ import (
 
 	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 )
+
+// The load generator is a program, not a test: linking the testing package would bring its
+// flags and init into it (issue 14).
+func TestDoesNotLinkTesting(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH to list the dependencies with")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" {
+			t.Fatal("loadgen links the testing package; see go list -deps ./app/cmd/loadgen")
+		}
+	}
+}
 
 func TestRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-no-such-flag"}} {
