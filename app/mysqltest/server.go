@@ -425,6 +425,18 @@ func (p *process) exited() bool {
 	}
 }
 
+// PID is the server process's id, for reading its CPU time; 0 for an external server or
+// one not running.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	p := s.proc
+	s.mu.Unlock()
+	if s.external || p == nil || p.exited() {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Kill sends SIGKILL to the server process (no shutdown, like a power cut for the server
 // though not for the OS page cache) and waits until it has exited.
 func (s *Server) Kill() error {
