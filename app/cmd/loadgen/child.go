@@ -107,6 +107,19 @@ func (c *child) stop() error {
 	return nil
 }
 
+// serveIfAsked serves, then exits, if this process was started as a server under test.
+func serveIfAsked() {
+	kind := os.Getenv(envServe)
+	if kind == "" {
+		return
+	}
+	if err := serve(kind); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen server:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
 // serve is the child's side: it listens on a free loopback port, writes the address to
 // stdout and serves until stdin closes (the load generator stopping it, or dying).
 func serve(kind string) error {

@@ -44,13 +44,7 @@ import (
 )
 
 func main() {
-	if kind := os.Getenv(envServe); kind != "" {
-		if err := serve(kind); err != nil {
-			fmt.Fprintln(os.Stderr, "loadgen server:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	serveIfAsked()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {

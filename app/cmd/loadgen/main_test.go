@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -47,13 +46,7 @@ func TestRejectsBadFlags(t *testing.T) {
 // The servers under test are this executable re-run (see child.go); in a test binary that
 // is the test binary, which must serve instead of testing.
 func TestMain(m *testing.M) {
-	if kind := os.Getenv(envServe); kind != "" {
-		if err := serve(kind); err != nil {
-			fmt.Fprintln(os.Stderr, "loadgen server:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	serveIfAsked()
 	os.Exit(m.Run())
 }
 
