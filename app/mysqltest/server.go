@@ -304,7 +304,7 @@ func (s *Server) launch(ctx context.Context) error {
 		out = io.MultiWriter(log, s.opts.LogWriter)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("mysqltest: starting %s: %w", s.binary, err)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 )
 
 // errNoRedis means redis-server is not on PATH: the Redis reference lines are skipped.
@@ -51,6 +53,7 @@ func startRedis(ctx context.Context, aof bool) (*redisServer, error) {
 	r := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir, done: make(chan struct{})}
 	r.cmd = exec.Command(bin, args...)
 	r.cmd.Stderr = os.Stderr
+	r.cmd.SysProcAttr = mysqltest.SysProcAttr() // dies with the load generator, as its MySQL servers do
 	if err := r.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting redis-server: %w", err)
