@@ -2,7 +2,7 @@
 SHELL := bash
 BIN   := $(CURDIR)/bin
 
-.PHONY: test test-app test-infra test-kube test-engine kube-bins engine-bins lint tools bench run ci
+.PHONY: test test-app test-infra test-kube test-engine kube-bins engine-bins lint tools bench bench-sweep run ci
 
 ## test: every test tier; tiers whose software is missing skip and say how to enable them
 test: test-app test-infra
@@ -43,9 +43,13 @@ lint: tools
 	$(BIN)/staticcheck ./...
 	$(BIN)/actionlint
 
-## bench: the load generator, coalesced vs one statement per request, against a throwaway MariaDB
+## bench: the load generator: the app in both modes, binlog off and on (throwaway MariaDBs), beside Redis INCR and the in-memory ceiling
 bench:
-	go run ./app/cmd/loadgen -clients 64 -duration 5s -ceiling
+	go run ./app/cmd/loadgen -clients 64 -duration 5s
+
+## bench-sweep: every line of bench at 1, 8, 64, 256 and 1024 clients, with CPU per request
+bench-sweep:
+	go run ./app/cmd/loadgen -sweep -duration 3s
 
 ## run: the counter app on its embedded store (no database needed)
 run:

@@ -28,8 +28,9 @@ type Adder interface {
 	Add(ctx context.Context, n int64) (last int64, err error)
 }
 
-// Observer receives what the counters do, for metrics. Calls come from one goroutine per
-// counter at a time for Coalescer; implementations must be safe for concurrent use anyway.
+// Observer receives what the counters do, for metrics. For Coalescer calls come one at a
+// time (from whichever goroutine ran the statement); implementations must be safe for
+// concurrent use anyway.
 type Observer interface {
 	// Batch reports one statement for size numbers, how long it took and its outcome.
 	Batch(size int, took time.Duration, err error)
@@ -56,17 +57,28 @@ type result struct {
 }
 
 // Coalescer batches concurrent Next calls into one Add each.
+//
+// A caller that finds no statement in flight runs its own (a batch of one) on its own
+// goroutine: at low load a request costs no hand-off to another goroutine. When that
+// statement ends with callers queued behind it, it hands them to the flusher goroutine,
+// which runs the following statements back to back until the queue is empty: under load
+// the next statement is sent as soon as the previous one is answered, by a goroutine that
+// has no HTTP response of its own to write first.
 type Coalescer struct {
 	store   Adder
 	max     int
 	timeout time.Duration
 	obs     Observer
 
-	mu     sync.Mutex
-	queue  []*waiter
-	closed bool
-	wake   chan struct{} // capacity 1: a pending signal is never lost
-	done   chan struct{} // closed when the flusher has drained the queue and stopped
+	mu sync.Mutex
+	// inFlight is set while a statement runs, by the caller or the flusher running it;
+	// whoever set it runs the queue or clears it. Callers are queued only while it is set.
+	inFlight bool
+	handed   bool // a caller passed inFlight and the queue to the flusher
+	queue    []*waiter
+	closed   bool
+	wake     chan struct{} // capacity 1: handed was set, or Close happened
+	done     chan struct{} // closed when the flusher has stopped, after the queue drained
 }
 
 // NewCoalescer starts the flusher. Each statement gets at most timeout; batches hold at
@@ -94,9 +106,15 @@ func (c *Coalescer) Next(ctx context.Context) (int64, error) {
 		c.mu.Unlock()
 		return 0, ErrClosed
 	}
-	c.queue = append(c.queue, w)
-	c.mu.Unlock()
-	c.signal()
+	if c.inFlight {
+		c.queue = append(c.queue, w)
+		c.mu.Unlock()
+	} else {
+		c.inFlight = true
+		c.mu.Unlock()
+		c.flush([]*waiter{w})
+		c.handOver()
+	}
 	select {
 	case r := <-w.done:
 		return r.n, r.err
@@ -106,6 +124,28 @@ func (c *Coalescer) Next(ctx context.Context) (int64, error) {
 		}
 		r := <-w.done // delivered at the same moment: the number is ours after all
 		return r.n, r.err
+	}
+}
+
+// handOver ends a caller's statement: the callers queued meanwhile become the flusher's
+// to run; with none, nothing is in flight any more.
+func (c *Coalescer) handOver() {
+	c.mu.Lock()
+	queued := len(c.queue) > 0
+	c.handed = queued
+	c.inFlight = queued
+	closed := c.closed
+	c.mu.Unlock()
+	if queued || closed { // closed and idle: the flusher may stop
+		c.signal()
+	}
+}
+
+// signal wakes the flusher; a signal already pending covers this one.
+func (c *Coalescer) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -123,34 +163,49 @@ func (c *Coalescer) Close(ctx context.Context) error {
 	}
 }
 
-// signal wakes the flusher; a signal already pending covers this one.
-func (c *Coalescer) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
+// flusher runs the queues handed over to it until they are empty. Otherwise a signal
+// comes from Close: the flusher stops once closed and nothing is in flight (a caller's
+// statement signals again when it ends).
 func (c *Coalescer) flusher() {
 	defer close(c.done)
-	for {
-		batch, more := c.take()
-		if len(batch) > 0 {
-			c.flush(batch)
+	for range c.wake {
+		c.mu.Lock()
+		if !c.handed {
+			stop := c.closed && !c.inFlight
+			c.mu.Unlock()
+			if stop {
+				return
+			}
 			continue
 		}
-		if !more {
+		c.handed = false
+		c.mu.Unlock()
+		if c.drain() {
 			return
 		}
-		<-c.wake
 	}
 }
 
-// take removes up to max waiters whose callers are still there, in arrival order, and
-// says whether more may come.
-func (c *Coalescer) take() (batch []*waiter, more bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// drain runs the queue's batches back to back while the flusher holds inFlight, then
+// clears it; it says whether the Coalescer is closed.
+func (c *Coalescer) drain() (closed bool) {
+	for {
+		c.mu.Lock()
+		batch := c.takeLocked()
+		if len(batch) == 0 {
+			c.inFlight = false
+			closed := c.closed
+			c.mu.Unlock()
+			return closed
+		}
+		c.mu.Unlock()
+		c.flush(batch)
+	}
+}
+
+// takeLocked removes up to max waiters whose callers are still there, in arrival order;
+// none only when the queue is empty.
+func (c *Coalescer) takeLocked() (batch []*waiter) {
 	for len(c.queue) > 0 && len(batch) < c.max {
 		w := c.queue[0]
 		c.queue[0] = nil
@@ -159,7 +214,7 @@ func (c *Coalescer) take() (batch []*waiter, more bool) {
 			batch = append(batch, w)
 		}
 	}
-	return batch, !c.closed || len(c.queue) > 0
+	return batch
 }
 
 // flush runs one statement for the batch. Its context is not any caller's: a caller

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -273,4 +274,70 @@ func TestSingleOneStatementPerCall(t *testing.T) {
 	if !slices.Equal(st.sizes, []int{1, 1, 1}) {
 		t.Fatalf("sizes %v", st.sizes)
 	}
+}
+
+// Close waits for a statement a caller is running itself (nothing queued behind it):
+// the caller's number is committed and delivered before Close returns.
+func TestCoalescerCloseWaitsForCallersOwnStatement(t *testing.T) {
+	st := &fakeStore{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+	c := NewCoalescer(st, 10, 5*time.Second, &recorder{})
+	first := make(chan result, 1)
+	go func() { n, err := c.Next(context.Background()); first <- result{n, err} }()
+	<-st.entered // the caller's own statement is in flight and held
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		closed <- c.Close(ctx)
+	}()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a statement was in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	st.gate <- struct{}{}
+	if r := <-first; r.err != nil || r.n != 1 {
+		t.Errorf("caller got %d, %v; want 1", r.n, r.err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// Under load the statements stay one at a time: no two Adds overlap, whoever runs them.
+func TestCoalescerOneStatementInFlight(t *testing.T) {
+	st := &overlapStore{}
+	c := NewCoalescer(st, 8, 5*time.Second, &recorder{})
+	closeOnCleanup(t, c)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range 50 {
+				if _, err := c.Next(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := st.overlaps.Load(); n > 0 {
+		t.Errorf("%d statements started while another was in flight", n)
+	}
+}
+
+// overlapStore counts Adds that start while another is running.
+type overlapStore struct {
+	running  atomic.Int32
+	overlaps atomic.Int32
+	value    atomic.Int64
+}
+
+func (s *overlapStore) Add(_ context.Context, n int64) (int64, error) {
+	if s.running.Add(1) > 1 {
+		s.overlaps.Add(1)
+	}
+	defer s.running.Add(-1)
+	time.Sleep(50 * time.Microsecond)
+	return s.value.Add(n), nil
 }

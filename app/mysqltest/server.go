@@ -304,7 +304,7 @@ func (s *Server) launch(ctx context.Context) error {
 		out = io.MultiWriter(log, s.opts.LogWriter)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("mysqltest: starting %s: %w", s.binary, err)
@@ -423,6 +423,18 @@ func (p *process) exited() bool {
 	default:
 		return false
 	}
+}
+
+// PID is the server process's id, for reading its CPU time; 0 for an external server or
+// one not running.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	p := s.proc
+	s.mu.Unlock()
+	if s.external || p == nil || p.exited() {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 // Kill sends SIGKILL to the server process (no shutdown, like a power cut for the server

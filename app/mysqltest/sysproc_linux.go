@@ -2,9 +2,9 @@ package mysqltest
 
 import "syscall"
 
-// sysProcAttr puts the server in its own process group, so terminal signals to the test go
-// to the test, and has the kernel kill it when the test binary dies without running its
-// clean-ups: no server outlives its test run.
-func sysProcAttr() *syscall.SysProcAttr {
+// SysProcAttr puts a server in its own process group, so terminal signals to the test (or
+// the load generator) go to it, and has the kernel kill the server when the process that
+// started it dies without running its clean-ups: no server outlives its test run.
+func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }

@@ -4,8 +4,8 @@ package mysqltest
 
 import "syscall"
 
-// sysProcAttr puts the server in its own process group. Outside Linux there is no
+// SysProcAttr puts a server in its own process group. Outside Linux there is no
 // parent-death signal: a test binary killed before its clean-ups leaves the server running.
-func sysProcAttr() *syscall.SysProcAttr {
+func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }

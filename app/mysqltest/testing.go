@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -29,13 +28,28 @@ const (
 	EnvRequire = "COUNTER_TEST_REQUIRE_MYSQL"
 )
 
+// TB is the part of testing.TB the helpers use; *testing.T and *testing.B satisfy it.
+// It is declared here, not imported, so that programs using Start (the load generator)
+// do not link the testing package, whose flags and init would come with it. Methods
+// taking a TB must live beside Server, so a separate helper package cannot replace this.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Failed() bool
+	Error(args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Skip(args ...any)
+}
+
 // SkipMessage is what New skips with when no server is available.
 const SkipMessage = "no MySQL-compatible server: install mariadb-server (apt-get install mariadb-server) or set " + EnvDSN
 
 // New returns a server for the test: the external one in $COUNTER_TEST_MYSQL_DSN, else a
 // throwaway one started here and stopped at cleanup (its log tail is printed if the test
 // failed), else it skips the test (fails it if $COUNTER_TEST_REQUIRE_MYSQL is set).
-func New(t testing.TB) *Server {
+func New(t TB) *Server {
 	t.Helper()
 	return NewWith(t, Options{})
 }
@@ -43,7 +57,7 @@ func New(t testing.TB) *Server {
 // NewWith is New with options for the server started here, e.g. ExtraArgs for a negative
 // control with --innodb-flush-log-at-trx-commit=0. Options cannot apply to an external
 // server, so with $COUNTER_TEST_MYSQL_DSN set and options given the test is skipped.
-func NewWith(t testing.TB, opts Options) *Server {
+func NewWith(t TB, opts Options) *Server {
 	t.Helper()
 	if dsn := os.Getenv(EnvDSN); dsn != "" {
 		if opts.Binary != "" || len(opts.ExtraArgs) > 0 {
@@ -104,7 +118,7 @@ var identifier = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 
 // CreateDatabase creates a uniquely named empty database and returns its name. On an
 // external server it is dropped at cleanup; a server started here is thrown away whole.
-func (s *Server) CreateDatabase(t testing.TB) string {
+func (s *Server) CreateDatabase(t TB) string {
 	t.Helper()
 	name := "t_" + randomName()
 	s.mustExec(t, "CREATE DATABASE `"+name+"`")
@@ -119,7 +133,7 @@ var userHosts = []string{"%", "localhost", "127.0.0.1"}
 
 // CreateUser creates a user with a random password, grants it privileges (SQL, e.g.
 // "SELECT, UPDATE") on database.* only, and returns its DSN for that database.
-func (s *Server) CreateUser(t testing.TB, database, privileges string) string {
+func (s *Server) CreateUser(t TB, database, privileges string) string {
 	t.Helper()
 	if !identifier.MatchString(database) {
 		t.Fatalf("mysqltest: CreateUser: database name %q is not a plain identifier", database)
@@ -137,7 +151,7 @@ func (s *Server) CreateUser(t testing.TB, database, privileges string) string {
 }
 
 // Open opens dsn and closes the pool at cleanup.
-func Open(t testing.TB, dsn string) *sql.DB {
+func Open(t TB, dsn string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
@@ -147,7 +161,7 @@ func Open(t testing.TB, dsn string) *sql.DB {
 	return db
 }
 
-func (s *Server) mustExec(t testing.TB, query string) {
+func (s *Server) mustExec(t TB, query string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -156,7 +170,7 @@ func (s *Server) mustExec(t testing.TB, query string) {
 	}
 }
 
-func (s *Server) cleanupExternal(t testing.TB, query string) {
+func (s *Server) cleanupExternal(t TB, query string) {
 	if !s.external {
 		return
 	}

@@ -1,28 +1,36 @@
-// Command loadgen benchmarks the counter service against MySQL in both modes, coalesced
-// (batch) and one statement per request (single), on fresh databases in one run, and
-// reports throughput, latency, errors and duplicates. It checks every recorded history
-// (unique, increasing per client, linearizable) and exits non-zero if one fails.
+// Command loadgen benchmarks the counter service and puts it beside references, all driven
+// by the same closed-loop HTTP clients in one run: the app in both modes, coalesced (batch)
+// and one statement per request (single), against MySQL with the binary log off and as
+// deployed (binary log on, sync_binlog=1); Redis INCR without persistence and with
+// appendfsync always; and the service's HTTP handler on an in-memory counter (the ceiling).
+// Each line gives throughput, latency, errors, duplicates, numbers per statement, CPU time
+// per request of the server and of the database process, and its ratio to Redis without
+// persistence and to the ceiling. It checks every recorded history (unique, increasing per
+// client, linearizable) and exits non-zero if one fails.
 //
-// By default it starts its own throwaway MariaDB/MySQL (mariadbd or mysqld must be
-// installed; durable settings: innodb_flush_log_at_trx_commit=1). With -dsn it uses an
-// existing server through an admin DSN and creates (then drops) its own databases there.
+// By default it starts its own throwaway MariaDB/MySQL servers (mariadbd or mysqld must be
+// installed; durable settings: innodb_flush_log_at_trx_commit=1) and redis-servers (lines
+// skipped when redis-server is not installed). With -dsn it uses an existing MySQL server
+// through an admin DSN and creates (then drops) its own databases there. Every server under
+// test runs in a process of its own (this executable, re-run), as deployed.
 //
-//	go run ./app/cmd/loadgen -clients 64 -duration 5s -ceiling
+//	go run ./app/cmd/loadgen -clients 64 -duration 5s
+//	go run ./app/cmd/loadgen -sweep -duration 3s
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
+	"math"
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -31,13 +39,12 @@ import (
 	"github.com/counter-mysql/counter-mysql/app/config"
 	"github.com/counter-mysql/counter-mysql/app/loadtest"
 	"github.com/counter-mysql/counter-mysql/app/mysqltest"
-	"github.com/counter-mysql/counter-mysql/app/server"
-	"github.com/counter-mysql/counter-mysql/app/service"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
 
 func main() {
+	serveIfAsked()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -47,189 +54,412 @@ func main() {
 }
 
 type options struct {
-	dsn              string
-	clients          int
-	replicas         int
-	duration, warmup time.Duration
-	maxBatch         int
-	dbConns          int
-	cpuProfile       string
-	ceiling          bool
+	dsn                    string
+	clients                int
+	sweep                  bool
+	replicas               int
+	duration, warmup       time.Duration
+	maxBatch               int
+	dbConns                int
+	cpuProfile, memProfile string
+	ceiling, redis, binlog bool
+	lines                  []string // run only the lines with these names (all if empty)
 }
+
+// sweepClients are the client counts of -sweep: from no concurrency to far more clients
+// than the database pool has connections.
+var sweepClients = []int{1, 8, 64, 256, 1024}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.dsn, "dsn", "", "admin DSN of an existing MySQL/MariaDB server (default: start a throwaway one)")
+	fs.StringVar(&o.dsn, "dsn", "", "admin DSN of an existing MySQL/MariaDB server (default: start throwaway ones, binlog off and on)")
 	fs.IntVar(&o.clients, "clients", 64, "concurrent closed-loop HTTP clients")
+	fs.BoolVar(&o.sweep, "sweep", false, "run every line at "+fmt.Sprint(sweepClients)+" clients instead of -clients")
 	fs.IntVar(&o.replicas, "replicas", 1, "app servers sharing the database (clients are spread over them)")
-	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per mode, after the warm-up")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per mode, left out of the figures")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per line, after the warm-up")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per line, left out of the figures")
 	fs.IntVar(&o.maxBatch, "max-batch", 256, "COUNTER_MAX_BATCH for the coalesced mode")
-	fs.IntVar(&o.dbConns, "db-conns", 16, "DB_MAX_CONNS of every app server, both modes")
-	fs.BoolVar(&o.ceiling, "ceiling", false, "also drive the same HTTP server with an in-memory counter (no database): the most this machine's loopback HTTP allows")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the coalesced run (load driver and servers, one process) to this file")
+	fs.IntVar(&o.dbConns, "db-conns", 16, "DB_MAX_CONNS of every app server, both modes, and the Redis lines' connections")
+	fs.BoolVar(&o.ceiling, "ceiling", true, "also drive the same HTTP handler on an in-memory counter (no database): the most this machine's loopback HTTP allows")
+	fs.BoolVar(&o.redis, "redis", true, "also drive the same HTTP handler on Redis INCR, without persistence and with appendfsync always (needs redis-server on PATH)")
+	fs.BoolVar(&o.binlog, "binlog", true, "also run the app against a server with the binary log on and sync_binlog=1, as deployed (not with -dsn)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the first coalesced run's app server to this file")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the first coalesced run's app server to this file")
+	fs.Func("lines", "comma-separated names of the lines to run, e.g. redis/no-persist,batch/binlog-off (default: all)", func(v string) error {
+		o.lines = strings.Split(v, ",")
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.clients < 1 || o.replicas < 1 || o.dbConns < 1 || o.duration <= 0 || o.warmup < 0 {
 		return errors.New("-clients, -replicas, -db-conns and -duration must be positive, -warmup not negative")
 	}
+	for _, name := range o.lines {
+		if !slices.Contains(lineNames(), name) {
+			return fmt.Errorf("-lines: no line called %q; the lines are %s", name, strings.Join(lineNames(), ", "))
+		}
+	}
+	counts := []int{o.clients}
+	if o.sweep {
+		counts = sweepClients
+	}
 
-	srv, err := openServer(ctx, o.dsn, stderr)
+	b := &bench{o: o, stderr: stderr}
+	dbs, err := openDatabases(ctx, o, stderr)
+	defer func() {
+		for _, db := range dbs {
+			db.srv.Stop()
+		}
+	}()
 	if err != nil {
 		return err
 	}
-	defer srv.Stop()
-	fmt.Fprintf(stdout, "server %s, %d clients over %d replica(s), %v measured after %v warm-up per mode\n",
-		srv.Addr(), o.clients, o.replicas, o.duration, o.warmup)
+	var redises []reference
+	if o.redis {
+		for _, aof := range []bool{false, true} {
+			r, err := startRedis(ctx, aof)
+			if errors.Is(err, errNoRedis) {
+				fmt.Fprintln(stdout, "Redis lines skipped:", err)
+				break
+			}
+			if err != nil {
+				return err
+			}
+			defer r.stop()
+			redises = append(redises, reference{name: map[bool]string{false: lineRedis, true: lineRedisAOF}[aof], redis: r})
+		}
+	}
+	for _, db := range dbs {
+		fmt.Fprintf(stdout, "mysql %s on %s\n", db.name, db.srv.Addr())
+	}
+	fmt.Fprintf(stdout, "%d replica(s) per app line, %v measured after %v warm-up per line\n", o.replicas, o.duration, o.warmup)
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	results := map[config.Mode]result{}
 	var broken []error // histories that failed their checks
-	for _, mode := range []config.Mode{config.ModeBatch, config.ModeSingle} {
-		s, err := benchmark(ctx, srv, mode, o, log)
-		if err != nil {
-			return fmt.Errorf("%s: %w", mode, err)
+	for _, n := range counts {
+		b.o.clients = n
+		fmt.Fprintf(stdout, "\n%d clients, load average %s\n", n, loadAverage())
+		var lines []line
+		add := func(l line, err error) error {
+			if errors.Is(err, errSkipped) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("%s, %d clients: %w", l.name, n, err)
+			}
+			if l.historyErr != nil {
+				broken = append(broken, fmt.Errorf("%s, %d clients: %w", l.name, n, l.historyErr))
+			}
+			lines = append(lines, l)
+			return nil
 		}
-		results[mode] = s
-		if s.historyErr != nil {
-			broken = append(broken, fmt.Errorf("%s: %w", mode, s.historyErr))
+		for _, r := range redises {
+			if err := add(b.reference(ctx, r)); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %-9v p99 %-9v errors %d  duplicates %d  mean batch %.1f  mean statement %v\n",
-			mode, s.ReqPerSec, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Errors, s.Duplicates,
-			s.meanBatch, time.Duration(s.meanStatement*float64(time.Second)).Round(time.Microsecond))
-	}
-	if o.ceiling {
-		s, err := ceiling(ctx, o, log)
-		if err != nil {
-			return fmt.Errorf("ceiling: %w", err)
+		if o.ceiling {
+			if err := add(b.reference(ctx, reference{name: lineMemory})); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintf(stdout, "no-db  %8.0f req/s  p50 %-9v p99 %-9v errors %d  (in-memory counter, not durable: the HTTP ceiling)\n",
-			s.ReqPerSec, s.P50.Round(10*time.Microsecond), s.P99.Round(10*time.Microsecond), s.Errors)
-	}
-	if single := results[config.ModeSingle].ReqPerSec; single > 0 {
-		fmt.Fprintf(stdout, "coalesced/single throughput: %.1fx\n", results[config.ModeBatch].ReqPerSec/single)
+		for _, db := range dbs {
+			for _, mode := range []config.Mode{config.ModeBatch, config.ModeSingle} {
+				if err := add(b.app(ctx, db, mode)); err != nil {
+					return err
+				}
+			}
+		}
+		printLines(stdout, lines)
 	}
 	return errors.Join(broken...)
 }
 
-func openServer(ctx context.Context, dsn string, stderr io.Writer) (*mysqltest.Server, error) {
-	if dsn != "" {
-		return mysqltest.External(dsn)
+// Names of the reference lines the others are compared with.
+const (
+	lineRedis    = "redis/no-persist"
+	lineRedisAOF = "redis/aof-always"
+	lineMemory   = "memory/no-db"
+)
+
+// Names of the database configurations.
+const (
+	dbBinlogOff = "binlog-off"
+	dbBinlogOn  = "binlog-on"
+	dbExternal  = "external" // -dsn: as that server is configured
+)
+
+// lineNames are the names of every line a run can have.
+func lineNames() []string {
+	names := []string{lineRedis, lineRedisAOF, lineMemory}
+	for _, mode := range []config.Mode{config.ModeBatch, config.ModeSingle} {
+		for _, db := range []string{dbBinlogOff, dbBinlogOn, dbExternal} {
+			names = append(names, string(mode)+"/"+db)
+		}
 	}
-	fmt.Fprintln(stderr, "starting a throwaway database server...")
-	return mysqltest.Start(ctx, mysqltest.Options{})
+	return names
 }
 
-// result is one mode's figures.
-type result struct {
+// line is one server configuration's figures at one client count.
+type line struct {
+	name    string
+	clients int
 	loadtest.Summary
 	historyErr    error   // why the recorded history is not a correct counter's
-	meanBatch     float64 // numbers per statement
+	meanBatch     float64 // numbers per statement (0: not a MySQL line)
 	meanStatement float64 // seconds per statement, from pool wait to the commit's reply
+	appCPU, dbCPU float64 // CPU microseconds per request of the HTTP servers and the database (NaN: not measured)
 }
 
-// benchmark runs the real service in mode on a fresh database and drives it.
-func benchmark(ctx context.Context, srv *mysqltest.Server, mode config.Mode, o options, log *slog.Logger) (result, error) {
-	db := "loadgen_" + string(mode) + "_" + strings.ToLower(rand.Text())
-	if err := srv.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		return result{}, err
+func printLines(w io.Writer, lines []line) {
+	find := func(name string) float64 {
+		for _, l := range lines {
+			if l.name == name {
+				return l.ReqPerSec
+			}
+		}
+		return math.NaN()
 	}
-	defer srv.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+	redis, memory := find(lineRedis), find(lineMemory)
+	fmt.Fprintf(w, "%-18s %7s %8s %8s %8s %6s %5s %9s %8s %9s %9s %7s %7s\n", "line", "clients", "req/s", "p50 ms", "p99 ms",
+		"errors", "dups", "nums/stmt", "stmt ms", "app µs/rq", "db µs/rq", "x redis", "x no-db")
+	for _, l := range lines {
+		batch, stmt := "-", "-"
+		if l.meanBatch > 0 {
+			batch, stmt = fmt.Sprintf("%.1f", l.meanBatch), fmt.Sprintf("%.3f", l.meanStatement*1e3)
+		}
+		fmt.Fprintf(w, "%-18s %7d %8.0f %8.2f %8.2f %6d %5d %9s %8s %9s %9s %7s %7s\n", l.name, l.clients, l.ReqPerSec,
+			ms(l.P50), ms(l.P99), l.Errors, l.Duplicates, batch, stmt, orNA("%.1f", l.appCPU), orNA("%.1f", l.dbCPU),
+			orNA("%.2f", l.ReqPerSec/redis), orNA("%.2f", l.ReqPerSec/memory))
+		if l.historyErr != nil {
+			fmt.Fprintf(w, "  HISTORY CHECK FAILED: %v\n", l.historyErr)
+		}
+	}
+}
 
-	env := map[string]string{
-		"MYSQL_DSN":         srv.DSN(db),
-		"COUNTER_MODE":      string(mode),
-		"COUNTER_MAX_BATCH": fmt.Sprint(o.maxBatch),
-		"DB_MAX_CONNS":      fmt.Sprint(o.dbConns),
+func ms(d time.Duration) float64 { return d.Seconds() * 1e3 }
+
+func orNA(format string, v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
 	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	return fmt.Sprintf(format, v)
+}
+
+// loadAverage is the first three fields of /proc/loadavg, "n/a" without /proc.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		return result{}, err
+		return "n/a"
 	}
-	appCtx, stopApps := context.WithCancel(ctx)
-	var urls []string
-	done := make(chan error, o.replicas)
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// database is one MySQL server configuration the app lines run against.
+type database struct {
+	name string
+	srv  *mysqltest.Server
+}
+
+// binlogArgs turn the binary log on as the StatefulSet's my.cnf does (infra/database,
+// sync_binlog = 1 beside innodb_flush_log_at_trx_commit = 1), in MySQL 8's default row
+// format: with it InnoDB holds the hot row's lock until the binlog commit.
+var binlogArgs = []string{"--log-bin=binlog", "--sync-binlog=1", "--server-id=1", "--binlog-format=ROW"}
+
+// openDatabases returns the servers of the app lines: an existing one (-dsn), or throwaway
+// ones with the binary log off and, with -binlog, on. Servers are returned even with an
+// error, for the caller to stop.
+func openDatabases(ctx context.Context, o options, stderr io.Writer) ([]database, error) {
+	if o.dsn != "" {
+		srv, err := mysqltest.External(o.dsn)
+		if err != nil {
+			return nil, err
+		}
+		return []database{{dbExternal, srv}}, nil
+	}
+	configs := []database{{name: dbBinlogOff}}
+	if o.binlog {
+		configs = append(configs, database{name: dbBinlogOn})
+	}
+	var dbs []database
+	for _, db := range configs {
+		fmt.Fprintf(stderr, "starting a throwaway database server (%s)...\n", db.name)
+		var opts mysqltest.Options
+		if db.name == dbBinlogOn {
+			opts.ExtraArgs = binlogArgs
+		}
+		srv, err := mysqltest.Start(ctx, opts)
+		if err != nil {
+			return dbs, err
+		}
+		dbs = append(dbs, database{db.name, srv})
+		if err := checkBinlog(ctx, srv, db.name == dbBinlogOn); err != nil {
+			return dbs, err
+		}
+	}
+	return dbs, nil
+}
+
+// checkBinlog makes sure the server's binary log is as the line's name says.
+func checkBinlog(ctx context.Context, srv *mysqltest.Server, on bool) error {
+	db, err := sql.Open("mysql", srv.DSN(""))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var logBin, syncBinlog int
+	if err := db.QueryRowContext(ctx, "SELECT @@log_bin, @@sync_binlog").Scan(&logBin, &syncBinlog); err != nil {
+		return fmt.Errorf("reading the binlog settings: %w", err)
+	}
+	if (logBin == 1) != on || (on && syncBinlog != 1) {
+		return fmt.Errorf("server on %s has log_bin=%d sync_binlog=%d, want the binary log %s", srv.Addr(), logBin, syncBinlog,
+			map[bool]string{false: "off", true: "on with sync_binlog=1"}[on])
+	}
+	return nil
+}
+
+// errSkipped is returned for a line -lines leaves out.
+var errSkipped = errors.New("line not selected")
+
+// bench runs the lines of one load generator run.
+type bench struct {
+	o        options
+	stderr   io.Writer
+	profiled bool // the profiles (-cpuprofile, -memprofile) have been taken
+}
+
+// reference is a line that is not the app: the service's handler on Redis INCR (redis
+// set) or on an in-memory counter.
+type reference struct {
+	name  string
+	redis *redisServer
+}
+
+// selected says whether -lines includes the line called name.
+func (b *bench) selected(name string) bool {
+	return len(b.o.lines) == 0 || slices.Contains(b.o.lines, name)
+}
+
+func (b *bench) reference(ctx context.Context, r reference) (line, error) {
+	if !b.selected(r.name) {
+		return line{}, errSkipped
+	}
+	kind, env, dbPID := "memory", []string(nil), 0
+	if r.redis != nil {
+		kind, dbPID = "redis", r.redis.pid()
+		env = []string{envRedisAddr + "=" + r.redis.addr, fmt.Sprintf("%s=%d", envConns, b.o.dbConns)}
+	}
+	c, err := startChild(ctx, kind, env, b.stderr)
+	if err != nil {
+		return line{name: r.name}, err
+	}
+	l, err := b.measure(ctx, r.name, []*child{c}, dbPID)
+	return l, errors.Join(err, c.stop())
+}
+
+// app runs the real service in mode on a fresh database of db and drives it.
+func (b *bench) app(ctx context.Context, db database, mode config.Mode) (l line, err error) {
+	name := string(mode) + "/" + db.name
+	if !b.selected(name) {
+		return line{}, errSkipped
+	}
+	schema := "loadgen_" + string(mode) + "_" + strings.ToLower(rand.Text())
+	if err := db.srv.Exec(ctx, "CREATE DATABASE "+schema); err != nil {
+		return line{name: name}, err
+	}
+	defer db.srv.Exec(context.Background(), "DROP DATABASE IF EXISTS "+schema)
+
+	env := []string{
+		envAppPrefix + "MYSQL_DSN=" + db.srv.DSN(schema),
+		envAppPrefix + "COUNTER_MODE=" + string(mode),
+		envAppPrefix + "COUNTER_MAX_BATCH=" + fmt.Sprint(b.o.maxBatch),
+		envAppPrefix + "DB_MAX_CONNS=" + fmt.Sprint(b.o.dbConns),
+	}
+	var children []*child
 	defer func() {
-		stopApps()
-		for range urls {
-			<-done
+		for _, c := range children {
+			err = errors.Join(err, c.stop())
 		}
 	}()
-	for range o.replicas {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for i := range b.o.replicas {
+		env := env
+		if i == 0 && mode == config.ModeBatch && !b.profiled {
+			b.profiled = true
+			env = append(env[:len(env):len(env)], envCPUProf+"="+b.o.cpuProfile, envMemProf+"="+b.o.memProfile)
+		}
+		c, err := startChild(ctx, "app", env, b.stderr)
 		if err != nil {
-			return result{}, err
+			return line{name: name}, err
 		}
-		go func() { done <- service.Run(appCtx, cfg, log, ln) }()
-		urls = append(urls, "http://"+ln.Addr().String())
-	}
-	for _, u := range urls {
-		if err := waitReady(ctx, u); err != nil {
-			return result{}, err
+		children = append(children, c)
+		if err := waitReady(ctx, c.url); err != nil {
+			return line{name: name}, err
 		}
 	}
-	if mode == config.ModeBatch && o.cpuProfile != "" {
-		stopProfile, err := startCPUProfile(o.cpuProfile)
-		if err != nil {
-			return result{}, err
-		}
-		defer stopProfile()
-	}
-	r, err := drive(ctx, urls, o)
+	l, err = b.measure(ctx, name, children, db.srv.PID())
 	if err != nil {
-		return result{}, err
+		return l, err
 	}
-	return result{
-		Summary:       r.Summary(),
-		historyErr:    loadtest.CheckHistory(r.Ops, time.Minute),
-		meanBatch:     histogramMean(ctx, urls, "counter_batch_size"),
-		meanStatement: histogramMean(ctx, urls, "counter_db_statement_duration_seconds"),
+	var urls []string
+	for _, c := range children {
+		urls = append(urls, c.url)
+	}
+	l.meanBatch = histogramMean(ctx, urls, "counter_batch_size")
+	l.meanStatement = histogramMean(ctx, urls, "counter_db_statement_duration_seconds")
+	return l, nil
+}
+
+// measure drives the servers with the run's clients and checks the history. CPU time is
+// read over the whole drive, warm-up included, and divided by every answered request.
+func (b *bench) measure(ctx context.Context, name string, servers []*child, dbPID int) (line, error) {
+	var urls []string
+	var pids []int
+	for _, c := range servers {
+		urls = append(urls, c.url)
+		pids = append(pids, c.pid())
+	}
+	appCPU, dbCPU := startCPU(pids...), startCPU(dbPID)
+	r, err := loadtest.Run(ctx, loadtest.Config{
+		URLs:     urls,
+		Clients:  b.o.clients,
+		Duration: b.o.warmup + b.o.duration,
+		Warmup:   b.o.warmup,
+		Timeout:  10 * time.Second,
+	})
+	if err != nil {
+		return line{name: name}, err
+	}
+	answered := 0
+	for _, op := range r.Ops {
+		if op.OK() {
+			answered++
+		}
+	}
+	return line{
+		name:       name,
+		clients:    b.o.clients,
+		Summary:    r.Summary(),
+		historyErr: loadtest.CheckHistory(r.Ops, time.Minute),
+		appCPU:     perRequest(appCPU, answered),
+		dbCPU:      perRequest(dbCPU, answered),
 	}, nil
 }
 
-func drive(ctx context.Context, urls []string, o options) (*loadtest.Result, error) {
-	return loadtest.Run(ctx, loadtest.Config{
-		URLs:     urls,
-		Clients:  o.clients,
-		Duration: o.warmup + o.duration,
-		Warmup:   o.warmup,
-		Timeout:  10 * time.Second,
-	})
+// perRequest is the CPU time m measured in microseconds per request, NaN if not measured.
+func perRequest(m cpuMeter, requests int) float64 {
+	used, ok := m.done()
+	if !ok || requests == 0 {
+		return math.NaN()
+	}
+	return float64(used.Microseconds()) / float64(requests)
 }
 
 // memoryCounter hands out numbers from memory: no database, no durability.
 type memoryCounter struct{ n atomic.Int64 }
 
 func (m *memoryCounter) Next(context.Context) (int64, error) { return m.n.Add(1), nil }
-
-// ceiling drives the service's own HTTP handler with a memoryCounter and the same load: it
-// measures what the driver and the HTTP layer cost on this machine, which bounds the
-// coalesced mode from above.
-func ceiling(ctx context.Context, o options, log *slog.Logger) (loadtest.Summary, error) {
-	h := server.New(server.Deps{
-		Log:            log,
-		Counter:        &memoryCounter{},
-		Metrics:        server.NewMetrics(),
-		Ready:          func(context.Context) error { return nil },
-		ShuttingDown:   func() bool { return false },
-		RequestTimeout: time.Second,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return loadtest.Summary{}, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	r, err := drive(ctx, []string{"http://" + ln.Addr().String()}, o)
-	if err != nil {
-		return loadtest.Summary{}, err
-	}
-	return r.Summary(), loadtest.CheckHistory(r.Ops, time.Minute)
-}
 
 // histogramMean is the mean of the replicas' histograms called name, read from /metrics
 // (warm-up included); 0 if unavailable.
@@ -283,21 +513,4 @@ func waitReady(ctx context.Context, url string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// startCPUProfile profiles this process (load driver and app servers) until the returned
-// function is called.
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
 }

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"regexp"
+	"maps"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,8 +16,26 @@ import (
 	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 )
 
+// The load generator is a program, not a test: linking the testing package would bring its
+// flags and init into it (issue 14).
+func TestDoesNotLinkTesting(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH to list the dependencies with")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" {
+			t.Fatal("loadgen links the testing package; see go list -deps ./app/cmd/loadgen")
+		}
+	}
+}
+
 func TestRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-no-such-flag"}} {
+	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-lines", "batch/nope"}, {"-no-such-flag"}} {
 		var out, errs bytes.Buffer
 		if err := run(context.Background(), args, &out, &errs); err == nil {
 			t.Errorf("run(%q) accepted bad flags", args)
@@ -21,42 +43,155 @@ func TestRejectsBadFlags(t *testing.T) {
 	}
 }
 
-// A short run against a real database prints one line per mode with figures from real
-// requests, and the ratio.
-func TestReportsEveryMode(t *testing.T) {
-	srv := mysqltest.New(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+// The servers under test are this executable re-run (see child.go); in a test binary that
+// is the test binary, which must serve instead of testing.
+func TestMain(m *testing.M) {
+	serveIfAsked()
+	os.Exit(m.Run())
+}
+
+// needServer skips the test without a MySQL-compatible server binary (fails it in CI).
+func needServer(t *testing.T) {
+	if _, err := mysqltest.FindBinary(); err != nil {
+		if os.Getenv(mysqltest.EnvRequire) != "" {
+			t.Fatalf("%v; %s is set, so this is a failure", err, mysqltest.EnvRequire)
+		}
+		t.Skip(mysqltest.SkipMessage)
+	}
+}
+
+// row is one printed line of figures.
+type row struct {
+	clients              int
+	reqPerSec            float64
+	errors, dups         int
+	batch, appCPU, dbCPU string
+	vsRedis, vsMemory    string
+}
+
+// rows parses the tables run printed: rows[name] lists that line's rows in order.
+func rows(t *testing.T, out string) map[string][]row {
+	t.Helper()
+	got := map[string][]row{}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 13 || !strings.Contains(f[0], "/") {
+			continue
+		}
+		var r row
+		var err error
+		ints := []*int{&r.clients, &r.errors, &r.dups}
+		for i, at := range []int{1, 5, 6} {
+			if *ints[i], err = strconv.Atoi(f[at]); err != nil {
+				t.Fatalf("line %q: field %d: %v", l, at, err)
+			}
+		}
+		if r.reqPerSec, err = strconv.ParseFloat(f[2], 64); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		r.batch, r.appCPU, r.dbCPU, r.vsRedis, r.vsMemory = f[7], f[9], f[10], f[11], f[12]
+		got[f[0]] = append(got[f[0]], r)
+	}
+	return got
+}
+
+func positive(s string) bool {
+	v, err := strconv.ParseFloat(s, 64)
+	return err == nil && v > 0
+}
+
+// A short run starts its own databases (binary log off and on) and Redis servers and
+// prints one error-free line per configuration with figures from real requests: CPU per
+// request of the servers and the databases, numbers per statement, and the ratios.
+func TestReportsEveryLine(t *testing.T) {
+	needServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, errs bytes.Buffer
-	args := []string{"-dsn", srv.DSN(""), "-clients", "8", "-duration", "300ms", "-warmup", "0s", "-ceiling"}
+	args := []string{"-clients", "8", "-duration", "300ms", "-warmup", "0s"}
 	if err := run(ctx, args, &out, &errs); err != nil {
 		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errs)
 	}
-	for _, mode := range []string{"batch", "single", "no-db"} {
-		m := regexp.MustCompile(`(?m)^` + mode + `\s+(\d+) req/s .* errors 0\b`).FindStringSubmatch(out.String())
-		if m == nil {
-			t.Errorf("no error-free %s line in:\n%s", mode, &out)
+	got := rows(t, out.String())
+	want := []string{"batch/binlog-off", "single/binlog-off", "batch/binlog-on", "single/binlog-on", lineMemory}
+	_, err := exec.LookPath("redis-server")
+	if err == nil {
+		want = append(want, lineRedis, lineRedisAOF)
+	} else if !strings.Contains(out.String(), "Redis lines skipped: redis-server is not on PATH") {
+		t.Errorf("no Redis lines and no message saying why in:\n%s", &out)
+	}
+	for _, name := range want {
+		rs := got[name]
+		if len(rs) != 1 {
+			t.Errorf("%d %s lines in:\n%s", len(rs), name, &out)
 			continue
 		}
-		if n, _ := strconv.Atoi(m[1]); n <= 0 {
-			t.Errorf("%s: %s req/s", mode, m[1])
+		r := rs[0]
+		if r.clients != 8 || r.reqPerSec <= 0 || r.errors != 0 || r.dups != 0 {
+			t.Errorf("%s: %+v; want 8 clients, requests answered, no errors or duplicates", name, r)
+		}
+		onDB := name != lineMemory
+		if runtime.GOOS == "linux" && (!positive(r.appCPU) || onDB != positive(r.dbCPU)) {
+			t.Errorf("%s: CPU µs per request app %s, db %s; want measured (db only with a database)", name, r.appCPU, r.dbCPU)
+		}
+		if isApp := strings.HasPrefix(name, "batch/") || strings.HasPrefix(name, "single/"); isApp != positive(r.batch) {
+			t.Errorf("%s: numbers per statement %q", name, r.batch)
+		}
+		if !positive(r.vsMemory) || (err == nil) != positive(r.vsRedis) {
+			t.Errorf("%s: ratios to Redis %s and to the ceiling %s", name, r.vsRedis, r.vsMemory)
 		}
 	}
-	// Figures read back from the servers' /metrics: at least one number per statement and
-	// a statement latency.
-	for _, mode := range []string{"batch", "single"} {
-		m := regexp.MustCompile(`(?m)^` + mode + ` .* mean batch (\d+\.\d) +mean statement (\S+)$`).FindStringSubmatch(out.String())
-		if m == nil {
-			t.Errorf("no %s batch and statement figures in:\n%s", mode, &out)
-			continue
+	if r := got[lineMemory]; len(r) == 1 && r[0].vsMemory != "1.00" {
+		t.Errorf("the ceiling's ratio to itself is %s", r[0].vsMemory)
+	}
+}
+
+// -sweep prints every selected line at each client count, on an existing server (-dsn).
+func TestSweep(t *testing.T) {
+	srv := mysqltest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errs bytes.Buffer
+	args := []string{"-dsn", srv.DSN(""), "-sweep", "-duration", "100ms", "-warmup", "0s", "-lines", "batch/external," + lineMemory}
+	if err := run(ctx, args, &out, &errs); err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errs)
+	}
+	got := rows(t, out.String())
+	if len(got) != 2 {
+		t.Errorf("lines %v, want batch/external and %s only", slices.Collect(maps.Keys(got)), lineMemory)
+	}
+	for name, rs := range got {
+		var clients []int
+		for _, r := range rs {
+			clients = append(clients, r.clients)
+			if r.reqPerSec <= 0 || r.errors != 0 || r.dups != 0 {
+				t.Errorf("%s: %+v", name, r)
+			}
 		}
-		batch, _ := strconv.ParseFloat(m[1], 64)
-		took, err := time.ParseDuration(m[2])
-		if batch < 1 || err != nil || took <= 0 {
-			t.Errorf("%s: mean batch %s, mean statement %s; want >= 1 and a positive duration", mode, m[1], m[2])
+		if !slices.Equal(clients, sweepClients) {
+			t.Errorf("%s ran at %v clients, want %v", name, clients, sweepClients)
 		}
 	}
-	if !strings.Contains(out.String(), "coalesced/single throughput: ") {
-		t.Errorf("no ratio in:\n%s", &out)
+}
+
+func TestCPUTime(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		if _, ok := cpuTime(os.Getpid()); ok {
+			t.Error("CPU time measured without /proc")
+		}
+		return
+	}
+	before, ok := cpuTime(os.Getpid())
+	if !ok {
+		t.Fatal("no CPU time for this process")
+	}
+	for start := time.Now(); time.Since(start) < 200*time.Millisecond; {
+	}
+	after, _ := cpuTime(os.Getpid())
+	if d := after - before; d < 100*time.Millisecond || d > 10*time.Second {
+		t.Errorf("200 ms of spinning used %v of CPU", d)
+	}
+	if _, ok := cpuTime(1 << 30); ok {
+		t.Error("CPU time of a process that does not exist")
 	}
 }
