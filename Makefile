@@ -2,7 +2,7 @@
 SHELL := bash
 BIN   := $(CURDIR)/bin
 
-.PHONY: test test-app test-infra test-kube test-engine kube-bins engine-bins lint tools bench run ci
+.PHONY: test test-app test-infra test-kube test-engine kube-bins kube-score engine-bins lint tools bench run ci
 
 ## test: every test tier; tiers whose software is missing skip and say how to enable them
 test: test-app test-infra
@@ -23,6 +23,10 @@ kube-bins:
 ## test-kube: build the binaries if missing, then run only the real-Kubernetes tier
 test-kube: kube-bins
 	KUBETEST_REQUIRE=1 go test -count=1 ./infra/e2e/... ./infra/kubetest/...
+
+## kube-score: build kube-score v1.20.0 (pinned in infra/kubescore/tools/go.mod) once, for the manifest check
+kube-score:
+	bash infra/kubescore/tools/build.sh
 
 ## engine-bins: build the Pulumi CLI and the Kubernetes provider (pinned) once, for the real-engine tier
 engine-bins:
