@@ -2,19 +2,16 @@
 SHELL := bash
 BIN   := $(CURDIR)/bin
 
-.PHONY: test test-app test-infra test-kube test-engine kube-bins kube-score engine-bins lint tools bench run ci
+.PHONY: test test-unit test-kube test-engine kube-bins kube-score engine-bins lint tools bench run ci
 
-## test: every test tier; tiers whose software is missing skip and say how to enable them
-test: test-app test-infra
+## test: every test tier, after the set-up a fresh machine needs (MariaDB when allowed, the
+## pinned test binaries, cached); prints each skip reason and ends with a table of tiers
+test:
+	go run ./internal/testrun
 
-# The race detector on the app (where the concurrency is); infra without it, because a race
-# build of the Pulumi AWS SDK costs minutes and gigabytes for code with no goroutines of ours.
-test-app:
-	go test -race -count=1 ./app/...
-
-# The real-engine tier (infra/enginetest) runs the CLI for minutes: past go test's default 10m.
-test-infra:
-	go test -count=1 -timeout 30m ./infra/...
+## test-unit: the inner loop: unit tests only, no set-up, no database, control plane or engine
+test-unit:
+	go run ./internal/testrun -unit
 
 ## kube-bins: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (pinned) once
 kube-bins:
