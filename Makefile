@@ -2,7 +2,7 @@
 SHELL := bash
 BIN   := $(CURDIR)/bin
 
-.PHONY: test test-unit test-kube test-engine kube-bins kube-score engine-bins lint tools bench run ci
+.PHONY: test test-unit test-kube test-engine kube-bins kube-score engine-bins lint tools bench run run-local ci
 
 ## test: every test tier, after the set-up a fresh machine needs (MariaDB when allowed, the
 ## pinned test binaries, cached); prints each skip reason and ends with a table of tiers
@@ -48,9 +48,15 @@ lint: tools
 bench:
 	go run ./app/cmd/loadgen -clients 64 -duration 5s -ceiling
 
-## run: the counter app on its embedded store (no database needed)
+## run: the counter app on its embedded SQLite store (no database needed; file ./counter.db, kept)
 run:
 	go run ./app
+
+## run-local: the app against a throwaway MariaDB with the least-privilege user; Ctrl-C stops both and deletes the data
+run-local:
+	go build -o $(BIN)/counter ./app
+	go build -o $(BIN)/runlocal ./app/cmd/runlocal
+	$(BIN)/runlocal -app $(BIN)/counter
 
 ci:
 	bash .ci/run

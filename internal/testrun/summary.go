@@ -60,6 +60,7 @@ func (r rule) match(pkg, test string) bool {
 var tiers = []tier{
 	{"real MySQL (mariadbd/mysqld)", []rule{
 		{"app/mysqltest", nil},
+		{"app/cmd/runlocal", nil},
 		{"app/service", regexp.MustCompile(`^TestMySQL$`)},
 		{"app/store", regexp.MustCompile(`^TestMySQL`)},
 		{"app/cmd/loadgen", regexp.MustCompile(`^TestReportsEveryMode$`)},
