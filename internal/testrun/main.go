@@ -23,9 +23,9 @@ const heartbeatEvery = 30 * time.Second
 // machine (README, Tests), for the progress lines.
 var usually = map[string]string{
 	"infra/enginetest": "~4 min",
-	"app/service":      "~1.5 min",
-	"infra/e2e":        "~30 s",
-	"app/loadtest":     "~1 min",
+	"infra/e2e":        "~40 s",
+	"app/service":      "~20 s",
+	"app/mysqltest":    "~15 s",
 }
 
 // serverPackages start servers or control planes; -unit leaves them out.
@@ -33,12 +33,13 @@ var serverPackages = []string{"infra/e2e", "infra/kubetest", "infra/enginetest"}
 
 func main() {
 	unit := flag.Bool("unit", false, "unit tests only: no set-up, no database, Kubernetes or engine tier")
+	setup := flag.Bool("setup", true, "install missing packages and build the test binaries first")
 	flag.Parse()
 	r := &runner{out: os.Stdout, started: time.Now()}
 	if *unit {
 		r.unit()
 	} else {
-		r.all()
+		r.all(*setup)
 	}
 	if !r.report() {
 		os.Exit(1)
@@ -53,15 +54,12 @@ type runner struct {
 	sum      *summary
 }
 
-func (r *runner) all() {
-	r.step("install missing system packages (MariaDB, gcc): ~1 min when something is missing", "bash", ".ci/install-packages")
-	r.step("build the Kubernetes test binaries: ~9 min and 2 GB of memory cold, nothing to do when cached", "bash", "infra/kubetest/tools/build.sh")
-	r.step("build kube-score: ~1 min cold, nothing to do when cached", "bash", "infra/kubescore/tools/build.sh")
-	if os.Getenv("ENGINETEST_REQUIRE") == "1" || os.Getenv("TEST_ENGINE") == "1" {
-		r.step("build the Pulumi CLI and Kubernetes provider: ~26 min cold, nothing to do when cached", "bash", "infra/enginetest/tools/build.sh")
-	} else {
-		fmt.Fprintln(r.out, "::: not building the Pulumi CLI and provider (~26 min cold): `make engine-bins` or `make test TEST_ENGINE=1` once; until then the real-engine tier skips")
+func (r *runner) all(setup bool) {
+	if setup {
+		r.setup()
 	}
+	// The race detector on the app, where the concurrency is; infra without it: a race
+	// build of the Pulumi AWS SDK costs minutes and gigabytes for code with no goroutines of ours.
 	race := r.raceFlag()
 	r.precompile(race, "./app/...")
 	r.precompile(nil, "./infra/...", "./internal/...")
@@ -70,6 +68,18 @@ func (r *runner) all() {
 		slices.Concat([]string{"test"}, race, []string{"-count=1", "-json", "./app/..."}))
 	// The real-engine tier runs the CLI for minutes: past go test's default 10m timeout.
 	r.goTest("infra and tooling tests", []string{"test", "-count=1", "-timeout", "30m", "-json", "./infra/...", "./internal/..."})
+}
+
+// setup installs what is missing and builds the pinned test binaries, each cached.
+func (r *runner) setup() {
+	r.step("install missing system packages (MariaDB, gcc): ~1 min when something is missing", "bash", ".ci/install-packages")
+	r.step("build the Kubernetes test binaries: ~9 min and 2 GB of memory cold, nothing to do when cached", "bash", "infra/kubetest/tools/build.sh")
+	r.step("build kube-score: ~1 min cold, nothing to do when cached", "bash", "infra/kubescore/tools/build.sh")
+	if os.Getenv("ENGINETEST_REQUIRE") == "1" || os.Getenv("TEST_ENGINE") == "1" {
+		r.step("build the Pulumi CLI and Kubernetes provider: ~26 min cold, nothing to do when cached", "bash", "infra/enginetest/tools/build.sh")
+	} else {
+		fmt.Fprintln(r.out, "::: not building the Pulumi CLI and provider (opt-in, ~26 min cold: `make engine-bins` or `make test TEST_ENGINE=1`); the real-engine tier skips unless they were built before")
+	}
 }
 
 // unit runs every package that starts no server, with the database tier pointed at a

@@ -206,18 +206,21 @@ func (s *summary) endPackage(e event) {
 	}
 }
 
-// skipReason is what t.Skip said: the output lines that are not go test's own markers,
-// without the file:line prefix.
+// skipReason is what t.Skip said: the last message the test logged (t.Skip logs its
+// arguments last), which begins with a file:line prefix and may span several lines.
 var location = regexp.MustCompile(`^\s*[\w.-]+\.go:\d+: `)
 
 func skipReason(lines []string) string {
 	var msg []string
 	for _, l := range lines {
 		t := strings.TrimSpace(l)
-		if t == "" || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, "--- SKIP") {
-			continue
+		switch {
+		case t == "" || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, "--- SKIP"):
+		case location.MatchString(l):
+			msg = []string{location.ReplaceAllString(l, "")}
+		default:
+			msg = append(msg, t)
 		}
-		msg = append(msg, location.ReplaceAllString(t, ""))
 	}
 	if len(msg) == 0 {
 		return "(no reason given)"

@@ -12,6 +12,7 @@ const events = `{"Action":"start","Package":"github.com/counter-mysql/counter-my
 {"Action":"pass","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestSQLite","Elapsed":0.1}
 {"Action":"run","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL"}
 {"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Output":"=== RUN   TestMySQL\n"}
+{"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Output":"    store_test.go:100: a log line before the skip\n"}
 {"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Output":"    store_test.go:105: no MySQL-compatible server: install mariadb-server\n"}
 {"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Output":"--- SKIP: TestMySQL (0.00s)\n"}
 {"Action":"skip","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Elapsed":0}
