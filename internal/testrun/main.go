@@ -168,7 +168,7 @@ func (r *runner) precompile(flags []string, pkgs ...string) {
 	if len(stale) == 0 {
 		return
 	}
-	what := fmt.Sprintf("compiling %d packages %s needs that are not in Go's build cache", len(stale), strings.Join(pkgs, " "))
+	what := fmt.Sprintf("compiling the %d packages the tests of %s need that are not in Go's build cache", len(stale), strings.Join(pkgs, " "))
 	if slices.ContainsFunc(stale, func(p string) bool { return strings.HasPrefix(p, "github.com/pulumi/pulumi-aws/") }) {
 		what += ", the Pulumi AWS SDK among them: ~10 min cold on 2 cores, cached after"
 	} else {
@@ -186,16 +186,15 @@ func (r *runner) goTest(what string, args []string) {
 	fmt.Fprintf(r.out, "::: %s: go %s\n", what, strings.Join(shown, " "))
 	t0 := time.Now()
 	cmd := r.command("go", args...)
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		r.setupErr = append(r.setupErr, err.Error())
-		return
-	}
-	cmd.Stderr = cmd.Stdout // go's own errors interleave with the events, as they happen
+	// An io.Pipe, not StdoutPipe: Wait then returns only once everything written was read.
+	// Stderr too, so go's own errors show where they happen among the events.
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
 	read := make(chan struct{})
-	go func() { r.sum.read(pipe); close(read) }()
+	go func() { r.sum.read(pr); close(read) }()
 	failedBefore := r.sum.failed()
-	err = r.withHeartbeat(cmd, func(time.Duration) { r.sum.heartbeat(t0, usually) })
+	err := r.withHeartbeat(cmd, func(time.Duration) { r.sum.heartbeat(t0, usually) })
+	pw.Close()
 	<-read
 	// go test exits non-zero when a test fails, which the summary counts; a failure it did
 	// not see (go itself could not run) must not pass unnoticed.

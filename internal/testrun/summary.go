@@ -122,6 +122,12 @@ func (s *summary) read(r io.Reader) {
 		}
 		s.add(e)
 	}
+	if err := sc.Err(); err != nil {
+		s.mu.Lock()
+		s.printf("testrun: reading go test's output: %v\n", err)
+		s.mu.Unlock()
+		_, _ = io.Copy(io.Discard, r) // go test must not block on a full pipe
+	}
 }
 
 // printf prints with s.mu held.
