@@ -72,11 +72,12 @@ func (r *runner) all(setup bool) {
 
 // setup installs what is missing and builds the pinned test binaries, each cached.
 func (r *runner) setup() {
-	r.step("install missing system packages (MariaDB, gcc): ~1 min when something is missing", "bash", ".ci/install-packages")
-	r.step("build the Kubernetes test binaries: ~9 min and 2 GB of memory cold, nothing to do when cached", "bash", "infra/kubetest/tools/build.sh")
-	r.step("build kube-score: ~1 min cold, nothing to do when cached", "bash", "infra/kubescore/tools/build.sh")
+	r.step("installing missing system packages (MariaDB, gcc): ~1 min when something is missing", "bash", ".ci/install-packages")
+	r.step("downloading the Go modules: ~1 min cold, nothing to do when cached", "go", "mod", "download")
+	r.step("building the Kubernetes test binaries: ~9 min and 2 GB of memory cold, nothing to do when cached", "bash", "infra/kubetest/tools/build.sh")
+	r.step("building kube-score: ~1 min cold, nothing to do when cached", "bash", "infra/kubescore/tools/build.sh")
 	if os.Getenv("ENGINETEST_REQUIRE") == "1" || os.Getenv("TEST_ENGINE") == "1" {
-		r.step("build the Pulumi CLI and Kubernetes provider: ~26 min cold, nothing to do when cached", "bash", "infra/enginetest/tools/build.sh")
+		r.step("building the Pulumi CLI and Kubernetes provider: ~26 min cold, nothing to do when cached", "bash", "infra/enginetest/tools/build.sh")
 	} else {
 		fmt.Fprintln(r.out, "::: not building the Pulumi CLI and provider (opt-in, ~26 min cold: `make engine-bins` or `make test TEST_ENGINE=1`); the real-engine tier skips unless they were built before")
 	}
@@ -116,8 +117,9 @@ func (r *runner) step(what string, name string, args ...string) {
 	t0 := time.Now()
 	cmd := r.command(name, args...)
 	cmd.Stdout = r.out
+	doing, _, _ := strings.Cut(what, ":")
 	err := r.withHeartbeat(cmd, func(d time.Duration) {
-		fmt.Fprintf(r.out, "... %v: %s\n", d, what)
+		fmt.Fprintf(r.out, "... %v: still %s\n", d, doing)
 	})
 	if err != nil {
 		r.setupErr = append(r.setupErr, fmt.Sprintf("%s %s: %v", name, strings.Join(args, " "), err))
