@@ -79,7 +79,7 @@ func run(ctx context.Context, app, listen string, out io.Writer) (err error) {
 	a := &appProcess{cmd: cmd, exited: make(chan struct{})}
 	go func() { a.err = cmd.Wait(); close(a.exited) }()
 
-	url := "http://" + listen
+	url := "http://" + reachable(listen)
 	if err := waitReady(ctx, url+"/readyz", a); err != nil {
 		return errors.Join(err, a.stop(out))
 	}
@@ -100,6 +100,16 @@ type appProcess struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	err    error
+}
+
+// reachable turns a listen address into one to connect to: ":8080" listens on every
+// interface, and loopback is one of them.
+func reachable(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || (host != "" && !net.ParseIP(host).IsUnspecified()) {
+		return listen
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 // waitReady polls url until it answers 200, the app exits or a minute passes.

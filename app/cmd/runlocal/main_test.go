@@ -80,6 +80,17 @@ func TestRunsTheAppOnAThrowawayDatabase(t *testing.T) {
 	}
 }
 
+func TestReachable(t *testing.T) {
+	for in, want := range map[string]string{
+		":8080": "127.0.0.1:8080", "0.0.0.0:8080": "127.0.0.1:8080", "[::]:8080": "127.0.0.1:8080",
+		"127.0.0.1:8080": "127.0.0.1:8080", "localhost:9000": "localhost:9000",
+	} {
+		if got := reachable(in); got != want {
+			t.Errorf("reachable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
