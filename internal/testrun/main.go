@@ -174,7 +174,7 @@ func (r *runner) precompile(flags []string, pkgs ...string) {
 	if slices.ContainsFunc(stale, func(p string) bool { return strings.HasPrefix(p, "github.com/pulumi/pulumi-aws/") }) {
 		what += ", the Pulumi AWS SDK among them: ~10 min cold on 2 cores, cached after"
 	} else {
-		what += ": a few seconds to a few minutes, cached after"
+		what += ": up to ~2 min cold (the app's, with -race), cached after"
 	}
 	r.step(what, "go", slices.Concat([]string{"build"}, flags, stale)...)
 }
