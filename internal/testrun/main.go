@@ -172,7 +172,7 @@ func (r *runner) precompile(flags []string, pkgs ...string) {
 	}
 	what := fmt.Sprintf("compiling the %d packages the tests of %s need that are not in Go's build cache", len(stale), strings.Join(pkgs, " "))
 	if slices.ContainsFunc(stale, func(p string) bool { return strings.HasPrefix(p, "github.com/pulumi/pulumi-aws/") }) {
-		what += ", the Pulumi AWS SDK among them: ~10 min cold on 2 cores, cached after"
+		what += ", the Pulumi AWS SDK among them: ~13 min cold on 2 busy cores, cached after"
 	} else {
 		what += ": up to ~2 min cold (the app's, with -race), cached after"
 	}

@@ -223,7 +223,7 @@ func skipReason(lines []string) string {
 		switch {
 		case t == "" || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, "--- SKIP"):
 		case location.MatchString(l):
-			msg = []string{location.ReplaceAllString(l, "")}
+			msg = []string{location.ReplaceAllString(t, "")}
 		default:
 			msg = append(msg, t)
 		}

@@ -47,6 +47,9 @@ func TestSummary(t *testing.T) {
 	if strings.Contains(live.String(), "app/schema") {
 		t.Errorf("a package without tests was printed:\n%s", live.String())
 	}
+	if strings.Contains(table.String(), "\n\n") {
+		t.Errorf("table has an empty line:\n%s", table.String())
+	}
 	for _, want := range []string{
 		"real MySQL (mariadbd/mysqld)                 skipped  0       1        0",
 		"app: HTTP, coalescer, config, SQLite, run()  ran      1       0        0",
