@@ -2,19 +2,16 @@
 SHELL := bash
 BIN   := $(CURDIR)/bin
 
-.PHONY: test test-app test-infra test-kube test-engine kube-bins engine-bins lint tools bench bench-sweep run ci
+.PHONY: test test-unit test-kube test-engine kube-bins kube-score engine-bins lint tools bench bench-sweep run run-local ci
 
-## test: every test tier; tiers whose software is missing skip and say how to enable them
-test: test-app test-infra
+## test: every test tier, after the set-up a fresh machine needs (MariaDB when allowed, the
+## pinned test binaries, cached); prints each skip reason and ends with a table of tiers
+test:
+	go run ./internal/testrun
 
-# The race detector on the app (where the concurrency is); infra without it, because a race
-# build of the Pulumi AWS SDK costs minutes and gigabytes for code with no goroutines of ours.
-test-app:
-	go test -race -count=1 ./app/...
-
-# The real-engine tier (infra/enginetest) runs the CLI for minutes: past go test's default 10m.
-test-infra:
-	go test -count=1 -timeout 30m ./infra/...
+## test-unit: the inner loop: unit tests only, no set-up, no database, control plane or engine
+test-unit:
+	go run ./internal/testrun -unit
 
 ## kube-bins: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (pinned) once
 kube-bins:
@@ -23,6 +20,10 @@ kube-bins:
 ## test-kube: build the binaries if missing, then run only the real-Kubernetes tier
 test-kube: kube-bins
 	KUBETEST_REQUIRE=1 go test -count=1 ./infra/e2e/... ./infra/kubetest/...
+
+## kube-score: build kube-score v1.20.0 (pinned in infra/kubescore/tools/go.mod) once, for the manifest check
+kube-score:
+	bash infra/kubescore/tools/build.sh
 
 ## engine-bins: build the Pulumi CLI and the Kubernetes provider (pinned) once, for the real-engine tier
 engine-bins:
@@ -51,9 +52,15 @@ bench:
 bench-sweep:
 	go run ./app/cmd/loadgen -sweep -duration 3s
 
-## run: the counter app on its embedded store (no database needed)
+## run: the counter app on its embedded SQLite store (no database needed; file ./counter.db, kept)
 run:
 	go run ./app
+
+## run-local: the app against a throwaway MariaDB with the least-privilege user; Ctrl-C stops both and deletes the data
+run-local:
+	go build -o $(BIN)/counter ./app
+	go build -o $(BIN)/runlocal ./app/cmd/runlocal
+	$(BIN)/runlocal -app $(BIN)/counter
 
 ci:
 	bash .ci/run

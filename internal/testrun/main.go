@@ -1,0 +1,217 @@
+// Command testrun is `make test`: it does the set-up a fresh Debian machine with Go needs
+// (MariaDB and gcc when allowed, the pinned test binaries, cached), says what each slow
+// step is doing and how long it usually takes, runs every test tier with `go test -json`,
+// prints each package's result and every skip reason, and ends with a table of tiers:
+// ran, skipped (and why), failed. With -unit it is the inner loop: no set-up, no servers.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+)
+
+// heartbeatEvery is how long a step may stay silent before its progress is printed.
+const heartbeatEvery = 30 * time.Second
+
+// usually are the typical times of the slow test packages, warm, on this project's 2-core
+// machine (README, Tests), for the progress lines.
+var usually = map[string]string{
+	"infra/enginetest": "~4 min",
+	"infra/e2e":        "~40 s",
+	"app/service":      "~20 s",
+	"app/mysqltest":    "~15 s",
+}
+
+// serverPackages start servers or control planes; -unit leaves them out.
+var serverPackages = []string{"infra/e2e", "infra/kubetest", "infra/enginetest"}
+
+func main() {
+	unit := flag.Bool("unit", false, "unit tests only: no set-up, no database, Kubernetes or engine tier")
+	setup := flag.Bool("setup", true, "install missing packages and build the test binaries first")
+	flag.Parse()
+	r := &runner{out: os.Stdout, started: time.Now()}
+	if *unit {
+		r.unit()
+	} else {
+		r.all(*setup)
+	}
+	if !r.report() {
+		os.Exit(1)
+	}
+}
+
+type runner struct {
+	out      io.Writer
+	started  time.Time
+	env      []string // added to every command's environment
+	setupErr []string
+	sum      *summary
+}
+
+func (r *runner) all(setup bool) {
+	if setup {
+		r.setup()
+	}
+	// The race detector on the app, where the concurrency is; infra without it: a race
+	// build of the Pulumi AWS SDK costs minutes and gigabytes for code with no goroutines of ours.
+	race := r.raceFlag()
+	r.precompile(race, "./app/...")
+	r.precompile(nil, "./infra/...", "./internal/...")
+	r.sum = newSummary(r.out)
+	r.goTest("app tests"+map[bool]string{true: " with the race detector", false: ""}[len(race) > 0],
+		slices.Concat([]string{"test"}, race, []string{"-count=1", "-json", "./app/..."}))
+	// The real-engine tier runs the CLI for minutes: past go test's default 10m timeout.
+	r.goTest("infra and tooling tests", []string{"test", "-count=1", "-timeout", "30m", "-json", "./infra/...", "./internal/..."})
+}
+
+// setup installs what is missing and builds the pinned test binaries, each cached.
+func (r *runner) setup() {
+	r.step("installing missing system packages (MariaDB, gcc): ~1 min when something is missing", "bash", ".ci/install-packages")
+	r.step("downloading the Go modules: ~1 min cold, nothing to do when cached", "go", "mod", "download")
+	r.step("building the Kubernetes test binaries: ~9 min and 2 GB of memory cold, nothing to do when cached", "bash", "infra/kubetest/tools/build.sh")
+	r.step("building kube-score: ~1 min cold, nothing to do when cached", "bash", "infra/kubescore/tools/build.sh")
+	if os.Getenv("ENGINETEST_REQUIRE") == "1" || os.Getenv("TEST_ENGINE") == "1" {
+		r.step("building the Pulumi CLI and Kubernetes provider: ~26 min cold, nothing to do when cached", "bash", "infra/enginetest/tools/build.sh")
+	} else {
+		fmt.Fprintln(r.out, "::: not building the Pulumi CLI and provider (opt-in, ~26 min cold: `make engine-bins` or `make test TEST_ENGINE=1`); the real-engine tier skips unless they were built before")
+	}
+}
+
+// unit runs every package that starts no server, with the database tier pointed at a
+// binary that does not exist so its tests skip, whatever the environment requires.
+func (r *runner) unit() {
+	r.env = []string{"COUNTER_TEST_MYSQLD=/nonexistent/mariadbd", "COUNTER_TEST_MYSQL_DSN=", "COUNTER_TEST_REQUIRE_MYSQL=", "KUBESCORE_REQUIRE="}
+	out, err := r.command("go", "list", "./app/...", "./infra/...", "./internal/...").Output()
+	if err != nil {
+		r.setupErr = append(r.setupErr, fmt.Sprintf("go list: %v", err))
+		return
+	}
+	var pkgs []string
+	for _, p := range strings.Fields(string(out)) {
+		if !slices.Contains(serverPackages, strings.TrimPrefix(p, module)) {
+			pkgs = append(pkgs, p)
+		}
+	}
+	r.sum = newSummary(r.out)
+	r.goTest("unit tests", append([]string{"test", "-count=1", "-json"}, pkgs...))
+}
+
+func (r *runner) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), r.env...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// step runs a set-up command with its output shown, a progress line when it is silent for
+// a while, and its time at the end. A failure is reported in the summary; the tests run
+// anyway, so what does not depend on the step still reports.
+func (r *runner) step(what string, name string, args ...string) {
+	fmt.Fprintf(r.out, "::: %s\n", what)
+	t0 := time.Now()
+	cmd := r.command(name, args...)
+	cmd.Stdout = r.out
+	doing, _, _ := strings.Cut(what, ":")
+	err := r.withHeartbeat(cmd, func(d time.Duration) {
+		fmt.Fprintf(r.out, "... %v: still %s\n", d, doing)
+	})
+	if err != nil {
+		r.setupErr = append(r.setupErr, fmt.Sprintf("%s %s: %v", name, strings.Join(args, " "), err))
+		fmt.Fprintf(r.out, "::: FAILED after %v: %v\n", time.Since(t0).Round(time.Second), err)
+		return
+	}
+	fmt.Fprintf(r.out, "::: done in %v\n", time.Since(t0).Round(time.Second))
+}
+
+// withHeartbeat runs cmd, calling beat every heartbeatEvery until it ends.
+func (r *runner) withHeartbeat(cmd *exec.Cmd, beat func(time.Duration)) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(heartbeatEvery)
+	defer tick.Stop()
+	t0 := time.Now()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			beat(time.Since(t0).Round(time.Second))
+		}
+	}
+}
+
+// raceFlag is -race when cgo can build it, else nothing, with a note.
+func (r *runner) raceFlag() []string {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		fmt.Fprintln(r.out, "::: no gcc: the app tests run without the race detector (apt-get install gcc libc6-dev)")
+		return nil
+	}
+	return []string{"-race"}
+}
+
+// precompile compiles the dependencies of pkgs that are not in Go's build cache, as a step
+// of its own, so a cold cache shows as such instead of as a silent go test.
+func (r *runner) precompile(flags []string, pkgs ...string) {
+	list := slices.Concat([]string{"list", "-deps", "-test", "-f", `{{if and .Stale (not .ForTest) (ne .Name "main")}}{{.ImportPath}}{{end}}`}, flags, pkgs)
+	out, err := r.command("go", list...).Output()
+	if err != nil {
+		return // go test reports the same problem, where it belongs
+	}
+	stale := strings.Fields(string(out))
+	if len(stale) == 0 {
+		return
+	}
+	what := fmt.Sprintf("compiling the %d packages the tests of %s need that are not in Go's build cache", len(stale), strings.Join(pkgs, " "))
+	if slices.ContainsFunc(stale, func(p string) bool { return strings.HasPrefix(p, "github.com/pulumi/pulumi-aws/") }) {
+		what += ", the Pulumi AWS SDK among them: ~13 min cold on 2 busy cores, cached after"
+	} else {
+		what += ": up to ~2 min cold (the app's, with -race), cached after"
+	}
+	r.step(what, "go", slices.Concat([]string{"build"}, flags, stale)...)
+}
+
+// goTest runs go test with -json args into the summary.
+func (r *runner) goTest(what string, args []string) {
+	shown := slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "-json" })
+	for i := range shown {
+		shown[i] = strings.TrimPrefix(shown[i], module)
+	}
+	fmt.Fprintf(r.out, "::: %s: go %s\n", what, strings.Join(shown, " "))
+	t0 := time.Now()
+	cmd := r.command("go", args...)
+	// An io.Pipe, not StdoutPipe: Wait then returns only once everything written was read.
+	// Stderr too, so go's own errors show where they happen among the events.
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	read := make(chan struct{})
+	go func() { r.sum.read(pr); close(read) }()
+	failedBefore := r.sum.failed()
+	err := r.withHeartbeat(cmd, func(time.Duration) { r.sum.heartbeat(t0, usually) })
+	pw.Close()
+	<-read
+	// go test exits non-zero when a test fails, which the summary counts; a failure it did
+	// not see (go itself could not run) must not pass unnoticed.
+	if err != nil && r.sum.failed() == failedBefore {
+		r.setupErr = append(r.setupErr, fmt.Sprintf("go test (%s): %v", what, err))
+	}
+	fmt.Fprintf(r.out, "::: %s: %v\n", what, time.Since(t0).Round(time.Second))
+}
+
+// report prints the tier table and says whether everything that ran passed.
+func (r *runner) report() bool {
+	fmt.Fprintf(r.out, "\n::: summary (%v in all)\n", time.Since(r.started).Round(time.Second))
+	ok := r.sum == nil || r.sum.table(r.out)
+	for _, e := range r.setupErr {
+		fmt.Fprintln(r.out, "  - set-up failed: "+e)
+	}
+	return ok && len(r.setupErr) == 0 && r.sum != nil
+}
