@@ -129,7 +129,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		}
 		provider, kube = eks.Provider, kubeclient.FromOutput(eks.Kubeconfig)
 		storageClass = ebs.ClassName.ToStringPtrOutput()
-		volumeDeps = []pulumi.Resource{ebs.Addon, ebs.StorageClass}
+		volumeDeps = []pulumi.Resource{ebs.Addon, ebs.StorageClass, ebs.SnapshotAddon, ebs.SnapshotClass}
 		out.Kubeconfig = eks.Kubeconfig
 	case config.ModeExisting:
 		existing, err := cluster.NewExisting(ctx, "cluster", &cluster.ExistingArgs{Kubeconfig: cfg.Kubeconfig})
