@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,13 +42,24 @@ type Options struct {
 	// Retain keeps the volumes (KeepVolumes): nothing is deleted; what is kept, what it
 	// costs and how to delete it later is logged.
 	Retain bool
-	// Timeout bounds the wait for the PersistentVolumes to be gone (DefaultTimeout if zero).
+	// FinalSnapshot takes a VolumeSnapshot of each claim and waits until it is ready to use
+	// before any claim is deleted (not with Retain: the volume itself is kept).
+	FinalSnapshot bool
+	// Snapshots is the snapshot API's client, used with FinalSnapshot.
+	Snapshots snapshotclient.Interface
+	// SnapshotClass names the final snapshot's VolumeSnapshotClass; empty: the cluster's default.
+	SnapshotClass string
+	// FinalSnapshotSetting is the stack setting behind FinalSnapshot, named in messages.
+	FinalSnapshotSetting string
+	// Timeout bounds the wait for the final snapshots to be ready, and then the wait for
+	// the PersistentVolumes to be gone (DefaultTimeout if zero).
 	Timeout time.Duration
 	// Logger receives progress messages; nil discards them.
 	Logger *slog.Logger
 }
 
-// DeleteVolumes deletes the claims opts selects and waits until the PersistentVolumes
+// DeleteVolumes deletes the claims opts selects, after their final snapshots are ready
+// (Options.FinalSnapshot), and waits until the PersistentVolumes
 // they were bound to no longer exist, and so do the volumes of claims in the namespace
 // that were deleted before (by the StatefulSet's retention policy, or an earlier run).
 // Nothing to delete is success, so it can be re-run.
@@ -70,6 +82,13 @@ func DeleteVolumes(ctx context.Context, client kubernetes.Interface, opts Option
 	claims, err := client.CoreV1().PersistentVolumeClaims(opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: opts.Selector})
 	if err != nil {
 		return fmt.Errorf("cleanup: listing PersistentVolumeClaims in %s (%s): %w", opts.Namespace, opts.Selector, err)
+	}
+	if opts.FinalSnapshot {
+		if err := takeFinalSnapshots(ctx, opts, claims.Items, timeout); err != nil {
+			return err
+		}
+	} else {
+		logNoSnapshot(log, opts)
 	}
 	var volumes []string
 	for _, c := range claims.Items {

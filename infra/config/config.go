@@ -76,6 +76,11 @@ type Config struct {
 
 	RetainVolumes        bool
 	VolumeCleanupTimeout time.Duration
+	// FinalSnapshot takes a VolumeSnapshot of the MySQL volume before a destroy deletes it.
+	FinalSnapshot bool
+	// SnapshotClassName (existing mode) names the VolumeSnapshotClass of the final
+	// snapshot; empty means the cluster's default class.
+	SnapshotClassName string
 }
 
 // Defaults are the values used for unset keys. Pulumi.yaml declares the same defaults for
@@ -94,6 +99,7 @@ var Defaults = map[string]string{
 	"serviceType":          ServiceClusterIP,
 	"retainVolumes":        "false",
 	"volumeCleanupTimeout": "10m",
+	"finalSnapshot":        "true",
 }
 
 // Keys is every key the program reads, in the order the README documents them.
@@ -102,7 +108,7 @@ var Keys = []string{
 	"kubernetesVersion", "nodeInstanceType", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize",
 	"mysqlVersion", "mysqlStorageSize", "namespace",
 	"appImage", "appReplicas", "serviceType",
-	"retainVolumes", "volumeCleanupTimeout",
+	"retainVolumes", "volumeCleanupTimeout", "finalSnapshot", "snapshotClassName",
 }
 
 // Load reads and validates the stack's configuration.
@@ -166,6 +172,8 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 
 		RetainVolumes:        p.bool("retainVolumes"),
 		VolumeCleanupTimeout: p.duration("volumeCleanupTimeout"),
+		FinalSnapshot:        p.bool("finalSnapshot"),
+		SnapshotClassName:    p.dns1123Subdomain("snapshotClassName"),
 	}
 	if c.NodeMinSize > 0 && c.NodeDesiredSize > 0 && c.NodeMaxSize > 0 &&
 		(c.NodeMinSize > c.NodeDesiredSize || c.NodeDesiredSize > c.NodeMaxSize) {
@@ -183,7 +191,7 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 	if c.Mode == ModeEKS {
 		// These only make sense for a cluster we did not create; refusing them avoids a
 		// silent "why is my kubeconfig ignored".
-		for _, key := range []string{"kubeconfig", "storageClassName"} {
+		for _, key := range []string{"kubeconfig", "storageClassName", "snapshotClassName"} {
 			if get(key) != "" {
 				p.fail(key, "is only used with mode existing: remove it, or set %s:mode to existing", Project)
 			}
@@ -309,6 +317,15 @@ func (p *parser) dns1123Label(key string) string {
 	}
 	if slices.Contains(systemNamespaces, v) {
 		p.fail(key, "%q belongs to the cluster: the stack creates its namespace and deletes it, with all it holds, on destroy; use a namespace of its own, e.g. counter", v)
+	}
+	return v
+}
+
+// dns1123Subdomain is an optional object name, such as a VolumeSnapshotClass's.
+func (p *parser) dns1123Subdomain(key string) string {
+	v := p.value(key)
+	if errs := validation.IsDNS1123Subdomain(v); v != "" && len(errs) > 0 {
+		p.fail(key, "%q is not a valid object name (%s): use the name of an existing one (kubectl get volumesnapshotclass), or leave it unset", v, strings.Join(errs, "; "))
 	}
 	return v
 }

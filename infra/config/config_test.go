@@ -39,6 +39,8 @@ func TestParseDefaults(t *testing.T) {
 		{"ServiceType", c.ServiceType, ServiceClusterIP},
 		{"RetainVolumes", c.RetainVolumes, false},
 		{"VolumeCleanupTimeout", c.VolumeCleanupTimeout, 10 * time.Minute},
+		{"FinalSnapshot", c.FinalSnapshot, true},
+		{"SnapshotClassName", c.SnapshotClassName, ""},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -51,12 +53,13 @@ func TestParseAcceptsExistingMode(t *testing.T) {
 	c, err := Parse(getter(map[string]string{
 		"appImage": testImage, "mode": "existing", "kubeconfig": "/tmp/kc", "storageClassName": "standard",
 		"retainVolumes": "true", "serviceType": "LoadBalancer", "mysqlVersion": "9.1.0",
+		"finalSnapshot": "false", "snapshotClassName": "csi-aws-vsc",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Mode != ModeExisting || c.Kubeconfig != "/tmp/kc" || c.StorageClassName != "standard" ||
-		!c.RetainVolumes || c.ServiceType != ServiceLoadBalancer || c.MySQLVersion.Image() != "mysql:9.1.0" {
+		!c.RetainVolumes || c.FinalSnapshot || c.SnapshotClassName != "csi-aws-vsc" || c.ServiceType != ServiceLoadBalancer || c.MySQLVersion.Image() != "mysql:9.1.0" {
 		t.Errorf("unexpected config %+v", c)
 	}
 }
@@ -90,6 +93,9 @@ func TestParseRejects(t *testing.T) {
 		{"retainVolumes", "yes please", `counter-mysql:retainVolumes "yes please" is not valid: use true or false`},
 		{"volumeCleanupTimeout", "10", `counter-mysql:volumeCleanupTimeout "10" is not valid`},
 		{"volumeCleanupTimeout", "-1m", `counter-mysql:volumeCleanupTimeout "-1m" is not valid`},
+		{"finalSnapshot", "maybe", `counter-mysql:finalSnapshot "maybe" is not valid: use true or false`},
+		// The EKS stack makes its own class.
+		{"snapshotClassName", "csi-aws-vsc", "counter-mysql:snapshotClassName is only used with mode existing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -98,6 +104,14 @@ func TestParseRejects(t *testing.T) {
 				t.Fatalf("error = %v\nwant it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseRejectsABadSnapshotClassName(t *testing.T) {
+	_, err := Parse(getter(map[string]string{"appImage": testImage, "mode": "existing", "snapshotClassName": "Not_A_Name"}))
+	want := `counter-mysql:snapshotClassName "Not_A_Name" is not a valid object name`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error = %v\nwant it to contain %q", err, want)
 	}
 }
 

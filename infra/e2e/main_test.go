@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -42,6 +43,7 @@ const ebsDriver = "ebs.csi.aws.com"
 // env is the shared cluster with the clients the tests need.
 type env struct {
 	client kubernetes.Interface
+	snaps  snapshotclient.Interface
 	dyn    dynamic.Interface
 	mapper meta.RESTMapper
 	// warnings are what the API server said about applied objects (deprecations,
@@ -49,9 +51,24 @@ type env struct {
 	warnings *warnings
 }
 
+// snapshotCRDs installs the snapshot API into the shared cluster once: the EKS stack
+// renders a VolumeSnapshotClass, and the destroy takes a final snapshot.
+var snapshotCRDs struct {
+	sync.Once
+	err error
+}
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := kubetest.Shared(t)
+	snapshotCRDs.Do(func() { snapshotCRDs.err = kubetest.InstallSnapshotCRDs(context.Background(), c.Config) })
+	if snapshotCRDs.err != nil {
+		t.Fatal(snapshotCRDs.err)
+	}
+	snaps, err := snapshotclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := &warnings{}
 	cfg := rest.CopyConfig(c.Config)
 	cfg.WarningHandler = w
@@ -61,6 +78,7 @@ func newEnv(t *testing.T) *env {
 	}
 	return &env{
 		client:   c.Client,
+		snaps:    snaps,
 		dyn:      dyn,
 		mapper:   restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(c.Client.Discovery())),
 		warnings: w,
@@ -135,7 +153,7 @@ func (d *deployment) object(t *testing.T, kind, name string) *unstructured.Unstr
 // workloads refer to, then the workloads, then what selects their pods.
 var applyOrder = map[string]int{
 	"Namespace":    0,
-	"StorageClass": 1, "Secret": 1, "ConfigMap": 1, "ServiceAccount": 1, "Service": 1,
+	"StorageClass": 1, "VolumeSnapshotClass": 1, "Secret": 1, "ConfigMap": 1, "ServiceAccount": 1, "Service": 1,
 	"StatefulSet": 2, "Deployment": 2,
 	"PodDisruptionBudget": 3, "NetworkPolicy": 3,
 }

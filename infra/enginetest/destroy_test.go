@@ -23,7 +23,8 @@ func TestRetainVolumes(t *testing.T) {
 		{false, false}, {false, true}, {true, false}, {true, true},
 	} {
 		t.Run(fmt.Sprintf("applied %v, at destroy %v", tc.applied, tc.atDestroy), func(t *testing.T) {
-			s := w.newStack(t, map[string]string{"retainVolumes": strconv.FormatBool(tc.applied)})
+			// No final snapshot: TestLifecycle takes one; here the opt-out is seen.
+			s := w.newStack(t, map[string]string{"retainVolumes": strconv.FormatBool(tc.applied), "finalSnapshot": "false"})
 			s.mustUp(t)
 			claim, pv := s.claimVolume(t)
 			handle := volumeHandle(t, w, pv)
@@ -37,7 +38,10 @@ func TestRetainVolumes(t *testing.T) {
 			if !tc.atDestroy {
 				_, err := w.client.CoreV1().PersistentVolumes().Get(t.Context(), pv, metav1.GetOptions{})
 				notFound(t, "volume "+pv+" after destroy with retainVolumes false", err)
-				mustContain(t, "destroy output", out, claim0, pv)
+				mustContain(t, "destroy output", out, claim0, pv, "no final snapshot (counter-mysql:finalSnapshot is false)")
+				if left := w.finalSnapshots(t, s.namespace); len(left) > 0 {
+					t.Errorf("finalSnapshot false, yet snapshots were taken: %v", left)
+				}
 				return
 			}
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
+	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
@@ -35,8 +37,10 @@ func TestMain(m *testing.M) {
 const (
 	// storageClass is provisioned by kubetest's stand-in for the EBS CSI provisioner.
 	storageClass = "enginetest-gp3"
-	csiDriver    = "ebs.csi.aws.com"
-	appImage     = "ghcr.io/counter-mysql/counter:enginetest"
+	// snapshotClass is the cluster's default VolumeSnapshotClass.
+	snapshotClass = "enginetest-snapshots"
+	csiDriver     = "ebs.csi.aws.com"
+	appImage      = "ghcr.io/counter-mysql/counter:enginetest"
 	// commandTimeout bounds each CLI command; an up takes about 20 s here.
 	commandTimeout = 5 * time.Minute
 	// waitTimeout bounds each wait for the controllers.
@@ -45,28 +49,48 @@ const (
 	pod0        = "mysql-0"
 )
 
-var provisionOnce sync.Once
+var (
+	provisionOnce sync.Once
+	provisionErr  error
+)
 
 // world is what every scenario needs: the shared control plane with the provisioner
-// running, a Pulumi installation, and the Kubernetes client.
+// and the snapshotter running, a Pulumi installation, and the clients.
 type world struct {
 	cluster *kubetest.Cluster
 	client  kubernetes.Interface
+	snaps   snapshotclient.Interface
 	env     *Env
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	c := kubetest.Shared(t)
-	var err error
-	provisionOnce.Do(func() {
-		// Runs until the test binary exits: the provisioner serves every scenario.
-		err = kubetest.ProvisionVolumes(context.Background(), c.Client, storageClass, csiDriver)
-	})
+	snaps, err := snapshotclient.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{cluster: c, client: c.Client, env: New(t, filepath.Join("..", "..", "Pulumi.yaml"))}
+	provisionOnce.Do(func() {
+		// Both run until the test binary exits, serving every scenario.
+		ctx := context.Background()
+		if provisionErr = kubetest.ProvisionVolumes(ctx, c.Client, storageClass, csiDriver); provisionErr != nil {
+			return
+		}
+		if provisionErr = kubetest.InstallSnapshotCRDs(ctx, c.Config); provisionErr != nil {
+			return
+		}
+		// The default class, so existing mode needs no snapshotClassName.
+		_, provisionErr = snaps.SnapshotV1().VolumeSnapshotClasses().Create(ctx, &snapshotv1.VolumeSnapshotClass{
+			ObjectMeta:     metav1.ObjectMeta{Name: snapshotClass, Annotations: map[string]string{kubetest.DefaultSnapshotClassAnnotation: "true"}},
+			Driver:         csiDriver,
+			DeletionPolicy: snapshotv1.VolumeSnapshotContentRetain,
+		}, metav1.CreateOptions{})
+		go kubetest.SnapshotVolumes(ctx, c.Client, snaps, 0)
+	})
+	if provisionErr != nil {
+		t.Fatal(provisionErr)
+	}
+	w := &world{cluster: c, client: c.Client, snaps: snaps, env: New(t, filepath.Join("..", "..", "Pulumi.yaml"))}
 	w.watchNode(t)
 	return w
 }
@@ -121,6 +145,22 @@ func (w *world) deleteReleasedVolumes(t *testing.T, namespace string, delay time
 	return stop
 }
 
+// finalSnapshots are the VolumeSnapshotContents of snapshots taken in namespace.
+func (w *world) finalSnapshots(t *testing.T, namespace string) []snapshotv1.VolumeSnapshotContent {
+	t.Helper()
+	list, err := w.snaps.SnapshotV1().VolumeSnapshotContents().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []snapshotv1.VolumeSnapshotContent
+	for _, c := range list.Items {
+		if c.Spec.VolumeSnapshotRef.Namespace == namespace {
+			found = append(found, c)
+		}
+	}
+	return found
+}
+
 // config is an existing-mode stack in a namespace of its own, plus overrides.
 func (w *world) config(overrides map[string]string) map[string]string {
 	c := map[string]string{
@@ -160,7 +200,8 @@ func (w *world) newStack(t *testing.T, overrides map[string]string) *testStack {
 		if _, err := s.Destroy(ctx, optdestroy.RunProgram(true)); err != nil {
 			t.Errorf("clean-up: destroy --run-program of stack %s: %v", name, err)
 		}
-		// Volumes kept on purpose (retainVolumes) are the test's to remove.
+		// Volumes kept on purpose (retainVolumes) and final snapshots, which outlive the
+		// stack by design, are the test's to remove.
 		pvs, err := w.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
 		if err == nil {
 			for _, pv := range pvs.Items {
@@ -168,6 +209,9 @@ func (w *world) newStack(t *testing.T, overrides map[string]string) *testStack {
 					_ = w.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
 				}
 			}
+		}
+		for _, c := range w.finalSnapshots(t, s.namespace) {
+			_ = w.snaps.SnapshotV1().VolumeSnapshotContents().Delete(ctx, c.Name, metav1.DeleteOptions{})
 		}
 	})
 	return s

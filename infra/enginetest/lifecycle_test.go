@@ -263,15 +263,22 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("destroy --run-program leaves no claim and no volume", func(t *testing.T) {
+	t.Run("destroy --run-program leaves no claim and no volume, and a final snapshot", func(t *testing.T) {
 		_, pv := s.claimVolume(t)
 		w.deleteReleasedVolumes(t, ns, 0)
 		out, err := s.destroy(t, true)
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The snapshot (finalSnapshot's default) outlives the VolumeSnapshot, which went
+		// with the namespace; the stack's clean-up deletes it.
+		snaps := w.finalSnapshots(t, ns)
+		if len(snaps) != 1 || snaps[0].Status == nil || snaps[0].Status.SnapshotHandle == nil {
+			t.Fatalf("want one final VolumeSnapshotContent with a handle for namespace %s after the destroy, got %+v", ns, snaps)
+		}
 		// What the clean-up did reaches the user, through the engine.
-		mustContain(t, "destroy output", out, "deleted PersistentVolumeClaim", claim0, pv, "PersistentVolumes deleted")
+		mustContain(t, "destroy output", out, "final snapshot ready", snaps[0].Spec.VolumeSnapshotRef.Name, snaps[0].Name,
+			*snaps[0].Status.SnapshotHandle, "deleted PersistentVolumeClaim", claim0, pv, "PersistentVolumes deleted")
 		_, err = w.client.CoreV1().PersistentVolumes().Get(ctx, pv, metav1.GetOptions{})
 		notFound(t, "volume "+pv+" after destroy", err)
 		if left := s.namespaceVolumes(t); len(left) > 0 {

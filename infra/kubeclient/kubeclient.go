@@ -8,19 +8,27 @@ import (
 	"strings"
 	"sync"
 
+	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Func returns a client for the stack's cluster.
-type Func func() (kubernetes.Interface, error)
+// Clients reach one cluster, built from the same rest config.
+type Clients struct {
+	Kube kubernetes.Interface
+	// Snapshots reaches snapshot.storage.k8s.io, which a cluster may not serve.
+	Snapshots snapshotclient.Interface
+}
+
+// Func returns the clients of the stack's cluster.
+type Func func() (Clients, error)
 
 // FromConfig serves a kubeconfig known from stack config: a path, the file's contents,
 // or "" for the ambient one (KUBECONFIG or ~/.kube/config), like the Kubernetes provider.
 func FromConfig(kubeconfig string) Func {
-	return func() (kubernetes.Interface, error) {
+	return func() (Clients, error) {
 		var cfg *rest.Config
 		var err error
 		switch {
@@ -33,9 +41,14 @@ func FromConfig(kubeconfig string) Func {
 			cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
 		}
 		if err != nil {
-			return nil, err
+			return Clients{}, err
 		}
-		return kubernetes.NewForConfig(cfg)
+		kube, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return Clients{}, err
+		}
+		snapshots, err := snapshotclient.NewForConfig(cfg)
+		return Clients{Kube: kube, Snapshots: snapshots}, err
 	}
 }
 
@@ -57,11 +70,11 @@ func FromOutput(kubeconfig pulumi.StringOutput) Func {
 		value = s
 		return s
 	})
-	return func() (kubernetes.Interface, error) {
+	return func() (Clients, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if value == "" {
-			return nil, errors.New("the cluster's kubeconfig is not known in this run: run `pulumi destroy --run-program` (hooks need the program)")
+			return Clients{}, errors.New("the cluster's kubeconfig is not known in this run: run `pulumi destroy --run-program` (hooks need the program)")
 		}
 		return FromConfig(value)()
 	}

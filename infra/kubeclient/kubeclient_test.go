@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/client-go/kubernetes"
@@ -26,14 +27,18 @@ users:
   user: {token: abc}
 `
 
-// host is the API server a client built by f talks to.
+// host is the API server the clients built by f talk to, the same for both.
 func host(t *testing.T, f Func) string {
 	t.Helper()
 	c, err := f()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.(*kubernetes.Clientset).RESTClient().Get().URL().Host
+	kube := c.Kube.(*kubernetes.Clientset).RESTClient().Get().URL().Host
+	if snap := c.Snapshots.(*snapshotclient.Clientset).SnapshotV1().RESTClient().Get().URL().Host; snap != kube {
+		t.Errorf("snapshot client talks to %q, the Kubernetes client to %q", snap, kube)
+	}
+	return kube
 }
 
 func TestFromConfig(t *testing.T) {

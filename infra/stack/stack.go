@@ -105,6 +105,8 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		kube         kubeclient.Func
 		storageClass pulumi.StringPtrInput
 		volumeDeps   []pulumi.Resource
+		// snapshotClass is the final snapshot's VolumeSnapshotClass ("": the default).
+		snapshotClass string
 	)
 	switch cfg.Mode {
 	case config.ModeEKS:
@@ -127,16 +129,16 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		if err != nil {
 			return nil, err
 		}
-		provider, kube = eks.Provider, kubeclient.FromOutput(eks.Kubeconfig)
+		provider, kube, snapshotClass = eks.Provider, kubeclient.FromOutput(eks.Kubeconfig), storage.SnapshotClassName
 		storageClass = ebs.ClassName.ToStringPtrOutput()
-		volumeDeps = []pulumi.Resource{ebs.Addon, ebs.StorageClass}
+		volumeDeps = []pulumi.Resource{ebs.Addon, ebs.StorageClass, ebs.SnapshotAddon, ebs.SnapshotClass}
 		out.Kubeconfig = eks.Kubeconfig
 	case config.ModeExisting:
 		existing, err := cluster.NewExisting(ctx, "cluster", &cluster.ExistingArgs{Kubeconfig: cfg.Kubeconfig})
 		if err != nil {
 			return nil, err
 		}
-		provider, kube = existing.Provider, kubeclient.FromConfig(cfg.Kubeconfig)
+		provider, kube, snapshotClass = existing.Provider, kubeclient.FromConfig(cfg.Kubeconfig), cfg.SnapshotClassName
 		if cfg.StorageClassName != "" {
 			storageClass = pulumi.StringPtr(cfg.StorageClassName)
 		}
@@ -160,9 +162,12 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		Sizing:               sizing,
 		RetainVolumes:        cfg.RetainVolumes,
 		RetainVolumesSetting: config.Project + ":retainVolumes",
-		Volumes:              clusterVolumes{kube: kube, timeout: cfg.VolumeCleanupTimeout},
-		Clients:              counterapp.Labels(instance).Selector(),
-		Storage:              volumeDeps,
+		Volumes: clusterVolumes{
+			kube: kube, timeout: cfg.VolumeCleanupTimeout,
+			finalSnapshot: cfg.FinalSnapshot, snapshotClass: snapshotClass,
+		},
+		Clients: counterapp.Labels(instance).Selector(),
+		Storage: volumeDeps,
 	}, pulumi.Providers(provider))
 	if err != nil {
 		return nil, err
@@ -202,8 +207,12 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 // clusterVolumes does the database's volume work through the cluster's API.
 type clusterVolumes struct {
 	kube kubeclient.Func
-	// timeout bounds the wait for deleted volumes to be gone.
+	// timeout bounds the wait for the final snapshot, then for deleted volumes to be gone.
 	timeout time.Duration
+	// finalSnapshot and snapshotClass ("": the cluster's default) are this run's settings:
+	// the destroying run's decide.
+	finalSnapshot bool
+	snapshotClass string
 }
 
 func (v clusterVolumes) Adopt(ctx context.Context, log *slog.Logger, namespace string, claims []string) error {
@@ -211,7 +220,7 @@ func (v clusterVolumes) Adopt(ctx context.Context, log *slog.Logger, namespace s
 	if err != nil {
 		return err
 	}
-	_, err = cleanup.AdoptVolumes(ctx, client, namespace, claims, log)
+	_, err = cleanup.AdoptVolumes(ctx, client.Kube, namespace, claims, log)
 	return err
 }
 
@@ -220,7 +229,7 @@ func (v clusterVolumes) Keep(ctx context.Context, log *slog.Logger, namespace, s
 	if err != nil {
 		return err
 	}
-	return cleanup.KeepVolumes(ctx, client, cleanup.Options{Namespace: namespace, Selector: selector, Logger: log})
+	return cleanup.KeepVolumes(ctx, client.Kube, cleanup.Options{Namespace: namespace, Selector: selector, Logger: log})
 }
 
 func (v clusterVolumes) Release(ctx context.Context, log *slog.Logger, namespace, selector string, retain bool) error {
@@ -228,7 +237,9 @@ func (v clusterVolumes) Release(ctx context.Context, log *slog.Logger, namespace
 	if err != nil {
 		return err
 	}
-	return cleanup.DeleteVolumes(ctx, client, cleanup.Options{
+	return cleanup.DeleteVolumes(ctx, client.Kube, cleanup.Options{
 		Namespace: namespace, Selector: selector, Retain: retain, Timeout: v.timeout, Logger: log,
+		FinalSnapshot: v.finalSnapshot, Snapshots: client.Snapshots, SnapshotClass: v.snapshotClass,
+		FinalSnapshotSetting: config.Project + ":finalSnapshot",
 	})
 }

@@ -34,6 +34,8 @@ var (
 		"aws:iam/rolePolicyAttachment:RolePolicyAttachment storage-ebs-csi",
 		"aws:eks/addon:Addon aws-ebs-csi-driver",
 		"kubernetes:storage.k8s.io/v1:StorageClass gp3",
+		"aws:eks/addon:Addon snapshot-controller",
+		"kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotClass ebs-retain",
 	}
 	existingCluster = []string{
 		"counter-mysql:cluster:Existing cluster",
@@ -164,8 +166,12 @@ func TestStatefulSetHooksAndDependencies(t *testing.T) {
 			continue
 		}
 		// ... and the CSI add-on and the StorageClass after it, so that hook still has a
-		// driver to delete the EBS volume.
-		for _, dep := range []string{"aws:eks/addon:Addon::aws-ebs-csi-driver", "kubernetes:storage.k8s.io/v1:StorageClass::gp3"} {
+		// driver to delete the EBS volume, and the snapshot add-on and class, for the
+		// final snapshot it takes first.
+		for _, dep := range []string{
+			"aws:eks/addon:Addon::aws-ebs-csi-driver", "kubernetes:storage.k8s.io/v1:StorageClass::gp3",
+			"aws:eks/addon:Addon::snapshot-controller", "kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotClass::ebs-retain",
+		} {
 			if !slices.ContainsFunc(volumes.DependsOn, func(urn string) bool { return strings.HasSuffix(urn, dep) }) {
 				t.Errorf("the volumes ConfigMap does not depend on %s: %v", dep, volumes.DependsOn)
 			}

@@ -1,6 +1,7 @@
 // Package storage gives an EKS cluster encrypted gp3 volumes: the EBS CSI driver add-on,
 // running under an IAM role only its own service account can assume, and a StorageClass
-// the database names explicitly.
+// the database names explicitly; and snapshots of them: the snapshot-controller add-on and
+// a VolumeSnapshotClass whose snapshots outlive the stack.
 package storage
 
 import (
@@ -10,6 +11,8 @@ import (
 
 	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	storagev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/storage/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -25,6 +28,12 @@ const (
 	ServiceAccount = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
 	// AddonName is the EKS add-on that installs the EBS CSI driver.
 	AddonName = "aws-ebs-csi-driver"
+	// Driver is the EBS CSI driver's name, the class's provisioner.
+	Driver = "ebs.csi.aws.com"
+	// SnapshotAddonName is the EKS add-on that installs the snapshot CRDs and controller.
+	SnapshotAddonName = "snapshot-controller"
+	// SnapshotClassName is the VolumeSnapshotClass the destroy's final snapshot uses.
+	SnapshotClassName = "ebs-retain"
 )
 
 // Args ties the storage to an EKS cluster.
@@ -44,6 +53,9 @@ type EBS struct {
 	Role         *iam.Role
 	Addon        *awseks.Addon
 	StorageClass *storagev1.StorageClass
+	// SnapshotAddon installs the snapshot API; SnapshotClass (SnapshotClassName) uses it.
+	SnapshotAddon *awseks.Addon
+	SnapshotClass *apiextensions.CustomResource
 	// ClassName is the StorageClass's name, resolved once the class exists.
 	ClassName pulumi.StringOutput
 }
@@ -74,11 +86,25 @@ func NewEBS(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 	if err != nil {
 		return nil, err
 	}
+	// The snapshot add-on needs no IAM of its own: the EBS CSI driver's csi-snapshotter
+	// sidecar calls EC2, and AmazonEBSCSIDriverPolicy allows ec2:CreateSnapshot on volumes,
+	// ec2:CreateTags on new snapshots and ec2:DescribeSnapshots (AWS managed policy
+	// reference, read 2026-12-01).
+	s.SnapshotAddon, err = awseks.NewAddon(ctx, SnapshotAddonName, &awseks.AddonArgs{
+		ClusterName: args.ClusterName,
+		AddonName:   pulumi.String(SnapshotAddonName),
+	}, pulumi.Parent(s))
+	if err != nil {
+		return nil, err
+	}
 	s.Addon, err = awseks.NewAddon(ctx, AddonName, &awseks.AddonArgs{
 		ClusterName:           args.ClusterName,
 		AddonName:             pulumi.String(AddonName),
 		ServiceAccountRoleArn: s.Role.Arn,
-	}, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{policy})) // the controller needs its permissions from its first start
+	}, pulumi.Parent(s),
+		// The controller needs its permissions from its first start, and the EBS CSI
+		// driver's install guide wants the snapshot CRDs installed before the driver.
+		pulumi.DependsOn([]pulumi.Resource{policy, s.SnapshotAddon}))
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +114,7 @@ func NewEBS(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 			Name:   pulumi.String(ClassName),
 			Labels: pulumi.ToStringMap(meta.All()),
 		},
-		Provisioner: pulumi.String("ebs.csi.aws.com"),
+		Provisioner: pulumi.String(Driver),
 		Parameters: pulumi.StringMap{
 			"type":                      pulumi.String("gp3"),
 			"encrypted":                 pulumi.String("true"),
@@ -103,6 +129,24 @@ func NewEBS(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 		return nil, err
 	}
 	s.ClassName = s.StorageClass.Metadata.Name().Elem()
+	snapMeta := labels.App{Name: SnapshotClassName, Instance: args.Instance, Component: "storage"}
+	s.SnapshotClass, err = apiextensions.NewCustomResource(ctx, SnapshotClassName, &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("snapshot.storage.k8s.io/v1"),
+		Kind:       pulumi.String("VolumeSnapshotClass"),
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:   pulumi.String(SnapshotClassName),
+			Labels: pulumi.ToStringMap(snapMeta.All()),
+		},
+		OtherFields: kubernetes.UntypedArgs{
+			"driver": pulumi.String(Driver),
+			// Retain: the EBS snapshot outlives its VolumeSnapshot, which the namespace's
+			// deletion takes, and so the stack.
+			"deletionPolicy": pulumi.String("Retain"),
+		},
+	}, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{s.SnapshotAddon})) // its CRD comes with the add-on
+	if err != nil {
+		return nil, err
+	}
 	err = ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"roleArn":   s.Role.Arn,
 		"className": s.ClassName,

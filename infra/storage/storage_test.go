@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -47,6 +48,8 @@ func TestResources(t *testing.T) {
 	attachment := get("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "storage-ebs-csi")
 	addon := get("aws:eks/addon:Addon", storage.AddonName)
 	class := get("kubernetes:storage.k8s.io/v1:StorageClass", storage.ClassName)
+	snapshotAddon := get("aws:eks/addon:Addon", storage.SnapshotAddonName)
+	snapshotClass := get("kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotClass", storage.SnapshotClassName)
 	checks := []struct {
 		name      string
 		got, want any
@@ -66,10 +69,35 @@ func TestResources(t *testing.T) {
 		{"expansion", class["allowVolumeExpansion"], true},
 		{"reclaim", class["reclaimPolicy"], "Delete"},
 		{"not the default class", pulumitest.Field(class, "metadata", "annotations", "storageclass.kubernetes.io/is-default-class"), nil},
+		{"snapshot add-on name", snapshotAddon["addonName"], "snapshot-controller"},
+		{"snapshot add-on cluster", snapshotAddon["clusterName"], pulumitest.ClusterName},
+		{"snapshot class name", pulumitest.Field(snapshotClass, "metadata", "name"), "ebs-retain"},
+		{"snapshot class driver", snapshotClass["driver"], "ebs.csi.aws.com"},
+		// Delete would delete the EBS snapshot with the namespace's VolumeSnapshots.
+		{"snapshot class deletionPolicy", snapshotClass["deletionPolicy"], "Retain"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
 		}
 	}
+	// The snapshot CRDs come with the add-on; the EBS driver wants them before it starts.
+	addonURN := mustGet(t, rec, "aws:eks/addon:Addon", storage.SnapshotAddonName).URN
+	for _, r := range [][2]string{
+		{"kubernetes:snapshot.storage.k8s.io/v1:VolumeSnapshotClass", storage.SnapshotClassName},
+		{"aws:eks/addon:Addon", storage.AddonName},
+	} {
+		if deps := mustGet(t, rec, r[0], r[1]).DependsOn; !slices.Contains(deps, addonURN) {
+			t.Errorf("%s %s does not depend on the snapshot-controller add-on (depends on %v)", r[0], r[1], deps)
+		}
+	}
+}
+
+func mustGet(t *testing.T, rec *pulumitest.Recorded, typ, name string) pulumitest.Resource {
+	t.Helper()
+	r, ok := rec.Get(typ, name)
+	if !ok {
+		t.Fatalf("no %s %s", typ, name)
+	}
+	return r
 }
