@@ -176,10 +176,13 @@ func TestPulumiYAMLMatchesDefaults(t *testing.T) {
 		if decl.Description == "" || decl.Type == "" {
 			t.Errorf("Pulumi.yaml %s needs a type and a description", key)
 		}
-		yamlDefault := ""
-		if decl.Default != nil {
-			yamlDefault = fmt.Sprint(decl.Default)
+		// The CLI refuses a stack that leaves a key declared without a default unset
+		// ("missing required configuration"), before the program runs.
+		if decl.Default == nil {
+			t.Errorf("Pulumi.yaml %s has no default, so the CLI requires every stack to set it: give it default: %q", key, Defaults[key])
+			continue
 		}
+		yamlDefault := fmt.Sprint(decl.Default)
 		if yamlDefault != Defaults[key] {
 			t.Errorf("default of %s: Pulumi.yaml %q, Go %q", key, yamlDefault, Defaults[key])
 		}

@@ -47,6 +47,27 @@ func TestBadConfig(t *testing.T) {
 		}
 		mustContain(t, "preview", err.Error()+out, "counter-mysql:mysqlversion is not a setting", "did you mean counter-mysql:mysqlVersion?")
 	})
+	// Keys the program treats as optional must be optional to the CLI too: it refuses a
+	// stack that leaves a declared key without a default unset, before the program runs.
+	t.Run("optional keys left unset", func(t *testing.T) {
+		for _, key := range []string{"storageClassName", "appImage"} {
+			if err := s.RemoveConfig(t.Context(), "counter-mysql:"+key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer s.SetConfig(t, map[string]string{"storageClassName": storageClass, "appImage": appImage})
+		// Without appImage, existing mode fails in the program, naming the key and the fix;
+		// storageClassName unset is accepted (the cluster's default class).
+		_, out, err := s.preview(t)
+		if err == nil {
+			t.Fatal("preview accepted mode existing without appImage")
+		}
+		mustContain(t, "preview", err.Error()+out, "counter-mysql:appImage is required with mode existing")
+		s.SetConfig(t, map[string]string{"appImage": appImage})
+		if _, _, err := s.preview(t); err != nil {
+			t.Errorf("preview refused a stack without storageClassName: %v", err)
+		}
+	})
 	_, err := w.client.CoreV1().Namespaces().Get(t.Context(), s.namespace, metav1.GetOptions{})
 	notFound(t, "namespace "+s.namespace, err)
 	if st := s.state(t); strings.Contains(st, "pulumi:providers:kubernetes") || strings.Contains(st, "kubernetes:core/v1") {
