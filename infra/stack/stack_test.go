@@ -390,3 +390,17 @@ func TestNamespaceAndCredentialsAreShared(t *testing.T) {
 		t.Errorf("credentials versions: MySQL %v, app %v; want the same 32 hex digits", mysql, counter)
 	}
 }
+
+// TestNamespaceKeepsItsOldURN: the namespace was the database component's child until it
+// moved to the stack; the alias to that URN is what keeps a deployed stack's namespace
+// (and the data in it) through an up. infra/enginetest runs that up for real.
+func TestNamespaceKeepsItsOldURN(t *testing.T) {
+	ns, ok := stacktest.MustRun(t, nil).Get("kubernetes:core/v1:Namespace", "counter")
+	if !ok {
+		t.Fatal("no Namespace counter")
+	}
+	want := "urn:pulumi:" + pulumitest.Stack + "::" + pulumitest.Project + "::counter-mysql:database:MySQL$kubernetes:core/v1:Namespace::counter"
+	if !slices.Contains(ns.Aliases, want) {
+		t.Errorf("namespace aliases = %q, want %q", ns.Aliases, want)
+	}
+}
