@@ -100,6 +100,15 @@ func positive(s string) bool {
 	return err == nil && v > 0
 }
 
+// measured says s is a figure, not "n/a". CPU time is counted in clock ticks of 10 ms and
+// the ratios are printed to two decimals, so on a loaded machine (CI, the race detector,
+// other tests' fsyncs) a short line can measure 0 of either; TestCPUTime checks the
+// measurement itself.
+func measured(s string) bool {
+	v, err := strconv.ParseFloat(s, 64)
+	return err == nil && v >= 0
+}
+
 // A short run starts its own databases (binary log off and on) and Redis servers and
 // prints one error-free line per configuration with figures from real requests: CPU per
 // request of the servers and the databases, numbers per statement, and the ratios.
@@ -108,7 +117,7 @@ func TestReportsEveryLine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, errs bytes.Buffer
-	args := []string{"-clients", "8", "-duration", "300ms", "-warmup", "0s"}
+	args := []string{"-clients", "8", "-duration", "500ms", "-warmup", "0s"}
 	if err := run(ctx, args, &out, &errs); err != nil {
 		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errs)
 	}
@@ -131,13 +140,13 @@ func TestReportsEveryLine(t *testing.T) {
 			t.Errorf("%s: %+v; want 8 clients, requests answered, no errors or duplicates", name, r)
 		}
 		onDB := name != lineMemory
-		if runtime.GOOS == "linux" && (!positive(r.appCPU) || onDB != positive(r.dbCPU)) {
+		if runtime.GOOS == "linux" && (!measured(r.appCPU) || onDB != measured(r.dbCPU)) {
 			t.Errorf("%s: CPU µs per request app %s, db %s; want measured (db only with a database)", name, r.appCPU, r.dbCPU)
 		}
 		if isApp := strings.HasPrefix(name, "batch/") || strings.HasPrefix(name, "single/"); isApp != positive(r.batch) {
 			t.Errorf("%s: numbers per statement %q", name, r.batch)
 		}
-		if !positive(r.vsMemory) || (err == nil) != positive(r.vsRedis) {
+		if !measured(r.vsMemory) || (err == nil) != measured(r.vsRedis) {
 			t.Errorf("%s: ratios to Redis %s and to the ceiling %s", name, r.vsRedis, r.vsMemory)
 		}
 	}
