@@ -59,7 +59,7 @@ func takeFinalSnapshots(ctx context.Context, opts Options, claims []corev1.Persi
 	if opts.Snapshots == nil {
 		return errors.New("cleanup: FinalSnapshot needs Options.Snapshots")
 	}
-	if err := servesSnapshots(opts.Snapshots.Discovery()); err != nil {
+	if err := ServesSnapshots(opts.Snapshots.Discovery()); err != nil {
 		return fmt.Errorf("cleanup: cannot take a final snapshot of the MySQL volume, so the claim is not deleted: %w; "+
 			"install the snapshot CRDs and controller (EKS: the snapshot-controller add-on) and a VolumeSnapshotClass for the volume's CSI driver, "+
 			"or set %s false to delete the volume without a copy; then run `pulumi destroy --run-program` again", err, opts.FinalSnapshotSetting)
@@ -97,8 +97,8 @@ func takeFinalSnapshots(ctx context.Context, opts Options, claims []corev1.Persi
 	return nil
 }
 
-// servesSnapshots says why the cluster cannot take a VolumeSnapshot, or nil if it can.
-func servesSnapshots(d discovery.DiscoveryInterface) error {
+// ServesSnapshots says why the cluster cannot take a VolumeSnapshot, or nil if it can.
+func ServesSnapshots(d discovery.DiscoveryInterface) error {
 	resources, err := d.ServerResourcesForGroupVersion(snapshotGroupVersion)
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("the cluster does not serve %s (no snapshot CRDs installed)", snapshotGroupVersion)

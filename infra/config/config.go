@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
+	"github.com/counter-mysql/counter-mysql/infra/restore"
 )
 
 // Project is the Pulumi project name, the namespace of every key below.
@@ -81,6 +82,11 @@ type Config struct {
 	// SnapshotClassName (existing mode) names the VolumeSnapshotClass of the final
 	// snapshot; empty means the cluster's default class.
 	SnapshotClassName string
+	// RestoreFromSnapshot makes a new stack's MySQL volume start from a snapshot: an EBS
+	// snapshot id (snap-…) or, in existing mode, the name of a VolumeSnapshotContent or of
+	// a VolumeSnapshot in the stack's namespace. Empty: a new, empty volume. Package
+	// restore finds it and checks it can be restored.
+	RestoreFromSnapshot string
 }
 
 // Defaults are the values used for unset keys. Pulumi.yaml declares the same defaults for
@@ -108,7 +114,7 @@ var Keys = []string{
 	"kubernetesVersion", "nodeInstanceType", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize",
 	"mysqlVersion", "mysqlStorageSize", "namespace",
 	"appImage", "appReplicas", "serviceType",
-	"retainVolumes", "volumeCleanupTimeout", "finalSnapshot", "snapshotClassName",
+	"retainVolumes", "volumeCleanupTimeout", "finalSnapshot", "snapshotClassName", "restoreFromSnapshot",
 }
 
 // Load reads and validates the stack's configuration.
@@ -174,6 +180,7 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 		VolumeCleanupTimeout: p.duration("volumeCleanupTimeout"),
 		FinalSnapshot:        p.bool("finalSnapshot"),
 		SnapshotClassName:    p.dns1123Subdomain("snapshotClassName"),
+		RestoreFromSnapshot:  p.snapshotSource("restoreFromSnapshot"),
 	}
 	if c.NodeMinSize > 0 && c.NodeDesiredSize > 0 && c.NodeMaxSize > 0 &&
 		(c.NodeMinSize > c.NodeDesiredSize || c.NodeDesiredSize > c.NodeMaxSize) {
@@ -196,6 +203,10 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 				p.fail(key, "is only used with mode existing: remove it, or set %s:mode to existing", Project)
 			}
 		}
+	}
+	if c.Mode == ModeEKS && c.RestoreFromSnapshot != "" && !restore.EBSSnapshotID.MatchString(c.RestoreFromSnapshot) {
+		p.fail("restoreFromSnapshot", "%q names a Kubernetes object, but mode eks creates a new cluster, which has none: "+
+			"use the EBS snapshot id (snap-…; a final snapshot's is its snapshotHandle, printed by the destroy)", c.RestoreFromSnapshot)
 	}
 	if len(p.errs) > 0 {
 		return Config{}, p.err()
@@ -326,6 +337,21 @@ func (p *parser) dns1123Subdomain(key string) string {
 	v := p.value(key)
 	if errs := validation.IsDNS1123Subdomain(v); v != "" && len(errs) > 0 {
 		p.fail(key, "%q is not a valid object name (%s): use the name of an existing one (kubectl get volumesnapshotclass), or leave it unset", v, strings.Join(errs, "; "))
+	}
+	return v
+}
+
+// snapshotSource is an optional EBS snapshot id or the name of a snapshot object.
+func (p *parser) snapshotSource(key string) string {
+	v := p.value(key)
+	if v == "" || restore.EBSSnapshotID.MatchString(v) {
+		return v
+	}
+	if strings.HasPrefix(v, "snap-") {
+		p.fail(key, "%q is not an EBS snapshot id: use snap- and 8 or 17 hex digits, as aws ec2 describe-snapshots shows", v)
+	} else if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
+		p.fail(key, "%q is neither an EBS snapshot id (snap-…) nor a valid object name (%s): use one of those (kubectl get volumesnapshotcontent), or leave it unset",
+			v, strings.Join(errs, "; "))
 	}
 	return v
 }

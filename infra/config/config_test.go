@@ -41,6 +41,7 @@ func TestParseDefaults(t *testing.T) {
 		{"VolumeCleanupTimeout", c.VolumeCleanupTimeout, 10 * time.Minute},
 		{"FinalSnapshot", c.FinalSnapshot, true},
 		{"SnapshotClassName", c.SnapshotClassName, ""},
+		{"RestoreFromSnapshot", c.RestoreFromSnapshot, ""},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -96,6 +97,10 @@ func TestParseRejects(t *testing.T) {
 		{"finalSnapshot", "maybe", `counter-mysql:finalSnapshot "maybe" is not valid: use true or false`},
 		// The EKS stack makes its own class.
 		{"snapshotClassName", "csi-aws-vsc", "counter-mysql:snapshotClassName is only used with mode existing"},
+		{"restoreFromSnapshot", "snap-12345", `counter-mysql:restoreFromSnapshot "snap-12345" is not an EBS snapshot id: use snap- and 8 or 17 hex digits`},
+		{"restoreFromSnapshot", "Final_Snap", `counter-mysql:restoreFromSnapshot "Final_Snap" is neither an EBS snapshot id (snap-…) nor a valid object name`},
+		// A new EKS cluster has no snapshot objects to name.
+		{"restoreFromSnapshot", "snapcontent-1234", `counter-mysql:restoreFromSnapshot "snapcontent-1234" names a Kubernetes object, but mode eks creates a new cluster`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -104,6 +109,18 @@ func TestParseRejects(t *testing.T) {
 				t.Fatalf("error = %v\nwant it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseAcceptsRestoreSources(t *testing.T) {
+	for _, tc := range []struct{ mode, value string }{
+		{"eks", "snap-0123456789abcdef0"}, {"eks", "snap-89abcdef"},
+		{"existing", "snap-0123456789abcdef0"}, {"existing", "snapcontent-7d2f5a3e-0c1b-4b6e-9a8f-1e2d3c4b5a69"},
+	} {
+		c, err := Parse(getter(map[string]string{"appImage": testImage, "mode": tc.mode, "restoreFromSnapshot": tc.value}))
+		if err != nil || c.RestoreFromSnapshot != tc.value {
+			t.Errorf("mode %s, restoreFromSnapshot %s: %q, %v", tc.mode, tc.value, c.RestoreFromSnapshot, err)
+		}
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -56,6 +58,10 @@ const (
 	volumeName    = "data"
 	// volumesKeySelector holds the claims' label selector in the volumes ConfigMap.
 	volumesKeySelector = "claimSelector"
+	// RestoreSnapshotName is the VolumeSnapshot the claim starts from (Args.Restore).
+	RestoreSnapshotName = StatefulSetName + "-restore"
+	// ClaimName is the data volume's claim, made by the StatefulSet from its template.
+	ClaimName = volumeName + "-" + StatefulSetName + "-0"
 )
 
 // Keys of the credentials Secret.
@@ -100,6 +106,22 @@ type Args struct {
 	// Storage must outlive the volume clean-up (the CSI driver deletes the volume), so the
 	// volumes ConfigMap depends on it and Pulumi deletes that first.
 	Storage []pulumi.Resource
+	// Restore, if set, is the snapshot the data volume starts from when it is created.
+	Restore *Restore
+}
+
+// Restore is a snapshot for the data volume to start from, found and checked by package
+// restore. A claim can only start from a VolumeSnapshot in its own namespace, so the
+// database registers one there (RestoreSnapshotName), pre-provisioned: bound to a
+// VolumeSnapshotContent of its own for the same snapshot, with deletionPolicy Retain, so
+// no destroy of this stack ever deletes the snapshot it came from. Like the rest of the
+// claim template it is read only when the claim is created.
+type Restore struct {
+	// Driver is the CSI driver that holds the snapshot; it must be the one that provisions
+	// the volume (the StorageClass's).
+	Driver string
+	// SnapshotHandle is the driver's id of the snapshot, e.g. an EBS snapshot id.
+	SnapshotHandle string
 }
 
 // Sizing is the MySQL server's resources and what follows from them, in one place.
@@ -199,7 +221,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, err
 	}
-	if m.StatefulSet, err = b.statefulSet(m, files, volumes, hooks); err != nil {
+	source, err := b.restoreSource()
+	if err != nil {
+		return nil, err
+	}
+	if m.StatefulSet, err = b.statefulSet(m, files, volumes, source, hooks); err != nil {
 		return nil, err
 	}
 	if err := b.claimSize(m.StatefulSet); err != nil {
@@ -307,11 +333,64 @@ func (b *builder) volumesConfigMap(release *pulumi.ResourceHook) (*corev1.Config
 	)
 }
 
-func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.ConfigMap, hooks *hooks) (*appsv1.StatefulSet, error) {
+// restoreSource registers the VolumeSnapshot the claim starts from (Args.Restore), or
+// returns nil without a restore.
+func (b *builder) restoreSource() (*apiextensions.CustomResource, error) {
+	r := b.args.Restore
+	if r == nil {
+		return nil, nil
+	}
+	if r.Driver == "" || r.SnapshotHandle == "" {
+		return nil, fmt.Errorf("database: Args.Restore %+v: set both Driver and SnapshotHandle", *r)
+	}
+	// Cluster-scoped and auto-named: two stacks in one cluster may restore the same snapshot.
+	content, err := apiextensions.NewCustomResource(b.ctx, b.name+"-restore", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String(snapshotAPIVersion),
+		Kind:       pulumi.String("VolumeSnapshotContent"),
+		Metadata:   &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(b.app.All())},
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+			// Retain: deleting this object (this stack's destroy) leaves the snapshot.
+			"deletionPolicy": pulumi.String("Retain"),
+			"driver":         pulumi.String(r.Driver),
+			"source":         pulumi.Map{"snapshotHandle": pulumi.String(r.SnapshotHandle)},
+			"volumeSnapshotRef": pulumi.Map{
+				"name": pulumi.String(RestoreSnapshotName), "namespace": b.args.Namespace,
+			},
+		}},
+	}, pulumi.Parent(b.parent), pulumi.DependsOn(b.args.Storage)) // the CRDs may come with the storage
+	if err != nil {
+		return nil, err
+	}
+	meta := b.meta(RestoreSnapshotName)
+	// The up waits until the snapshot controller has checked the snapshot exists, so a
+	// wrong handle fails here, naming this object, instead of leaving MySQL's pod pending.
+	meta.Annotations = pulumi.StringMap{"pulumi.com/waitFor": pulumi.String("jsonpath={.status.readyToUse}=true")}
+	return apiextensions.NewCustomResource(b.ctx, b.name+"-restore", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String(snapshotAPIVersion),
+		Kind:       pulumi.String("VolumeSnapshot"),
+		Metadata:   meta,
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+			"source": pulumi.Map{"volumeSnapshotContentName": content.Metadata.Name()},
+		}},
+	}, pulumi.Parent(b.parent), pulumi.DependsOn(b.args.Storage))
+}
+
+// snapshotAPIVersion is the CSI snapshot API.
+const snapshotAPIVersion = "snapshot.storage.k8s.io/v1"
+
+func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.ConfigMap, source *apiextensions.CustomResource, hooks *hooks) (*appsv1.StatefulSet, error) {
 	// The claim carries no version label: the claim template cannot change after creation
 	// (IgnoreChanges below), so a version label there would go stale at the first upgrade.
 	claimLabels := b.app
 	claimLabels.Version = ""
+	deps := []pulumi.Resource{volumes}
+	var dataSource *corev1.TypedLocalObjectReferenceArgs
+	if source != nil {
+		deps = append(deps, source)
+		dataSource = &corev1.TypedLocalObjectReferenceArgs{
+			ApiGroup: pulumi.String("snapshot.storage.k8s.io"), Kind: pulumi.String("VolumeSnapshot"), Name: pulumi.String(RestoreSnapshotName),
+		}
+	}
 	return appsv1.NewStatefulSet(b.ctx, b.name, &appsv1.StatefulSetArgs{
 		Metadata: b.meta(StatefulSetName),
 		Spec: &appsv1.StatefulSetSpecArgs{
@@ -338,6 +417,7 @@ func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.Confi
 				Spec: &corev1.PersistentVolumeClaimSpecArgs{
 					AccessModes:      pulumi.StringArray{pulumi.String("ReadWriteOnce")},
 					StorageClassName: b.args.StorageClassName,
+					DataSource:       dataSource,
 					Resources: &corev1.VolumeResourceRequirementsArgs{
 						Requests: pulumi.StringMap{"storage": pulumi.String(b.args.StorageSize)},
 					},
@@ -347,8 +427,9 @@ func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.Confi
 	},
 		pulumi.Parent(b.parent),
 		// Deleted before the volumes ConfigMap, whose hook deletes the claims once no pod
-		// uses them (and before the storage, which that ConfigMap depends on).
-		pulumi.DependsOn([]pulumi.Resource{volumes}),
+		// uses them (and before the storage, which that ConfigMap depends on); created
+		// after the snapshot the claim starts from.
+		pulumi.DependsOn(deps),
 		// Claim templates are immutable: a change would replace the StatefulSet and so
 		// delete its volume. A new size is applied to the claim itself (claimSize).
 		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),

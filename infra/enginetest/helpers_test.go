@@ -73,7 +73,7 @@ func newWorld(t *testing.T) *world {
 	provisionOnce.Do(func() {
 		// Both run until the test binary exits, serving every scenario.
 		ctx := context.Background()
-		if provisionErr = kubetest.ProvisionVolumes(ctx, c.Client, storageClass, csiDriver); provisionErr != nil {
+		if provisionErr = kubetest.ProvisionVolumes(ctx, c.Client, snaps, storageClass, csiDriver); provisionErr != nil {
 			return
 		}
 		if provisionErr = kubetest.InstallSnapshotCRDs(ctx, c.Config); provisionErr != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,8 +31,12 @@ const csiPoll = 100 * time.Millisecond
 // ctx ends: every Pending claim of that class that the PV controller hands to driver gets
 // a PersistentVolume of its requested size, pre-bound to it, with the class's reclaim
 // policy, and the PV controller binds them.
+// A claim whose dataSource is a VolumeSnapshot waits, as with the real sidecar, until the
+// snapshot is ready to use; it is provisioned only if the snapshot's content is driver's
+// and fits the requested size, and its volume is annotated RestoredFromAnnotation with the
+// snapshotHandle (the "disk" starts from it). Without snaps such claims stay Pending.
 // The class is created (Immediate binding, expansion allowed, reclaim Delete) if missing.
-func ProvisionVolumes(ctx context.Context, client kubernetes.Interface, class, driver string) error {
+func ProvisionVolumes(ctx context.Context, client kubernetes.Interface, snaps snapshotclient.Interface, class, driver string) error {
 	_, err := client.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
 		ObjectMeta:           metav1.ObjectMeta{Name: class},
 		Provisioner:          driver,
@@ -44,14 +49,18 @@ func ProvisionVolumes(ctx context.Context, client kubernetes.Interface, class, d
 	}
 	go func() {
 		_ = wait.PollUntilContextCancel(ctx, csiPoll, true, func(ctx context.Context) (bool, error) {
-			provisionPending(ctx, client, class, driver)
+			provisionPending(ctx, client, snaps, class, driver)
 			return false, nil
 		})
 	}()
 	return nil
 }
 
-func provisionPending(ctx context.Context, client kubernetes.Interface, class, driver string) {
+// RestoredFromAnnotation marks a volume ProvisionVolumes made from a snapshot, with the
+// snapshot's handle.
+const RestoredFromAnnotation = "kubetest.counter-mysql.io/restored-from"
+
+func provisionPending(ctx context.Context, client kubernetes.Interface, snaps snapshotclient.Interface, class, driver string) {
 	sc, err := client.StorageV1().StorageClasses().Get(ctx, class, metav1.GetOptions{})
 	if err != nil {
 		return // retried on the next tick, like the real sidecar
@@ -67,10 +76,18 @@ func provisionPending(ctx context.Context, client kubernetes.Interface, class, d
 			c.Status.Phase != corev1.ClaimPending || c.Spec.VolumeName != "" || c.DeletionTimestamp != nil {
 			continue
 		}
+		annotations := map[string]string{"pv.kubernetes.io/provisioned-by": driver}
+		if ds := c.Spec.DataSource; ds != nil {
+			handle, ok := restoreHandle(ctx, snaps, c, driver)
+			if !ok {
+				continue // as the real sidecar: retried until the snapshot is ready, or forever
+			}
+			annotations[RestoredFromAnnotation] = handle
+		}
 		pv := &corev1.PersistentVolume{
 			ObjectMeta: metav1.ObjectMeta{
 				Name:        "pvc-" + string(c.UID),
-				Annotations: map[string]string{"pv.kubernetes.io/provisioned-by": driver},
+				Annotations: annotations,
 			},
 			Spec: corev1.PersistentVolumeSpec{
 				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: c.Spec.Resources.Requests[corev1.ResourceStorage]},
@@ -85,6 +102,27 @@ func provisionPending(ctx context.Context, client kubernetes.Interface, class, d
 		}
 		_, _ = client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
 	}
+}
+
+// restoreHandle is the snapshotHandle claim c is to start from, if its VolumeSnapshot is
+// ready, of driver, and fits the claim.
+func restoreHandle(ctx context.Context, snaps snapshotclient.Interface, c corev1.PersistentVolumeClaim, driver string) (string, bool) {
+	ds := c.Spec.DataSource
+	if snaps == nil || ds.Kind != "VolumeSnapshot" || ptr.Deref(ds.APIGroup, "") != "snapshot.storage.k8s.io" {
+		return "", false
+	}
+	s, err := snaps.SnapshotV1().VolumeSnapshots(c.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+	if err != nil || s.Status == nil || !ptr.Deref(s.Status.ReadyToUse, false) || s.Status.BoundVolumeSnapshotContentName == nil {
+		return "", false
+	}
+	content, err := snaps.SnapshotV1().VolumeSnapshotContents().Get(ctx, *s.Status.BoundVolumeSnapshotContentName, metav1.GetOptions{})
+	if err != nil || content.Spec.Driver != driver || content.Status == nil || content.Status.SnapshotHandle == nil {
+		return "", false
+	}
+	if size := content.Status.RestoreSize; size != nil && c.Spec.Resources.Requests.Storage().Value() < *size {
+		return "", false
+	}
+	return *content.Status.SnapshotHandle, true
 }
 
 // DeleteReleasedVolumes plays driver's part in volume deletion until ctx ends: once a

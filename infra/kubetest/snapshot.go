@@ -16,6 +16,7 @@ import (
 	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -89,8 +90,12 @@ func InstallSnapshotCRDs(ctx context.Context, cfg *rest.Config) error {
 // SnapshotVolumes plays the snapshot controller and the CSI driver's csi-snapshotter
 // until ctx ends, through the API only: every VolumeSnapshot of a claim that has no
 // status yet gets a VolumeSnapshotContent bound to it, with its class's driver and
-// deletionPolicy (the default class when it names none) and a snapshotHandle
-// snap-<8 hex>; delay later both are readyToUse, as a real snapshot is after its upload.
+// deletionPolicy (the default class when it names none), a snapshotHandle snap-<8 hex>
+// and the volume's size as restoreSize; delay later both are readyToUse, as a real
+// snapshot is after its upload. A pre-provisioned VolumeSnapshot (source
+// volumeSnapshotContentName) is bound and ready at once if its content points back at it
+// and its snapshotHandle is one this stand-in took (the "cloud" has it), and gets an
+// error otherwise, as from a driver that cannot find the snapshot.
 // Only snapshots in one of namespaces are touched (all if none are given).
 func SnapshotVolumes(ctx context.Context, kube kubernetes.Interface, snaps snapshotclient.Interface, delay time.Duration, namespaces ...string) {
 	bound := map[string]time.Time{} // snapshot UID -> when its content was created
@@ -101,7 +106,13 @@ func SnapshotVolumes(ctx context.Context, kube kubernetes.Interface, snaps snaps
 		}
 		for i := range list.Items {
 			s := &list.Items[i]
-			if (len(namespaces) > 0 && !slices.Contains(namespaces, s.Namespace)) || s.Spec.Source.PersistentVolumeClaimName == nil {
+			if len(namespaces) > 0 && !slices.Contains(namespaces, s.Namespace) {
+				continue
+			}
+			if s.Spec.Source.VolumeSnapshotContentName != nil {
+				if s.Status == nil || !ptr.Deref(s.Status.ReadyToUse, false) {
+					bindPreProvisioned(ctx, snaps, s)
+				}
 				continue
 			}
 			switch {
@@ -160,13 +171,67 @@ func bindContent(ctx context.Context, kube kubernetes.Interface, snaps snapshotc
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	created.Status = &snapshotv1.VolumeSnapshotContentStatus{SnapshotHandle: ptr.To("snap-" + hex.EncodeToString(b)), ReadyToUse: ptr.To(false)}
+	created.Status = &snapshotv1.VolumeSnapshotContentStatus{
+		SnapshotHandle: ptr.To("snap-" + hex.EncodeToString(b)), ReadyToUse: ptr.To(false),
+		RestoreSize: ptr.To(pv.Spec.Capacity.Storage().Value()),
+	}
 	if _, err := snaps.SnapshotV1().VolumeSnapshotContents().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("VolumeSnapshotContent status: %w", err)
 	}
 	s.Status = &snapshotv1.VolumeSnapshotStatus{BoundVolumeSnapshotContentName: &created.Name, ReadyToUse: ptr.To(false)}
 	_, err = snaps.SnapshotV1().VolumeSnapshots(s.Namespace).UpdateStatus(ctx, s, metav1.UpdateOptions{})
 	return err
+}
+
+// bindPreProvisioned binds a VolumeSnapshot of an existing snapshot to its content and
+// makes both ready, or records on the VolumeSnapshot why not.
+func bindPreProvisioned(ctx context.Context, snaps snapshotclient.Interface, s *snapshotv1.VolumeSnapshot) {
+	fail := func(msg string) {
+		s.Status = &snapshotv1.VolumeSnapshotStatus{Error: &snapshotv1.VolumeSnapshotError{Time: ptr.To(metav1.Now()), Message: ptr.To(msg)}}
+		_, _ = snaps.SnapshotV1().VolumeSnapshots(s.Namespace).UpdateStatus(ctx, s, metav1.UpdateOptions{})
+	}
+	contents := snaps.SnapshotV1().VolumeSnapshotContents()
+	content, err := contents.Get(ctx, *s.Spec.Source.VolumeSnapshotContentName, metav1.GetOptions{})
+	if err != nil {
+		fail("content: " + err.Error())
+		return
+	}
+	if ref := content.Spec.VolumeSnapshotRef; ref.Namespace != s.Namespace || ref.Name != s.Name {
+		fail(fmt.Sprintf("VolumeSnapshotContent %s is for %s/%s", content.Name, ref.Namespace, ref.Name))
+		return
+	}
+	handle := ptr.Deref(content.Spec.Source.SnapshotHandle, "")
+	taken := takenSnapshot(ctx, snaps, handle)
+	if taken == nil {
+		fail(fmt.Sprintf("snapshot %q not found by driver %s", handle, content.Spec.Driver))
+		return
+	}
+	content.Status = &snapshotv1.VolumeSnapshotContentStatus{
+		SnapshotHandle: &handle, ReadyToUse: ptr.To(true), RestoreSize: taken.Status.RestoreSize, CreationTime: taken.Status.CreationTime,
+	}
+	if _, err := contents.UpdateStatus(ctx, content, metav1.UpdateOptions{}); err != nil {
+		return // retried on the next tick
+	}
+	s.Status = &snapshotv1.VolumeSnapshotStatus{BoundVolumeSnapshotContentName: &content.Name, ReadyToUse: ptr.To(true)}
+	if size := taken.Status.RestoreSize; size != nil {
+		s.Status.RestoreSize = resource.NewQuantity(*size, resource.BinarySI)
+	}
+	_, _ = snaps.SnapshotV1().VolumeSnapshots(s.Namespace).UpdateStatus(ctx, s, metav1.UpdateOptions{})
+}
+
+// takenSnapshot is the content of a snapshot this stand-in took with handle, ready to use:
+// the cloud's record of it. Nil if there is none.
+func takenSnapshot(ctx context.Context, snaps snapshotclient.Interface, handle string) *snapshotv1.VolumeSnapshotContent {
+	list, err := snaps.SnapshotV1().VolumeSnapshotContents().List(ctx, metav1.ListOptions{})
+	if err != nil || handle == "" {
+		return nil
+	}
+	for i, c := range list.Items {
+		if c.Spec.Source.VolumeHandle != nil && c.Status != nil && ptr.Deref(c.Status.SnapshotHandle, "") == handle && ptr.Deref(c.Status.ReadyToUse, false) {
+			return &list.Items[i]
+		}
+	}
+	return nil
 }
 
 // snapshotClass is the named class, or the one marked default.
@@ -199,5 +264,8 @@ func markReady(ctx context.Context, snaps snapshotclient.Interface, s *snapshotv
 	}
 	s.Status.ReadyToUse = ptr.To(true)
 	s.Status.CreationTime = ptr.To(metav1.NewTime(now))
+	if size := content.Status.RestoreSize; size != nil {
+		s.Status.RestoreSize = resource.NewQuantity(*size, resource.BinarySI)
+	}
 	_, _ = snaps.SnapshotV1().VolumeSnapshots(s.Namespace).UpdateStatus(ctx, s, metav1.UpdateOptions{})
 }

@@ -52,6 +52,20 @@ const (
 	LoadBalancerHostname = "counter-mock.elb." + Region + ".amazonaws.com"
 )
 
+// EBSSnapshot is an EBS snapshot in the mocked account.
+type EBSSnapshot struct {
+	State   string
+	SizeGiB int
+}
+
+// EBSSnapshots are the EBS snapshots the mocked account has; looking up any other id
+// fails, as it does with AWS.
+var EBSSnapshots = map[string]EBSSnapshot{
+	"snap-0123456789abcdef0": {State: "completed", SizeGiB: 20},
+	"snap-0123456789abcdef1": {State: "pending", SizeGiB: 20},
+	"snap-0123456789abcdef2": {State: "completed", SizeGiB: 100},
+}
+
 // Run runs program under the mocks. deployed are the outputs of the stack's last up, as a
 // reference to the stack itself reads them (nil: never deployed). The error is the
 // program's; what was registered until then is returned with it.
@@ -160,19 +174,40 @@ func (m *mocks) registerFixtures(ctx *pulumi.Context) error {
 	return nil
 }
 
-// Call answers provider functions: the program only asks ECR for a registry token, to push
-// the image it builds; any other call is a surprise.
+// Call answers provider functions: the program asks ECR for a registry token, to push the
+// image it builds, and EC2 for the snapshot it restores from; any other call is a surprise.
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	m.mu.Lock()
 	m.calls = append(m.calls, args)
 	m.mu.Unlock()
-	if args.Token != "aws:ecr/getAuthorizationToken:getAuthorizationToken" {
+	switch args.Token {
+	case "aws:ebs/getSnapshot:getSnapshot":
+		return ebsSnapshot(args.Args)
+	case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+	default:
 		return nil, fmt.Errorf("stacktest: unexpected call of %s", args.Token)
 	}
 	return resource.PropertyMap{
 		"userName":      resource.NewProperty("AWS"),
 		"password":      resource.NewProperty(ECRPassword),
 		"proxyEndpoint": resource.NewProperty("https://" + RegistryHost),
+	}, nil
+}
+
+// ebsSnapshot answers a lookup of one snapshot id, as the AWS provider does.
+func ebsSnapshot(args resource.PropertyMap) (resource.PropertyMap, error) {
+	ids := args["snapshotIds"]
+	if !ids.IsArray() || len(ids.ArrayValue()) != 1 || !ids.ArrayValue()[0].IsString() {
+		return nil, fmt.Errorf("stacktest: getSnapshot wants one snapshot id, got %v", args)
+	}
+	id := ids.ArrayValue()[0].StringValue()
+	snap, ok := EBSSnapshots[id]
+	if !ok {
+		return nil, fmt.Errorf("reading EBS Snapshots: InvalidSnapshot.NotFound: The snapshot '%s' does not exist", id)
+	}
+	return resource.PropertyMap{
+		"id": resource.NewProperty(id), "snapshotId": resource.NewProperty(id),
+		"state": resource.NewProperty(snap.State), "volumeSize": resource.NewProperty(float64(snap.SizeGiB)),
 	}, nil
 }
 

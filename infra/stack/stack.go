@@ -20,6 +20,7 @@ import (
 	"github.com/counter-mysql/counter-mysql/infra/database"
 	"github.com/counter-mysql/counter-mysql/infra/image"
 	"github.com/counter-mysql/counter-mysql/infra/kubeclient"
+	"github.com/counter-mysql/counter-mysql/infra/restore"
 	"github.com/counter-mysql/counter-mysql/infra/storage"
 )
 
@@ -38,9 +39,18 @@ func Program(ctx *pulumi.Context) error {
 	if err := CheckDeployed(cfg, deployed); err != nil {
 		return err
 	}
-	out, err := Deploy(ctx, cfg, sourceRoot)
+	from, err := restoreSource(ctx, cfg, deployed)
 	if err != nil {
 		return err
+	}
+	out, err := Deploy(ctx, cfg, sourceRoot, from)
+	if err != nil {
+		return err
+	}
+	if from != nil {
+		ctx.Export(restoredOutput, pulumi.StringMap{
+			"source": pulumi.String(from.From), "driver": pulumi.String(from.Driver), "snapshotHandle": pulumi.String(from.SnapshotHandle),
+		})
 	}
 	if cfg.Mode == config.ModeEKS {
 		ctx.Export("kubeconfig", out.Kubeconfig)
@@ -77,8 +87,9 @@ type Outputs struct {
 }
 
 // Deploy creates every resource for a validated configuration; the app image, unless
-// configured, builds from the repository at root.
-func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, error) {
+// configured, builds from the repository at root. The MySQL volume starts from from, or
+// empty if nil.
+func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.Source) (*Outputs, error) {
 	out := &Outputs{}
 	// Every object's app.kubernetes.io/instance label, so two stacks sharing a cluster
 	// never select each other's pods.
@@ -151,6 +162,10 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 	namespace := ns.Metadata.Name().Elem()
 
 	// The database.
+	var restoreArgs *database.Restore
+	if from != nil {
+		restoreArgs = &database.Restore{Driver: from.Driver, SnapshotHandle: from.SnapshotHandle}
+	}
 	sizing := database.DefaultSizing
 	sizing.MaxConnections = config.MySQLMaxConnections
 	db, err := database.New(ctx, databaseName, &database.Args{
@@ -168,6 +183,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string) (*Outputs, erro
 		},
 		Clients: counterapp.Labels(instance).Selector(),
 		Storage: volumeDeps,
+		Restore: restoreArgs,
 	}, pulumi.Providers(provider))
 	if err != nil {
 		return nil, err

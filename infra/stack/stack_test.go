@@ -189,7 +189,7 @@ func outputs(t *testing.T, overrides map[string]string) (values map[string]strin
 	}
 	values, secret = map[string]string{}, map[string]bool{}
 	_, err = stacktest.RunProgram(func(ctx *pulumi.Context) error {
-		out, err := stack.Deploy(ctx, cfg, repoRoot)
+		out, err := stack.Deploy(ctx, cfg, repoRoot, nil)
 		if err != nil {
 			return err
 		}
@@ -290,7 +290,7 @@ func TestLongStackNameFailsFirst(t *testing.T) {
 	}
 	m := &countingMocks{}
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		_, err := stack.Deploy(ctx, cfg, repoRoot)
+		_, err := stack.Deploy(ctx, cfg, repoRoot, nil)
 		return err
 	}, pulumi.WithMocks("counter-mysql", strings.Repeat("production-", 6), m))
 	if err == nil || !strings.Contains(err.Error(), "use a shorter stack name") {
@@ -310,7 +310,7 @@ func deploy(t *testing.T, root string, overrides map[string]string) (*pulumitest
 		t.Fatal(err)
 	}
 	return stacktest.RunProgram(func(ctx *pulumi.Context) error {
-		_, err := stack.Deploy(ctx, cfg, root)
+		_, err := stack.Deploy(ctx, cfg, root, nil)
 		return err
 	})
 }
