@@ -357,7 +357,12 @@ func (b *builder) restoreSource() (*apiextensions.CustomResource, error) {
 				"name": pulumi.String(RestoreSnapshotName), "namespace": b.args.Namespace,
 			},
 		}},
-	}, pulumi.Parent(b.parent), pulumi.DependsOn(b.args.Storage)) // the CRDs may come with the storage
+	},
+		pulumi.Parent(b.parent),
+		pulumi.DependsOn(b.args.Storage), // the CRDs may come with the storage
+		// Both specs are immutable: another snapshot (an up that failed before the stack was
+		// first deployed, then a new value) replaces them.
+		pulumi.ReplaceOnChanges([]string{"spec"}))
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +377,10 @@ func (b *builder) restoreSource() (*apiextensions.CustomResource, error) {
 		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
 			"source": pulumi.Map{"volumeSnapshotContentName": content.Metadata.Name()},
 		}},
-	}, pulumi.Parent(b.parent), pulumi.DependsOn(b.args.Storage))
+	},
+		pulumi.Parent(b.parent), pulumi.DependsOn(b.args.Storage),
+		// Its name is fixed (the claim template names it), so the old one goes first.
+		pulumi.ReplaceOnChanges([]string{"spec"}), pulumi.DeleteBeforeReplace(true))
 }
 
 // snapshotAPIVersion is the CSI snapshot API.
