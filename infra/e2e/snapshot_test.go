@@ -17,6 +17,7 @@ import (
 
 	"github.com/counter-mysql/counter-mysql/infra/cleanup"
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
+	"github.com/counter-mysql/counter-mysql/infra/restore"
 	"github.com/counter-mysql/counter-mysql/infra/storage"
 )
 
@@ -151,6 +152,14 @@ func TestFinalSnapshotWithoutSnapshotAPI(t *testing.T) {
 	got, err := c.Client.CoreV1().PersistentVolumeClaims(ns).Get(t.Context(), claim.Name, metav1.GetOptions{})
 	if err != nil || got.DeletionTimestamp != nil {
 		t.Errorf("claim %s after the refusal: %v, deleting %v", claim.Name, err, got.DeletionTimestamp)
+	}
+
+	// Nor can a stack restore there, even from an EBS snapshot id: the claim's dataSource
+	// is a VolumeSnapshot.
+	_, err = restore.FromCluster(t.Context(), restore.Cluster{Kube: c.Client, Snapshots: snaps, Namespace: "new", Claim: claim0},
+		restore.Request{Setting: restoreSetting, Value: "snap-0123456789abcdef0", Size: resource.MustParse("1Gi"), SizeSetting: "counter-mysql:mysqlStorageSize"})
+	if err == nil || !strings.Contains(err.Error(), restoreSetting+" snap-0123456789abcdef0") || !strings.Contains(err.Error(), "no snapshot CRDs installed") {
+		t.Errorf("restore on a cluster without the snapshot API: error = %v", err)
 	}
 }
 

@@ -113,6 +113,10 @@ type Resource struct {
 	Hooks     Hooks    // names of the resource hooks bound to it
 	// RetainOnDelete: Pulumi forgets the resource on delete instead of deleting it.
 	RetainOnDelete bool
+	// ReplaceOnChanges are the input paths whose change replaces the resource, and
+	// DeleteBeforeReplace deletes the old one first.
+	ReplaceOnChanges    []string
+	DeleteBeforeReplace bool
 	// Aliases are the earlier URNs the resource was registered under.
 	Aliases []string
 }
@@ -230,6 +234,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Parent = rpc.GetParent()
 		r.DependsOn = rpc.GetDependencies()
 		r.RetainOnDelete = rpc.GetRetainOnDelete()
+		r.ReplaceOnChanges, r.DeleteBeforeReplace = rpc.GetReplaceOnChanges(), rpc.GetDeleteBeforeReplace()
 		r.Aliases = rpc.GetAliasURNs()
 		for _, a := range rpc.GetAliases() {
 			if u := a.GetUrn(); u != "" {

@@ -41,6 +41,11 @@ const defaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
 // VolumeSnapshot in another namespace, naming what to set instead, and a namespace that
 // has, or would bind, a volume for the claim already.
 func FromCluster(ctx context.Context, c Cluster, r Request) (Source, error) {
+	// The claim's dataSource is a VolumeSnapshot, whatever the value names.
+	if err := cleanup.ServesSnapshots(c.Snapshots.Discovery()); err != nil {
+		return Source{}, fmt.Errorf("%s %s: %w, so no volume can start from a snapshot: install the snapshot CRDs and controller "+
+			"(and your CSI driver's snapshot support), or unset the setting for an empty volume", r.Setting, r.Value, err)
+	}
 	if err := c.noVolumeYet(ctx, r); err != nil {
 		return Source{}, err
 	}
@@ -56,10 +61,6 @@ func FromCluster(ctx context.Context, c Cluster, r Request) (Source, error) {
 		// controller to check (the database's VolumeSnapshot is waited for).
 		s = Source{Driver: driver, SnapshotHandle: r.Value}
 	} else {
-		if err := cleanup.ServesSnapshots(c.Snapshots.Discovery()); err != nil {
-			return Source{}, fmt.Errorf("%s %s: %w: a snapshot object cannot be read, nor restored; install the snapshot CRDs and controller, or use the EBS snapshot id",
-				r.Setting, r.Value, err)
-		}
 		content, err := c.content(ctx, r)
 		if err != nil {
 			return Source{}, err

@@ -62,6 +62,11 @@ func TestRestoreFromEBSSnapshot(t *testing.T) {
 	if !slices.Contains(sts.DependsOn, snaps[0].URN) {
 		t.Errorf("the StatefulSet does not wait for the VolumeSnapshot: %v", sts.DependsOn)
 	}
+	// Both specs are immutable: a new source replaces them, the fixed-name snapshot first.
+	if !slices.Equal(contents[0].ReplaceOnChanges, []string{"spec"}) || !slices.Equal(snaps[0].ReplaceOnChanges, []string{"spec"}) || !snaps[0].DeleteBeforeReplace {
+		t.Errorf("replaceOnChanges %v and %v, deleteBeforeReplace %v: want a new spec to replace both, the VolumeSnapshot deleted first",
+			contents[0].ReplaceOnChanges, snaps[0].ReplaceOnChanges, snaps[0].DeleteBeforeReplace)
+	}
 	// Their CRDs come with the snapshot-controller add-on.
 	for _, r := range []pulumitest.Resource{contents[0], snaps[0]} {
 		if !slices.ContainsFunc(r.DependsOn, func(urn string) bool { return strings.HasSuffix(urn, "aws:eks/addon:Addon::snapshot-controller") }) {
