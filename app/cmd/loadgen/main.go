@@ -63,6 +63,7 @@ type options struct {
 	dbConns                int
 	cpuProfile, memProfile string
 	ceiling, redis, binlog bool
+	runs                   int      // rounds of every line; with more than one, medians are printed too
 	lines                  []string // run only the lines with these names (all if empty)
 }
 
@@ -77,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.dsn, "dsn", "", "admin DSN of an existing MySQL/MariaDB server (default: start throwaway ones, binlog off and on)")
 	fs.IntVar(&o.clients, "clients", 64, "concurrent closed-loop HTTP clients")
 	fs.BoolVar(&o.sweep, "sweep", false, "run every line at "+fmt.Sprint(sweepClients)+" clients instead of -clients")
+	fs.IntVar(&o.runs, "runs", 1, "rounds of every line, one after the other; with more than one, also the median of each figure over the rounds (the machine's noise shows in a single round)")
 	fs.IntVar(&o.replicas, "replicas", 1, "app servers sharing the database (clients are spread over them)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per line, after the warm-up")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per line, left out of the figures")
@@ -94,8 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.clients < 1 || o.replicas < 1 || o.dbConns < 1 || o.duration <= 0 || o.warmup < 0 {
-		return errors.New("-clients, -replicas, -db-conns and -duration must be positive, -warmup not negative")
+	if o.clients < 1 || o.replicas < 1 || o.dbConns < 1 || o.runs < 1 || o.duration <= 0 || o.warmup < 0 {
+		return errors.New("-clients, -replicas, -db-conns, -runs and -duration must be positive, -warmup not negative")
 	}
 	for _, name := range o.lines {
 		if !slices.Contains(lineNames(), name) {
@@ -140,39 +142,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var broken []error // histories that failed their checks
 	for _, n := range counts {
 		b.o.clients = n
-		fmt.Fprintf(stdout, "\n%d clients, load average %s\n", n, loadAverage())
-		var lines []line
-		add := func(l line, err error) error {
-			if errors.Is(err, errSkipped) {
+		var rounds [][]line
+		for round := 1; round <= o.runs; round++ {
+			fmt.Fprintf(stdout, "\n%d clients, load average %s%s\n", n, loadAverage(), roundLabel(round, o.runs))
+			var lines []line
+			add := func(l line, err error) error {
+				if errors.Is(err, errSkipped) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("%s, %d clients: %w", l.name, n, err)
+				}
+				if l.historyErr != nil {
+					broken = append(broken, fmt.Errorf("%s, %d clients: %w", l.name, n, l.historyErr))
+				}
+				lines = append(lines, l)
 				return nil
 			}
-			if err != nil {
-				return fmt.Errorf("%s, %d clients: %w", l.name, n, err)
-			}
-			if l.historyErr != nil {
-				broken = append(broken, fmt.Errorf("%s, %d clients: %w", l.name, n, l.historyErr))
-			}
-			lines = append(lines, l)
-			return nil
-		}
-		for _, r := range redises {
-			if err := add(b.reference(ctx, r)); err != nil {
-				return err
-			}
-		}
-		if o.ceiling {
-			if err := add(b.reference(ctx, reference{name: lineMemory})); err != nil {
-				return err
-			}
-		}
-		for _, db := range dbs {
-			for _, mode := range []config.Mode{config.ModeBatch, config.ModeSingle} {
-				if err := add(b.app(ctx, db, mode)); err != nil {
+			for _, r := range redises {
+				if err := add(b.reference(ctx, r)); err != nil {
 					return err
 				}
 			}
+			if o.ceiling {
+				if err := add(b.reference(ctx, reference{name: lineMemory})); err != nil {
+					return err
+				}
+			}
+			for _, db := range dbs {
+				for _, mode := range []config.Mode{config.ModeBatch, config.ModeSingle} {
+					if err := add(b.app(ctx, db, mode)); err != nil {
+						return err
+					}
+				}
+			}
+			printLines(stdout, lines)
+			rounds = append(rounds, lines)
 		}
-		printLines(stdout, lines)
+		if o.runs > 1 {
+			fmt.Fprintf(stdout, "\n%d clients, median of %d rounds\n", n, o.runs)
+			printMedians(stdout, rounds)
+		}
 	}
 	return errors.Join(broken...)
 }
@@ -240,6 +250,65 @@ func printLines(w io.Writer, lines []line) {
 }
 
 func ms(d time.Duration) float64 { return d.Seconds() * 1e3 }
+
+func roundLabel(round, runs int) string {
+	if runs == 1 {
+		return ""
+	}
+	return fmt.Sprintf(", round %d of %d", round, runs)
+}
+
+// printMedians prints, per line, the median over the rounds of each figure, the ratios
+// taken within each round (the lines of one round ran under the same conditions), and
+// the errors and duplicates summed.
+func printMedians(w io.Writer, rounds [][]line) {
+	fmt.Fprintf(w, "%-18s %8s %8s %8s %6s %5s %9s %9s %7s %7s\n", "line", "req/s", "p50 ms", "p99 ms", "errors", "dups",
+		"app µs/rq", "db µs/rq", "x redis", "x no-db")
+	for _, first := range rounds[0] {
+		var reqs, p50, p99, app, db, vsRedis, vsMemory []float64
+		errs, dups := 0, 0
+		for _, lines := range rounds {
+			find := func(name string) *line {
+				i := slices.IndexFunc(lines, func(l line) bool { return l.name == name })
+				if i < 0 {
+					return nil
+				}
+				return &lines[i]
+			}
+			l := find(first.name)
+			if l == nil {
+				continue
+			}
+			reqs, p50, p99 = append(reqs, l.ReqPerSec), append(p50, ms(l.P50)), append(p99, ms(l.P99))
+			app, db = append(app, l.appCPU), append(db, l.dbCPU)
+			errs, dups = errs+l.Errors, dups+l.Duplicates
+			for _, ref := range []struct {
+				name string
+				into *[]float64
+			}{{lineRedis, &vsRedis}, {lineMemory, &vsMemory}} {
+				if r := find(ref.name); r != nil {
+					*ref.into = append(*ref.into, l.ReqPerSec/r.ReqPerSec)
+				}
+			}
+		}
+		fmt.Fprintf(w, "%-18s %8.0f %8.2f %8.2f %6d %5d %9s %9s %7s %7s\n", first.name, median(reqs), median(p50), median(p99), errs, dups,
+			orNA("%.1f", median(app)), orNA("%.1f", median(db)), orNA("%.2f", median(vsRedis)), orNA("%.2f", median(vsMemory)))
+	}
+}
+
+// median is the middle value (the mean of the two middle ones for an even count), NaN if
+// there is none or any value is NaN (not measured).
+func median(vs []float64) float64 {
+	if len(vs) == 0 || slices.ContainsFunc(vs, math.IsNaN) {
+		return math.NaN()
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
 
 func orNA(format string, v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
