@@ -46,6 +46,27 @@ type TB interface {
 // SkipMessage is what New skips with when no server is available.
 const SkipMessage = "no MySQL-compatible server: install mariadb-server (apt-get install mariadb-server) or set " + EnvDSN
 
+// TierMarker is logged by every test that runs on a server (New, NewWith, Require), before
+// it may skip: `make test` (internal/testrun) counts the tests that log it as the MySQL tier.
+const TierMarker = "mysqltest: this test runs on a MySQL-compatible server"
+
+// Require marks t as running on a server and returns the server binary, for a test that
+// starts its servers itself (Start); without one it skips t (fails it if
+// $COUNTER_TEST_REQUIRE_MYSQL is set).
+func Require(t TB) string {
+	t.Helper()
+	t.Logf("%s", TierMarker)
+	bin, err := FindBinary()
+	if err != nil {
+		msg := fmt.Sprintf("%s (%v)", SkipMessage, err)
+		if os.Getenv(EnvRequire) != "" {
+			t.Fatalf("%s; %s is set, so this is a failure", msg, EnvRequire)
+		}
+		t.Skip(msg)
+	}
+	return bin
+}
+
 // New returns a server for the test: the external one in $COUNTER_TEST_MYSQL_DSN, else a
 // throwaway one started here and stopped at cleanup (its log tail is printed if the test
 // failed), else it skips the test (fails it if $COUNTER_TEST_REQUIRE_MYSQL is set).
@@ -60,6 +81,7 @@ func New(t TB) *Server {
 func NewWith(t TB, opts Options) *Server {
 	t.Helper()
 	if dsn := os.Getenv(EnvDSN); dsn != "" {
+		t.Logf("%s", TierMarker)
 		if opts.Binary != "" || len(opts.ExtraArgs) > 0 {
 			t.Skip("mysqltest: this test configures its own server; unset " + EnvDSN + " to run it")
 		}
@@ -70,15 +92,9 @@ func NewWith(t TB, opts Options) *Server {
 		return s
 	}
 	if opts.Binary == "" {
-		bin, err := FindBinary()
-		if err != nil {
-			msg := fmt.Sprintf("%s (%v)", SkipMessage, err)
-			if os.Getenv(EnvRequire) != "" {
-				t.Fatalf("%s; %s is set, so this is a failure", msg, EnvRequire)
-			}
-			t.Skip(msg)
-		}
-		opts.Binary = bin
+		opts.Binary = Require(t)
+	} else {
+		t.Logf("%s", TierMarker)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 )
 
 // module is stripped from package paths in what is printed.
@@ -55,17 +57,13 @@ func (r rule) match(pkg, test string) bool {
 	return r.tests == nil || r.tests.MatchString(top)
 }
 
-// tiers are README's test tiers. The MySQL tests live among unit tests, so they are named:
-// a new test that starts a server (mysqltest.New) belongs in this list.
+// mysqlTier holds, besides app/mysqltest's own tests, every test that logs
+// mysqltest.TierMarker (New, NewWith and Require do): the MySQL tests live among unit tests.
+const mysqlTier = "real MySQL (mariadbd/mysqld)"
+
+// tiers are README's test tiers.
 var tiers = []tier{
-	{"real MySQL (mariadbd/mysqld)", []rule{
-		{"app/mysqltest", nil},
-		{"app/cmd/runlocal", nil},
-		{"app/service", regexp.MustCompile(`^TestMySQL$`)},
-		{"app/store", regexp.MustCompile(`^TestMySQL`)},
-		{"app/cmd/loadgen", regexp.MustCompile(`^TestReportsEveryMode$`)},
-		{"infra/database", regexp.MustCompile(`^TestStartScriptAppliesTheSecretOnEveryStart$`)},
-	}},
+	{mysqlTier, []rule{{"app/mysqltest", nil}}},
 	{"app: HTTP, coalescer, config, SQLite, run()", []rule{{"app/...", nil}}},
 	{"real Kubernetes API server", []rule{{"infra/e2e", nil}, {"infra/kubetest", nil}}},
 	{"kube-score on the rendered objects", []rule{{"infra/kubescore", nil}}},
@@ -97,6 +95,7 @@ type summary struct {
 	out      io.Writer
 	tiers    map[string]*counts
 	output   map[string][]string // package + "\x00" + test -> its output lines
+	onServer map[string]bool     // package + "\x00" + top-level test -> it logged mysqltest.TierMarker
 	running  map[string]time.Time
 	failedIn map[string]int // package -> failed tests
 	finished int
@@ -104,7 +103,7 @@ type summary struct {
 }
 
 func newSummary(out io.Writer) *summary {
-	return &summary{out: out, tiers: map[string]*counts{}, output: map[string][]string{}, running: map[string]time.Time{}, failedIn: map[string]int{}, last: time.Now()}
+	return &summary{out: out, tiers: map[string]*counts{}, output: map[string][]string{}, onServer: map[string]bool{}, running: map[string]time.Time{}, failedIn: map[string]int{}, last: time.Now()}
 }
 
 // read consumes a `go test -json` stream; lines that are not JSON (go's own errors) are
@@ -146,12 +145,19 @@ func (s *summary) add(e event) {
 		s.running[pkg] = time.Now()
 	case "output", "build-output":
 		s.output[key] = append(s.output[key], e.Output)
+		if strings.Contains(e.Output, mysqltest.TierMarker) {
+			s.onServer[topKey(pkg, e.Test)] = true
+		}
 	case "pass", "skip", "fail":
 		if e.Test == "" {
 			s.endPackage(e)
 			return
 		}
-		c := s.tier(tierOf(pkg, e.Test))
+		name := tierOf(pkg, e.Test)
+		if s.onServer[topKey(pkg, e.Test)] {
+			name = mysqlTier
+		}
+		c := s.tier(name)
 		switch e.Action {
 		case "pass":
 			c.passed++
@@ -168,6 +174,13 @@ func (s *summary) add(e event) {
 		}
 		delete(s.output, key)
 	}
+}
+
+// topKey identifies test's top-level test: a subtest that starts a server puts its
+// parent, which ends after it, in the MySQL tier too.
+func topKey(pkg, test string) string {
+	top, _, _ := strings.Cut(test, "/")
+	return pkg + "\x00" + top
 }
 
 // failed is the number of failures counted so far.

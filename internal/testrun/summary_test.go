@@ -3,16 +3,19 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 )
 
-// events is a go test -json stream: a passing unit test, a MySQL test that skipped, a
-// failing Kubernetes test, a package with no tests and a package whose build failed.
+// events is a go test -json stream: a passing unit test, a MySQL test that skipped (it
+// logged mysqltest.TierMarker), a failing Kubernetes test, a package with no tests and a
+// package whose build failed.
 const events = `{"Action":"start","Package":"github.com/counter-mysql/counter-mysql/app/store"}
 {"Action":"run","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestSQLite"}
 {"Action":"pass","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestSQLite","Elapsed":0.1}
 {"Action":"run","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL"}
 {"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Output":"=== RUN   TestMySQL\n"}
-{"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Output":"    store_test.go:100: a log line before the skip\n"}
+{"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Output":"    store_test.go:100: mysqltest: this test runs on a MySQL-compatible server\n"}
 {"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Output":"    store_test.go:105: no MySQL-compatible server: install mariadb-server\n"}
 {"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Output":"--- SKIP: TestMySQL (0.00s)\n"}
 {"Action":"skip","Package":"github.com/counter-mysql/counter-mysql/app/store","Test":"TestMySQL","Elapsed":0}
@@ -62,6 +65,23 @@ func TestSummary(t *testing.T) {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
+	}
+}
+
+// A test whose subtest logs mysqltest.TierMarker is a MySQL test, parent and subtest, in
+// any package; its neighbours stay in their tier.
+func TestMarkerPutsTestsInTheMySQLTier(t *testing.T) {
+	s := newSummary(&strings.Builder{})
+	s.read(strings.NewReader(`{"Action":"output","Package":"github.com/counter-mysql/counter-mysql/app/cmd/loadgen","Test":"TestBench/lines","Output":"    main_test.go:117: ` + mysqltest.TierMarker + `\n"}
+{"Action":"pass","Package":"github.com/counter-mysql/counter-mysql/app/cmd/loadgen","Test":"TestBench/lines"}
+{"Action":"pass","Package":"github.com/counter-mysql/counter-mysql/app/cmd/loadgen","Test":"TestBench"}
+{"Action":"pass","Package":"github.com/counter-mysql/counter-mysql/app/cmd/loadgen","Test":"TestFlags"}
+`))
+	if c := s.tiers[mysqlTier]; c == nil || c.passed != 2 {
+		t.Errorf("MySQL tier = %+v, want the test and its subtest", c)
+	}
+	if c := s.tiers["app: HTTP, coalescer, config, SQLite, run()"]; c == nil || c.passed != 1 {
+		t.Errorf("app tier = %+v, want TestFlags only", c)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -35,7 +36,7 @@ func TestDoesNotLinkTesting(t *testing.T) {
 }
 
 func TestRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-lines", "batch/nope"}, {"-no-such-flag"}} {
+	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-runs", "0"}, {"-lines", "batch/nope"}, {"-no-such-flag"}} {
 		var out, errs bytes.Buffer
 		if err := run(context.Background(), args, &out, &errs); err == nil {
 			t.Errorf("run(%q) accepted bad flags", args)
@@ -48,16 +49,6 @@ func TestRejectsBadFlags(t *testing.T) {
 func TestMain(m *testing.M) {
 	serveIfAsked()
 	os.Exit(m.Run())
-}
-
-// needServer skips the test without a MySQL-compatible server binary (fails it in CI).
-func needServer(t *testing.T) {
-	if _, err := mysqltest.FindBinary(); err != nil {
-		if os.Getenv(mysqltest.EnvRequire) != "" {
-			t.Fatalf("%v; %s is set, so this is a failure", err, mysqltest.EnvRequire)
-		}
-		t.Skip(mysqltest.SkipMessage)
-	}
 }
 
 // row is one printed line of figures.
@@ -113,7 +104,7 @@ func measured(s string) bool {
 // prints one error-free line per configuration with figures from real requests: CPU per
 // request of the servers and the databases, numbers per statement, and the ratios.
 func TestReportsEveryLine(t *testing.T) {
-	needServer(t)
+	mysqltest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, errs bytes.Buffer
@@ -179,6 +170,59 @@ func TestSweep(t *testing.T) {
 		}
 		if !slices.Equal(clients, sweepClients) {
 			t.Errorf("%s ran at %v clients, want %v", name, clients, sweepClients)
+		}
+	}
+}
+
+// -runs prints every round, then the median of each line over the rounds.
+func TestRunsPrintMedians(t *testing.T) {
+	srv := mysqltest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errs bytes.Buffer
+	args := []string{"-dsn", srv.DSN(""), "-runs", "3", "-clients", "4", "-duration", "100ms", "-warmup", "0s", "-lines", "batch/external," + lineMemory}
+	if err := run(ctx, args, &out, &errs); err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errs)
+	}
+	rounds := rows(t, out.String())
+	if len(rounds["batch/external"]) != 3 || len(rounds[lineMemory]) != 3 {
+		t.Fatalf("want 3 rounds of each line in:\n%s", &out)
+	}
+	_, medians, ok := strings.Cut(out.String(), "4 clients, median of 3 rounds\n")
+	if !ok {
+		t.Fatalf("no median table in:\n%s", &out)
+	}
+	got := map[string][]string{}
+	for _, l := range strings.Split(medians, "\n") {
+		if f := strings.Fields(l); len(f) == 10 && strings.Contains(f[0], "/") {
+			got[f[0]] = f
+		}
+	}
+	var reqs []float64
+	for _, r := range rounds["batch/external"] {
+		reqs = append(reqs, r.reqPerSec)
+	}
+	slices.Sort(reqs)
+	if f := got["batch/external"]; f == nil || f[1] != strconv.FormatFloat(reqs[1], 'f', 0, 64) || f[4] != "0" || f[5] != "0" {
+		t.Errorf("median line of batch/external = %v, want req/s %.0f (the middle of %v), no errors or duplicates", f, reqs[1], reqs)
+	}
+	if f := got[lineMemory]; f == nil || f[9] != "1.00" {
+		t.Errorf("median line of the ceiling = %v, want its ratio to itself 1.00", f)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}, {[]float64{7}, 7}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	for _, in := range [][]float64{nil, {1, math.NaN(), 3}} {
+		if got := median(in); !math.IsNaN(got) {
+			t.Errorf("median(%v) = %v, want NaN (not measured)", in, got)
 		}
 	}
 }

@@ -19,12 +19,7 @@ import (
 // TestRunsTheAppOnAThrowawayDatabase builds the app, runs it the way `make run-local`
 // does, gets numbers over HTTP, stops it as Ctrl-C does and checks the data is gone.
 func TestRunsTheAppOnAThrowawayDatabase(t *testing.T) {
-	if _, err := mysqltest.FindBinary(); err != nil {
-		if os.Getenv(mysqltest.EnvRequire) != "" {
-			t.Fatal(err)
-		}
-		t.Skip(mysqltest.SkipMessage)
-	}
+	mysqltest.Require(t)
 	app := filepath.Join(t.TempDir(), "counter")
 	if out, err := exec.Command("go", "build", "-o", app, "github.com/counter-mysql/counter-mysql/app").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
