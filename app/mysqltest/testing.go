@@ -56,6 +56,12 @@ const TierMarker = "mysqltest: this test runs on a MySQL-compatible server"
 func Require(t TB) string {
 	t.Helper()
 	t.Logf("%s", TierMarker)
+	return binaryOrSkip(t)
+}
+
+// binaryOrSkip is FindBinary's answer, or it skips (fails) t.
+func binaryOrSkip(t TB) string {
+	t.Helper()
 	bin, err := FindBinary()
 	if err != nil {
 		msg := fmt.Sprintf("%s (%v)", SkipMessage, err)
@@ -80,8 +86,8 @@ func New(t TB) *Server {
 // server, so with $COUNTER_TEST_MYSQL_DSN set and options given the test is skipped.
 func NewWith(t TB, opts Options) *Server {
 	t.Helper()
+	t.Logf("%s", TierMarker)
 	if dsn := os.Getenv(EnvDSN); dsn != "" {
-		t.Logf("%s", TierMarker)
 		if opts.Binary != "" || len(opts.ExtraArgs) > 0 {
 			t.Skip("mysqltest: this test configures its own server; unset " + EnvDSN + " to run it")
 		}
@@ -92,9 +98,7 @@ func NewWith(t TB, opts Options) *Server {
 		return s
 	}
 	if opts.Binary == "" {
-		opts.Binary = Require(t)
-	} else {
-		t.Logf("%s", TierMarker)
+		opts.Binary = binaryOrSkip(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

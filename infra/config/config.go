@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
-	"github.com/counter-mysql/counter-mysql/infra/restore"
 )
 
 // Project is the Pulumi project name, the namespace of every key below.
@@ -204,7 +203,7 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 			}
 		}
 	}
-	if c.Mode == ModeEKS && c.RestoreFromSnapshot != "" && !restore.EBSSnapshotID.MatchString(c.RestoreFromSnapshot) {
+	if c.Mode == ModeEKS && c.RestoreFromSnapshot != "" && !EBSSnapshotID.MatchString(c.RestoreFromSnapshot) {
 		p.fail("restoreFromSnapshot", "%q names a Kubernetes object, but mode eks creates a new cluster, which has none: "+
 			"use the EBS snapshot id (snap-…; a final snapshot's is its snapshotHandle, printed by the destroy)", c.RestoreFromSnapshot)
 	}
@@ -213,6 +212,9 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 	}
 	return c, nil
 }
+
+// EBSSnapshotID is the form of an EBS snapshot id: snap- and 8 or 17 hex digits.
+var EBSSnapshotID = regexp.MustCompile(`^snap-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
 
 var (
 	kubernetesVersion = regexp.MustCompile(`^1\.\d{2}$`)
@@ -344,7 +346,7 @@ func (p *parser) dns1123Subdomain(key string) string {
 // snapshotSource is an optional EBS snapshot id or the name of a snapshot object.
 func (p *parser) snapshotSource(key string) string {
 	v := p.value(key)
-	if v == "" || restore.EBSSnapshotID.MatchString(v) {
+	if v == "" || EBSSnapshotID.MatchString(v) {
 		return v
 	}
 	if strings.HasPrefix(v, "snap-") {

@@ -93,7 +93,8 @@ func TestRestoreFromSnapshot(t *testing.T) {
 
 // refusedAtPreview previews a new stack restoring from value and wants it refused, saying
 // wants. A destroy runs the program too, and so refuses the value as well: the setting is
-// unset for the stack's clean-up, as the message tells a user to.
+// unset for the stack's clean-up (whose destroy must then succeed), as the message tells
+// a user to.
 func refusedAtPreview(t *testing.T, w *world, value string, wants ...string) {
 	t.Helper()
 	s := w.newStack(t, map[string]string{"restoreFromSnapshot": value})
@@ -102,8 +103,5 @@ func refusedAtPreview(t *testing.T, w *world, value string, wants ...string) {
 		t.Fatal("preview accepted restoreFromSnapshot " + value)
 	}
 	mustContain(t, "preview", err.Error()+out, wants...)
-	if len(s.urns(t)) > 0 {
-		t.Errorf("the refused preview left resources in the state: %v", s.urns(t))
-	}
 	s.SetConfig(t, map[string]string{"restoreFromSnapshot": ""})
 }

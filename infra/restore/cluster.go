@@ -7,7 +7,6 @@ import (
 	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/counter-mysql/counter-mysql/infra/cleanup"
+	"github.com/counter-mysql/counter-mysql/infra/config"
 )
 
 // Cluster is the stack's cluster, where FromCluster looks (mode existing: the cluster
@@ -56,7 +56,7 @@ func FromCluster(ctx context.Context, c Cluster, r Request) (Source, error) {
 	var s Source
 	var size resource.Quantity
 	var what string
-	if EBSSnapshotID.MatchString(r.Value) {
+	if config.EBSSnapshotID.MatchString(r.Value) {
 		// Only the driver can tell whether it exists: the up waits for the snapshot
 		// controller to check (the database's VolumeSnapshot is waited for).
 		s = Source{Driver: driver, SnapshotHandle: r.Value}
@@ -136,16 +136,12 @@ func (c Cluster) provisioner(ctx context.Context, r Request) (string, error) {
 		return "", fmt.Errorf("%s %s: listing StorageClasses, for the default one, whose driver restores the volume: %w", r.Setting, r.Value, err)
 	}
 	for _, sc := range list.Items {
-		if isDefault(sc) {
+		if sc.Annotations[defaultClassAnnotation] == "true" {
 			return sc.Provisioner, nil
 		}
 	}
 	return "", fmt.Errorf("%s %s: the cluster has no default StorageClass to restore the volume with: set counter-mysql:storageClassName to a class of the snapshot's CSI driver",
 		r.Setting, r.Value)
-}
-
-func isDefault(sc storagev1.StorageClass) bool {
-	return sc.Annotations[defaultClassAnnotation] == "true"
 }
 
 // content is the VolumeSnapshotContent that r.Value names, directly or through a

@@ -17,15 +17,11 @@ package restore
 
 import (
 	"fmt"
-	"regexp"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ebs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
-
-// EBSSnapshotID is the form of an EBS snapshot id: snap- and 8 or 17 hex digits.
-var EBSSnapshotID = regexp.MustCompile(`^snap-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
 
 // Source is a snapshot a volume can start from.
 type Source struct {
