@@ -65,6 +65,7 @@ type options struct {
 	ceiling, redis, binlog bool
 	runs                   int      // rounds of every line; with more than one, medians are printed too
 	lines                  []string // run only the lines with these names (all if empty)
+	appEnv                 []string // NAME=value settings of the app servers, after the flags' own
 }
 
 // sweepClients are the client counts of -sweep: from no concurrency to far more clients
@@ -91,6 +92,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the first coalesced run's app server to this file")
 	fs.Func("lines", "comma-separated names of the lines to run, e.g. redis/no-persist,batch/binlog-off (default: all)", func(v string) error {
 		o.lines = strings.Split(v, ",")
+		return nil
+	})
+	fs.Func("app-env", "NAME=value: one more setting of every app server (repeatable), e.g. COUNTER_IN_FLIGHT=1; later ones win", func(v string) error {
+		if name, _, ok := strings.Cut(v, "="); !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return fmt.Errorf("%q: want NAME=value, e.g. COUNTER_IN_FLIGHT=1", v)
+		}
+		o.appEnv = append(o.appEnv, v)
 		return nil
 	})
 	if err := fs.Parse(args); err != nil {
@@ -445,6 +453,9 @@ func (b *bench) app(ctx context.Context, db database, mode config.Mode) (l line,
 		envAppPrefix + "COUNTER_MODE=" + string(mode),
 		envAppPrefix + "COUNTER_MAX_BATCH=" + fmt.Sprint(b.o.maxBatch),
 		envAppPrefix + "DB_MAX_CONNS=" + fmt.Sprint(b.o.dbConns),
+	}
+	for _, kv := range b.o.appEnv {
+		env = append(env, envAppPrefix+kv)
 	}
 	var children []*child
 	defer func() {

@@ -36,7 +36,7 @@ func TestDoesNotLinkTesting(t *testing.T) {
 }
 
 func TestRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-runs", "0"}, {"-lines", "batch/nope"}, {"-no-such-flag"}} {
+	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-runs", "0"}, {"-lines", "batch/nope"}, {"-app-env", "COUNTER_IN_FLIGHT"}, {"-app-env", "=1"}, {"-no-such-flag"}} {
 		var out, errs bytes.Buffer
 		if err := run(context.Background(), args, &out, &errs); err == nil {
 			t.Errorf("run(%q) accepted bad flags", args)
@@ -171,6 +171,22 @@ func TestSweep(t *testing.T) {
 		if !slices.Equal(clients, sweepClients) {
 			t.Errorf("%s ran at %v clients, want %v", name, clients, sweepClients)
 		}
+	}
+}
+
+// -app-env settings reach the app servers, after (so over) the flags' own.
+func TestAppEnvReachesTheApp(t *testing.T) {
+	srv := mysqltest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errs bytes.Buffer
+	args := []string{"-dsn", srv.DSN(""), "-clients", "8", "-duration", "200ms", "-warmup", "0s", "-lines", "batch/external",
+		"-max-batch", "256", "-app-env", "COUNTER_MAX_BATCH=1"}
+	if err := run(ctx, args, &out, &errs); err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errs)
+	}
+	if r := rows(t, out.String())["batch/external"]; len(r) != 1 || r[0].batch != "1.0" {
+		t.Errorf("batch/external rows %+v, want one with 1.0 numbers per statement (COUNTER_MAX_BATCH=1) in:\n%s", r, &out)
 	}
 }
 
