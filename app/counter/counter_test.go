@@ -1,13 +1,17 @@
 package counter
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/counter-mysql/counter-mysql/app/loadtest"
 )
 
 // fakeStore is an in-memory counter that can hold statements until released and fail on
@@ -340,4 +344,41 @@ func (s *overlapStore) Add(_ context.Context, n int64) (int64, error) {
 	defer s.running.Add(-1)
 	time.Sleep(50 * time.Microsecond)
 	return s.value.Add(n), nil
+}
+
+// With statements taking random times before and after their increment, as a database's
+// round trips do, every history is a correct counter's: unique, increasing per caller,
+// linearizable.
+func TestCoalescerHistoryIsLinearizable(t *testing.T) {
+	c := NewCoalescer(&jitterStore{}, 16, 5*time.Second, &recorder{})
+	closeOnCleanup(t, c)
+	const callers, calls = 32, 60
+	start := time.Now()
+	ops := make([][]loadtest.Op, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			for range calls {
+				call := time.Since(start)
+				n, err := c.Next(context.Background())
+				ops[i] = append(ops[i], loadtest.Op{Client: i, Call: call, Return: time.Since(start), Number: n, Err: err})
+			}
+		})
+	}
+	wg.Wait()
+	history := slices.Concat(ops...)
+	slices.SortFunc(history, func(a, b loadtest.Op) int { return cmp.Compare(a.Call, b.Call) })
+	if err := loadtest.CheckHistory(history, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jitterStore's statements take a random time before and after the increment.
+type jitterStore struct{ value atomic.Int64 }
+
+func (s *jitterStore) Add(_ context.Context, n int64) (int64, error) {
+	time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+	last := s.value.Add(n)
+	time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+	return last, nil
 }
