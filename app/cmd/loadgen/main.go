@@ -94,9 +94,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.lines = strings.Split(v, ",")
 		return nil
 	})
-	fs.Func("app-env", "NAME=value: one more setting of every app server (repeatable), e.g. COUNTER_IN_FLIGHT=1; later ones win", func(v string) error {
+	fs.Func("app-env", "NAME=value: one more setting of every app server (repeatable), e.g. COUNTER_MAX_BATCH=64; later ones win", func(v string) error {
 		if name, _, ok := strings.Cut(v, "="); !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return fmt.Errorf("%q: want NAME=value, e.g. COUNTER_IN_FLIGHT=1", v)
+			return fmt.Errorf("%q: want NAME=value, e.g. COUNTER_MAX_BATCH=64", v)
 		}
 		o.appEnv = append(o.appEnv, v)
 		return nil

@@ -36,7 +36,7 @@ func TestDoesNotLinkTesting(t *testing.T) {
 }
 
 func TestRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-runs", "0"}, {"-lines", "batch/nope"}, {"-app-env", "COUNTER_IN_FLIGHT"}, {"-app-env", "=1"}, {"-no-such-flag"}} {
+	for _, args := range [][]string{{"-clients", "0"}, {"-replicas", "0"}, {"-duration", "0s"}, {"-warmup", "-1s"}, {"-db-conns", "0"}, {"-runs", "0"}, {"-lines", "batch/nope"}, {"-app-env", "COUNTER_MAX_BATCH"}, {"-app-env", "=1"}, {"-no-such-flag"}} {
 		var out, errs bytes.Buffer
 		if err := run(context.Background(), args, &out, &errs); err == nil {
 			t.Errorf("run(%q) accepted bad flags", args)
