@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -76,4 +77,58 @@ func sumCPU(pids []int) (time.Duration, bool) {
 		sum += t
 	}
 	return sum, true
+}
+
+// idleMeter measures the share of the machine's CPU time that went unused between its
+// creation and done. Near zero, every process on the machine waited for CPU and a line's
+// throughput is set by the CPU each request costs; well above zero, by latency (the
+// statement in flight, fsyncs).
+type idleMeter struct {
+	idle, total int64
+	ok          bool
+}
+
+func startIdle() idleMeter {
+	var m idleMeter
+	m.idle, m.total, m.ok = machineTicks()
+	return m
+}
+
+// done returns the idle percentage since startIdle, NaN when it is not measurable.
+func (m idleMeter) done() float64 {
+	idle, total, ok := machineTicks()
+	if !m.ok || !ok || total <= m.total {
+		return math.NaN()
+	}
+	return 100 * float64(idle-m.idle) / float64(total-m.total)
+}
+
+// machineTicks reads the first line of /proc/stat, "cpu user nice system idle iowait irq
+// softirq steal guest guest_nice": idle is idle plus iowait, total the first eight (guest
+// time is already counted in user).
+func machineTicks() (idle, total int64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	return parseCPUStat(string(b))
+}
+
+func parseCPUStat(stat string) (idle, total int64, ok bool) {
+	line, _, _ := strings.Cut(stat, "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, f := range fields[1:9] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		total += n
+		if i == 3 || i == 4 {
+			idle += n
+		}
+	}
+	return idle, total, true
 }

@@ -229,6 +229,8 @@ type line struct {
 	meanBatch     float64 // numbers per statement (0: not a MySQL line)
 	meanStatement float64 // seconds per statement, from pool wait to the commit's reply
 	appCPU, dbCPU float64 // CPU microseconds per request of the HTTP servers and the database (NaN: not measured)
+	loadCPU       float64 // CPU microseconds per request of this process: the clients (NaN: not measured)
+	idle          float64 // percentage of the machine's CPU time left unused (NaN: not measured)
 }
 
 func printLines(w io.Writer, lines []line) {
@@ -241,16 +243,16 @@ func printLines(w io.Writer, lines []line) {
 		return math.NaN()
 	}
 	redis, memory := find(lineRedis), find(lineMemory)
-	fmt.Fprintf(w, "%-18s %7s %8s %8s %8s %6s %5s %9s %8s %9s %9s %7s %7s\n", "line", "clients", "req/s", "p50 ms", "p99 ms",
-		"errors", "dups", "nums/stmt", "stmt ms", "app µs/rq", "db µs/rq", "x redis", "x no-db")
+	fmt.Fprintf(w, "%-18s %7s %8s %8s %8s %6s %5s %9s %8s %9s %9s %10s %6s %7s %7s\n", "line", "clients", "req/s", "p50 ms", "p99 ms",
+		"errors", "dups", "nums/stmt", "stmt ms", "app µs/rq", "db µs/rq", "load µs/rq", "idle %", "x redis", "x no-db")
 	for _, l := range lines {
 		batch, stmt := "-", "-"
 		if l.meanBatch > 0 {
 			batch, stmt = fmt.Sprintf("%.1f", l.meanBatch), fmt.Sprintf("%.3f", l.meanStatement*1e3)
 		}
-		fmt.Fprintf(w, "%-18s %7d %8.0f %8.2f %8.2f %6d %5d %9s %8s %9s %9s %7s %7s\n", l.name, l.clients, l.ReqPerSec,
+		fmt.Fprintf(w, "%-18s %7d %8.0f %8.2f %8.2f %6d %5d %9s %8s %9s %9s %10s %6s %7s %7s\n", l.name, l.clients, l.ReqPerSec,
 			ms(l.P50), ms(l.P99), l.Errors, l.Duplicates, batch, stmt, orNA("%.1f", l.appCPU), orNA("%.1f", l.dbCPU),
-			orNA("%.2f", l.ReqPerSec/redis), orNA("%.2f", l.ReqPerSec/memory))
+			orNA("%.1f", l.loadCPU), orNA("%.0f", l.idle), orNA("%.2f", l.ReqPerSec/redis), orNA("%.2f", l.ReqPerSec/memory))
 		if l.historyErr != nil {
 			fmt.Fprintf(w, "  HISTORY CHECK FAILED: %v\n", l.historyErr)
 		}
@@ -270,10 +272,10 @@ func roundLabel(round, runs int) string {
 // taken within each round (the lines of one round ran under the same conditions), and
 // the errors and duplicates summed.
 func printMedians(w io.Writer, rounds [][]line) {
-	fmt.Fprintf(w, "%-18s %8s %8s %8s %6s %5s %9s %9s %7s %7s\n", "line", "req/s", "p50 ms", "p99 ms", "errors", "dups",
-		"app µs/rq", "db µs/rq", "x redis", "x no-db")
+	fmt.Fprintf(w, "%-18s %8s %8s %8s %6s %5s %9s %9s %10s %6s %7s %7s\n", "line", "req/s", "p50 ms", "p99 ms", "errors", "dups",
+		"app µs/rq", "db µs/rq", "load µs/rq", "idle %", "x redis", "x no-db")
 	for _, first := range rounds[0] {
-		var reqs, p50, p99, app, db, vsRedis, vsMemory []float64
+		var reqs, p50, p99, app, db, load, idle, vsRedis, vsMemory []float64
 		errs, dups := 0, 0
 		for _, lines := range rounds {
 			find := func(name string) *line {
@@ -289,6 +291,7 @@ func printMedians(w io.Writer, rounds [][]line) {
 			}
 			reqs, p50, p99 = append(reqs, l.ReqPerSec), append(p50, ms(l.P50)), append(p99, ms(l.P99))
 			app, db = append(app, l.appCPU), append(db, l.dbCPU)
+			load, idle = append(load, l.loadCPU), append(idle, l.idle)
 			errs, dups = errs+l.Errors, dups+l.Duplicates
 			for _, ref := range []struct {
 				name string
@@ -299,8 +302,9 @@ func printMedians(w io.Writer, rounds [][]line) {
 				}
 			}
 		}
-		fmt.Fprintf(w, "%-18s %8.0f %8.2f %8.2f %6d %5d %9s %9s %7s %7s\n", first.name, median(reqs), median(p50), median(p99), errs, dups,
-			orNA("%.1f", median(app)), orNA("%.1f", median(db)), orNA("%.2f", median(vsRedis)), orNA("%.2f", median(vsMemory)))
+		fmt.Fprintf(w, "%-18s %8.0f %8.2f %8.2f %6d %5d %9s %9s %10s %6s %7s %7s\n", first.name, median(reqs), median(p50), median(p99), errs, dups,
+			orNA("%.1f", median(app)), orNA("%.1f", median(db)), orNA("%.1f", median(load)), orNA("%.0f", median(idle)),
+			orNA("%.2f", median(vsRedis)), orNA("%.2f", median(vsMemory)))
 	}
 }
 
@@ -500,7 +504,7 @@ func (b *bench) measure(ctx context.Context, name string, servers []*child, dbPI
 		urls = append(urls, c.url)
 		pids = append(pids, c.pid())
 	}
-	appCPU, dbCPU := startCPU(pids...), startCPU(dbPID)
+	appCPU, dbCPU, loadCPU, idle := startCPU(pids...), startCPU(dbPID), startCPU(os.Getpid()), startIdle()
 	r, err := loadtest.Run(ctx, loadtest.Config{
 		URLs:     urls,
 		Clients:  b.o.clients,
@@ -517,14 +521,17 @@ func (b *bench) measure(ctx context.Context, name string, servers []*child, dbPI
 			answered++
 		}
 	}
-	return line{
-		name:       name,
-		clients:    b.o.clients,
-		Summary:    r.Summary(),
-		historyErr: loadtest.CheckHistory(r.Ops, time.Minute),
-		appCPU:     perRequest(appCPU, answered),
-		dbCPU:      perRequest(dbCPU, answered),
-	}, nil
+	l := line{ // the meters stop before the history check, which is the load generator's work, not the drive's
+		name:    name,
+		clients: b.o.clients,
+		appCPU:  perRequest(appCPU, answered),
+		dbCPU:   perRequest(dbCPU, answered),
+		loadCPU: perRequest(loadCPU, answered),
+		idle:    idle.done(),
+		Summary: r.Summary(),
+	}
+	l.historyErr = loadtest.CheckHistory(r.Ops, time.Minute)
+	return l, nil
 }
 
 // perRequest is the CPU time m measured in microseconds per request, NaN if not measured.

@@ -57,6 +57,7 @@ type row struct {
 	reqPerSec            float64
 	errors, dups         int
 	batch, appCPU, dbCPU string
+	loadCPU, idle        string
 	vsRedis, vsMemory    string
 }
 
@@ -66,7 +67,7 @@ func rows(t *testing.T, out string) map[string][]row {
 	got := map[string][]row{}
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)
-		if len(f) != 13 || !strings.Contains(f[0], "/") {
+		if len(f) != 15 || !strings.Contains(f[0], "/") {
 			continue
 		}
 		var r row
@@ -80,7 +81,7 @@ func rows(t *testing.T, out string) map[string][]row {
 		if r.reqPerSec, err = strconv.ParseFloat(f[2], 64); err != nil {
 			t.Fatalf("line %q: %v", l, err)
 		}
-		r.batch, r.appCPU, r.dbCPU, r.vsRedis, r.vsMemory = f[7], f[9], f[10], f[11], f[12]
+		r.batch, r.appCPU, r.dbCPU, r.loadCPU, r.idle, r.vsRedis, r.vsMemory = f[7], f[9], f[10], f[11], f[12], f[13], f[14]
 		got[f[0]] = append(got[f[0]], r)
 	}
 	return got
@@ -131,8 +132,12 @@ func TestReportsEveryLine(t *testing.T) {
 			t.Errorf("%s: %+v; want 8 clients, requests answered, no errors or duplicates", name, r)
 		}
 		onDB := name != lineMemory
-		if runtime.GOOS == "linux" && (!measured(r.appCPU) || onDB != measured(r.dbCPU)) {
-			t.Errorf("%s: CPU µs per request app %s, db %s; want measured (db only with a database)", name, r.appCPU, r.dbCPU)
+		if runtime.GOOS == "linux" && (!measured(r.appCPU) || onDB != measured(r.dbCPU) || !measured(r.loadCPU)) {
+			t.Errorf("%s: CPU µs per request app %s, db %s, load generator %s; want measured (db only with a database)",
+				name, r.appCPU, r.dbCPU, r.loadCPU)
+		}
+		if idle, err := strconv.ParseFloat(r.idle, 64); runtime.GOOS == "linux" && (err != nil || idle < 0 || idle > 100) {
+			t.Errorf("%s: idle %s%%; want a percentage", name, r.idle)
 		}
 		if isApp := strings.HasPrefix(name, "batch/") || strings.HasPrefix(name, "single/"); isApp != positive(r.batch) {
 			t.Errorf("%s: numbers per statement %q", name, r.batch)
@@ -210,7 +215,7 @@ func TestRunsPrintMedians(t *testing.T) {
 	}
 	got := map[string][]string{}
 	for _, l := range strings.Split(medians, "\n") {
-		if f := strings.Fields(l); len(f) == 10 && strings.Contains(f[0], "/") {
+		if f := strings.Fields(l); len(f) == 12 && strings.Contains(f[0], "/") {
 			got[f[0]] = f
 		}
 	}
@@ -222,7 +227,7 @@ func TestRunsPrintMedians(t *testing.T) {
 	if f := got["batch/external"]; f == nil || f[1] != strconv.FormatFloat(reqs[1], 'f', 0, 64) || f[4] != "0" || f[5] != "0" {
 		t.Errorf("median line of batch/external = %v, want req/s %.0f (the middle of %v), no errors or duplicates", f, reqs[1], reqs)
 	}
-	if f := got[lineMemory]; f == nil || f[9] != "1.00" {
+	if f := got[lineMemory]; f == nil || f[11] != "1.00" {
 		t.Errorf("median line of the ceiling = %v, want its ratio to itself 1.00", f)
 	}
 }
@@ -262,5 +267,30 @@ func TestCPUTime(t *testing.T) {
 	}
 	if _, ok := cpuTime(1 << 30); ok {
 		t.Error("CPU time of a process that does not exist")
+	}
+}
+
+func TestIdleMeter(t *testing.T) {
+	// A fixture: the first line counts; idle is idle plus iowait; guest is not counted twice.
+	idle, total, ok := parseCPUStat("cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 1 2 3 4 5 6 7 8 9 0\n")
+	if !ok || idle != 840 || total != 1000 {
+		t.Errorf("parseCPUStat = %d idle of %d, %v; want 840 of 1000", idle, total, ok)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2 x 4 5 6 7 8\n", "cpu 1 2 3\n"} {
+		if _, _, ok := parseCPUStat(bad); ok {
+			t.Errorf("parseCPUStat(%q) accepted", bad)
+		}
+	}
+	m := startIdle()
+	time.Sleep(100 * time.Millisecond)
+	got := m.done()
+	if runtime.GOOS != "linux" {
+		if !math.IsNaN(got) {
+			t.Errorf("idle %v%% measured without /proc", got)
+		}
+		return
+	}
+	if !(got >= 0 && got <= 100) {
+		t.Errorf("idle over 100 ms = %v%%, want a percentage", got)
 	}
 }
