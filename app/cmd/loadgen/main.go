@@ -4,8 +4,9 @@
 // deployed (binary log on, sync_binlog=1); Redis INCR without persistence and with
 // appendfsync always; and the service's HTTP handler on an in-memory counter (the ceiling).
 // Each line gives throughput, latency, errors, duplicates, numbers per statement, CPU time
-// per request of the server and of the database process, and its ratio to Redis without
-// persistence and to the ceiling. It checks every recorded history (unique, increasing per
+// per request of the server, of the database process and of the load generator itself,
+// the share of the machine's CPU left idle (near 0: bound by CPU; well above: by latency),
+// and its ratio to Redis without persistence and to the ceiling. It checks every recorded history (unique, increasing per
 // client, linearizable) and exits non-zero if one fails.
 //
 // By default it starts its own throwaway MariaDB/MySQL servers (mariadbd or mysqld must be
