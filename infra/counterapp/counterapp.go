@@ -14,6 +14,7 @@ import (
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
+	"github.com/counter-mysql/counter-mysql/infra/ownership"
 	"github.com/counter-mysql/counter-mysql/infra/podsecurity"
 )
 
@@ -83,7 +84,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	app := Labels(args.Instance)
 	meta := func(name *string) *metav1.ObjectMetaArgs {
-		return &metav1.ObjectMetaArgs{Name: pulumi.StringPtrFromPtr(name), Namespace: args.Namespace, Labels: pulumi.ToStringMap(app.All())}
+		return &metav1.ObjectMetaArgs{
+			Name: pulumi.StringPtrFromPtr(name), Namespace: args.Namespace, Labels: pulumi.ToStringMap(app.All()), Annotations: ownership.Annotations(nil),
+		}
 	}
 	selector := &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(app.Selector())}
 	var err error

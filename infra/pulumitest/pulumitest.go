@@ -119,6 +119,8 @@ type Resource struct {
 	DeleteBeforeReplace bool
 	// Aliases are the earlier URNs the resource was registered under.
 	Aliases []string
+	// CreateTimeout and UpdateTimeout are the custom timeouts ("" when unset).
+	CreateTimeout, UpdateTimeout string
 }
 
 // Hooks are the hook names bound to a resource, per lifecycle step.
@@ -236,6 +238,9 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.RetainOnDelete = rpc.GetRetainOnDelete()
 		r.ReplaceOnChanges, r.DeleteBeforeReplace = rpc.GetReplaceOnChanges(), rpc.GetDeleteBeforeReplace()
 		r.Aliases = rpc.GetAliasURNs()
+		if ct := rpc.GetCustomTimeouts(); ct != nil {
+			r.CreateTimeout, r.UpdateTimeout = ct.GetCreate(), ct.GetUpdate()
+		}
 		for _, a := range rpc.GetAliases() {
 			if u := a.GetUrn(); u != "" {
 				r.Aliases = append(r.Aliases, u)

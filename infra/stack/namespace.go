@@ -9,6 +9,7 @@ import (
 
 	"github.com/counter-mysql/counter-mysql/infra/database"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
+	"github.com/counter-mysql/counter-mysql/infra/ownership"
 	"github.com/counter-mysql/counter-mysql/infra/podsecurity"
 )
 
@@ -17,7 +18,8 @@ import (
 func newNamespace(ctx *pulumi.Context, name string, provider pulumi.ProviderResource) (*corev1.Namespace, error) {
 	return corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
 		Metadata: &metav1.ObjectMetaArgs{
-			Name: pulumi.String(name),
+			Name:        pulumi.String(name),
+			Annotations: ownership.Annotations(nil),
 			Labels: pulumi.StringMap{
 				"app.kubernetes.io/part-of":          pulumi.String(labels.PartOf),
 				"app.kubernetes.io/managed-by":       pulumi.String("pulumi"),

@@ -18,18 +18,19 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/counter-mysql/counter-mysql/infra/labels"
+	"github.com/counter-mysql/counter-mysql/infra/ownership"
+	"github.com/counter-mysql/counter-mysql/infra/storageclass"
 )
 
 const (
-	// ClassName is the StorageClass the database asks for by name. It is not the cluster
-	// default, so nothing else lands on it by accident.
-	ClassName = "gp3"
+	// ClassName is the StorageClass the database asks for by name (storageclass.GP3).
+	ClassName = storageclass.Name
 	// ServiceAccount is the EBS CSI controller's service account, the only subject the role trusts.
 	ServiceAccount = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
 	// AddonName is the EKS add-on that installs the EBS CSI driver.
 	AddonName = "aws-ebs-csi-driver"
 	// Driver is the EBS CSI driver's name, the class's provisioner.
-	Driver = "ebs.csi.aws.com"
+	Driver = storageclass.Driver
 	// SnapshotAddonName is the EKS add-on that installs the snapshot CRDs and controller.
 	SnapshotAddonName = "snapshot-controller"
 	// SnapshotClassName is the VolumeSnapshotClass the destroy's final snapshot uses.
@@ -109,21 +110,18 @@ func NewEBS(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 		return nil, err
 	}
 	meta := labels.App{Name: "ebs-" + ClassName, Instance: args.Instance, Component: "storage"}
+	class := storageclass.GP3(ClassName)
 	s.StorageClass, err = storagev1.NewStorageClass(ctx, ClassName, &storagev1.StorageClassArgs{
 		Metadata: &metav1.ObjectMetaArgs{
-			Name:   pulumi.String(ClassName),
-			Labels: pulumi.ToStringMap(meta.All()),
+			Name:        pulumi.String(class.Name),
+			Labels:      pulumi.ToStringMap(meta.All()),
+			Annotations: ownership.Annotations(nil),
 		},
-		Provisioner: pulumi.String(Driver),
-		Parameters: pulumi.StringMap{
-			"type":                      pulumi.String("gp3"),
-			"encrypted":                 pulumi.String("true"),
-			"csi.storage.k8s.io/fstype": pulumi.String("ext4"),
-		},
-		// Creates the volume in the zone the pod is scheduled to, so it can attach there.
-		VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"),
-		AllowVolumeExpansion: pulumi.Bool(true),
-		ReclaimPolicy:        pulumi.String("Delete"),
+		Provisioner:          pulumi.String(class.Provisioner),
+		Parameters:           pulumi.ToStringMap(class.Parameters),
+		VolumeBindingMode:    pulumi.StringPtr(string(*class.VolumeBindingMode)),
+		AllowVolumeExpansion: pulumi.BoolPtrFromPtr(class.AllowVolumeExpansion),
+		ReclaimPolicy:        pulumi.StringPtr(string(*class.ReclaimPolicy)),
 	}, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{s.Addon}))
 	if err != nil {
 		return nil, err
@@ -134,8 +132,9 @@ func NewEBS(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 		ApiVersion: pulumi.String("snapshot.storage.k8s.io/v1"),
 		Kind:       pulumi.String("VolumeSnapshotClass"),
 		Metadata: &metav1.ObjectMetaArgs{
-			Name:   pulumi.String(SnapshotClassName),
-			Labels: pulumi.ToStringMap(snapMeta.All()),
+			Name:        pulumi.String(SnapshotClassName),
+			Labels:      pulumi.ToStringMap(snapMeta.All()),
+			Annotations: ownership.Annotations(nil),
 		},
 		OtherFields: kubernetes.UntypedArgs{
 			"driver": pulumi.String(Driver),
