@@ -68,7 +68,9 @@ type Config struct {
 
 	MySQLVersion     mysqlversion.Version
 	MySQLStorageSize resource.Quantity
-	Namespace        string
+	// MySQLReadyTimeout bounds how long an up waits for MySQL to be Ready on its new spec.
+	MySQLReadyTimeout time.Duration
+	Namespace         string
 
 	AppImage    string
 	AppReplicas int
@@ -99,6 +101,7 @@ var Defaults = map[string]string{
 	"nodeMaxSize":          "4",
 	"mysqlVersion":         "8.4",
 	"mysqlStorageSize":     "20Gi",
+	"mysqlReadyTimeout":    "15m",
 	"namespace":            "counter",
 	"appReplicas":          "3",
 	"serviceType":          ServiceClusterIP,
@@ -111,7 +114,7 @@ var Defaults = map[string]string{
 var Keys = []string{
 	"mode", "kubeconfig", "storageClassName",
 	"kubernetesVersion", "nodeInstanceType", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize",
-	"mysqlVersion", "mysqlStorageSize", "namespace",
+	"mysqlVersion", "mysqlStorageSize", "mysqlReadyTimeout", "namespace",
 	"appImage", "appReplicas", "serviceType",
 	"retainVolumes", "volumeCleanupTimeout", "finalSnapshot", "snapshotClassName", "restoreFromSnapshot",
 }
@@ -169,7 +172,10 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 
 		MySQLVersion:     p.mysqlVersion(),
 		MySQLStorageSize: p.quantity("mysqlStorageSize"),
-		Namespace:        p.dns1123Label("namespace"),
+		// The startup probe alone allows a first start 10 minutes; the floor keeps a
+		// typo (15s for 15m) from failing every up, the ceiling keeps a stuck up bounded.
+		MySQLReadyTimeout: p.durationIn("mysqlReadyTimeout", 30*time.Second, 6*time.Hour),
+		Namespace:         p.dns1123Label("namespace"),
 
 		AppImage:    p.image("appImage"),
 		AppReplicas: p.positive("appReplicas"),
@@ -306,6 +312,15 @@ func (p *parser) duration(key string) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		p.fail(key, "%q is not valid: use a positive Go duration such as 10m or 90s", v)
+	}
+	return d
+}
+
+// durationIn is a duration within [lo, hi].
+func (p *parser) durationIn(key string, lo, hi time.Duration) time.Duration {
+	d := p.duration(key)
+	if d > 0 && (d < lo || d > hi) {
+		p.fail(key, "%s is out of range: use a Go duration from %s to %s", d, lo, hi)
 	}
 	return d
 }

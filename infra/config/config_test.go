@@ -95,6 +95,9 @@ func TestParseRejects(t *testing.T) {
 		{"volumeCleanupTimeout", "10", `counter-mysql:volumeCleanupTimeout "10" is not valid`},
 		{"volumeCleanupTimeout", "-1m", `counter-mysql:volumeCleanupTimeout "-1m" is not valid`},
 		{"finalSnapshot", "maybe", `counter-mysql:finalSnapshot "maybe" is not valid: use true or false`},
+		{"mysqlReadyTimeout", "15s", "counter-mysql:mysqlReadyTimeout 15s is out of range: use a Go duration from 30s to 6h0m0s"},
+		{"mysqlReadyTimeout", "1000h", "counter-mysql:mysqlReadyTimeout 1000h0m0s is out of range"},
+		{"mysqlReadyTimeout", "soon", `counter-mysql:mysqlReadyTimeout "soon" is not valid`},
 		// The EKS stack makes its own class.
 		{"snapshotClassName", "csi-aws-vsc", "counter-mysql:snapshotClassName is only used with mode existing"},
 		{"restoreFromSnapshot", "snap-12345", `counter-mysql:restoreFromSnapshot "snap-12345" is not an EBS snapshot id: use snap- and 8 or 17 hex digits`},

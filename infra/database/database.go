@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
@@ -29,6 +30,7 @@ import (
 	"github.com/counter-mysql/counter-mysql/infra/enginelog"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
+	"github.com/counter-mysql/counter-mysql/infra/ownership"
 	"github.com/counter-mysql/counter-mysql/infra/podsecurity"
 )
 
@@ -108,6 +110,9 @@ type Args struct {
 	Storage []pulumi.Resource
 	// Restore, if set, is the snapshot the data volume starts from when it is created.
 	Restore *Restore
+	// ReadyTimeout bounds how long an up waits for MySQL to be Ready on the StatefulSet's
+	// current spec before it fails.
+	ReadyTimeout time.Duration
 }
 
 // Restore is a snapshot for the data volume to start from, found and checked by package
@@ -192,6 +197,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := args.Sizing.check(); err != nil {
 		return nil, err
 	}
+	if args.ReadyTimeout <= 0 {
+		return nil, fmt.Errorf("database: Args.ReadyTimeout is %s: set how long an up may wait for MySQL to be Ready", args.ReadyTimeout)
+	}
 	m := &MySQL{}
 	if err := ctx.RegisterComponentResource(Type, name, m, opts...); err != nil {
 		return nil, err
@@ -252,7 +260,9 @@ type builder struct {
 // meta is an object's metadata in the namespace, with the workload's labels; "" leaves the
 // name to Pulumi's auto-naming.
 func (b *builder) meta(name string) *metav1.ObjectMetaArgs {
-	return &metav1.ObjectMetaArgs{Name: pulumi.StringPtrFromPtr(optional(name)), Namespace: b.args.Namespace, Labels: pulumi.ToStringMap(b.app.All())}
+	return &metav1.ObjectMetaArgs{
+		Name: pulumi.StringPtrFromPtr(optional(name)), Namespace: b.args.Namespace, Labels: pulumi.ToStringMap(b.app.All()), Annotations: ownership.Annotations(nil),
+	}
 }
 
 // serverFiles are the ConfigMaps the pod mounts: the server configuration and the script
@@ -347,7 +357,7 @@ func (b *builder) restoreSource() (*apiextensions.CustomResource, error) {
 	content, err := apiextensions.NewCustomResource(b.ctx, b.name+"-restore", &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String(snapshotAPIVersion),
 		Kind:       pulumi.String("VolumeSnapshotContent"),
-		Metadata:   &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(b.app.All())},
+		Metadata:   &metav1.ObjectMetaArgs{Labels: pulumi.ToStringMap(b.app.All()), Annotations: ownership.Annotations(nil)},
 		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
 			// Retain: deleting this object (this stack's destroy) leaves the snapshot.
 			"deletionPolicy": pulumi.String("Retain"),
@@ -369,7 +379,7 @@ func (b *builder) restoreSource() (*apiextensions.CustomResource, error) {
 	meta := b.meta(RestoreSnapshotName)
 	// The up waits until the snapshot controller has checked the snapshot exists, so a
 	// wrong handle fails here, naming this object, instead of leaving MySQL's pod pending.
-	meta.Annotations = pulumi.StringMap{"pulumi.com/waitFor": pulumi.String("jsonpath={.status.readyToUse}=true")}
+	meta.Annotations = ownership.Annotations(pulumi.StringMap{waitForAnnotation: pulumi.String("jsonpath={.status.readyToUse}=true")})
 	return apiextensions.NewCustomResource(b.ctx, b.name+"-restore", &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String(snapshotAPIVersion),
 		Kind:       pulumi.String("VolumeSnapshot"),
@@ -386,6 +396,20 @@ func (b *builder) restoreSource() (*apiextensions.CustomResource, error) {
 // snapshotAPIVersion is the CSI snapshot API.
 const snapshotAPIVersion = "snapshot.storage.k8s.io/v1"
 
+// waitForAnnotation replaces the Kubernetes provider's own readiness check of an object
+// with conditions of ours, each a kubectl-style JSONPath; the provider waits until the
+// object's status has observed its latest spec (.status.observedGeneration) and every
+// condition holds, up to the resource's custom timeout, reporting the object's warning
+// events (FailedCreate, FailedScheduling, ...) as it waits.
+const waitForAnnotation = "pulumi.com/waitFor"
+
+// readyOnCurrentSpec is MySQL Ready on the StatefulSet's current spec: its one pod is of
+// the update revision and Ready. The provider's own StatefulSet check can pass on a status
+// that predates the update (it compares metadata.generation, never observedGeneration), so
+// an up that the new pod never follows (admission denied, no node, a failing start) used
+// to report success with MySQL down.
+var readyOnCurrentSpec = `["jsonpath={.status.updatedReplicas}=1","jsonpath={.status.readyReplicas}=1"]`
+
 func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.ConfigMap, source *apiextensions.CustomResource, hooks *hooks) (*appsv1.StatefulSet, error) {
 	// The claim carries no version label: the claim template cannot change after creation
 	// (IgnoreChanges below), so a version label there would go stale at the first upgrade.
@@ -399,8 +423,10 @@ func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.Confi
 			ApiGroup: pulumi.String("snapshot.storage.k8s.io"), Kind: pulumi.String("VolumeSnapshot"), Name: pulumi.String(RestoreSnapshotName),
 		}
 	}
+	meta := b.meta(StatefulSetName)
+	meta.Annotations = ownership.Annotations(pulumi.StringMap{waitForAnnotation: pulumi.String(readyOnCurrentSpec)})
 	return appsv1.NewStatefulSet(b.ctx, b.name, &appsv1.StatefulSetArgs{
-		Metadata: b.meta(StatefulSetName),
+		Metadata: meta,
 		Spec: &appsv1.StatefulSetSpecArgs{
 			ServiceName: m.Service.Metadata.Name(),
 			Replicas:    pulumi.Int(1),
@@ -441,6 +467,7 @@ func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.Confi
 		// Claim templates are immutable: a change would replace the StatefulSet and so
 		// delete its volume. A new size is applied to the claim itself (claimSize).
 		pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}),
+		pulumi.Timeouts(&pulumi.CustomTimeouts{Create: b.args.ReadyTimeout.String(), Update: b.args.ReadyTimeout.String()}),
 		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{
 			BeforeCreate: []*pulumi.ResourceHook{hooks.adopt},
 			BeforeUpdate: []*pulumi.ResourceHook{hooks.versionGuard},
@@ -454,12 +481,20 @@ func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.Confi
 // Retained on delete: deleting a patch gives up its fields, and once a resize has made it
 // the only owner of the requested size, giving that up can be rejected and stop the
 // destroy; the claim itself goes with the volume clean-up hook.
+//
+// The provider's readiness check of a claim waits for phase Pending on a
+// WaitForFirstConsumer class (EKS mode's gp3, kind's default) and Bound otherwise. This
+// patch comes after the StatefulSet, whose pod has bound the claim by then, so on such a
+// class the wait could never end and every up timed out. skipAwait: the patch's only job
+// is the requested size, which the API server has accepted (or refused) when the apply
+// returns; the resize itself is the CSI driver's, and the StatefulSet's readiness already
+// waits for the pod on this claim.
 func (b *builder) claimSize(sts *appsv1.StatefulSet) error {
 	_, err := corev1.NewPersistentVolumeClaimPatch(b.ctx, b.name+"-"+volumeName, &corev1.PersistentVolumeClaimPatchArgs{
 		Metadata: &metav1.ObjectMetaPatchArgs{
 			Name:        pulumi.Sprintf("%s-%s-0", volumeName, sts.Metadata.Name().Elem()),
 			Namespace:   b.args.Namespace,
-			Annotations: pulumi.StringMap{"pulumi.com/patchForce": pulumi.String("true")},
+			Annotations: ownership.Annotations(pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}),
 		},
 		Spec: &corev1.PersistentVolumeClaimSpecPatchArgs{
 			Resources: &corev1.VolumeResourceRequirementsPatchArgs{

@@ -2,12 +2,14 @@ package database_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -38,6 +40,7 @@ func args(t *testing.T) *database.Args {
 		StorageSize:          "20Gi",
 		Sizing:               sizing,
 		RetainVolumesSetting: "counter-mysql:retainVolumes",
+		ReadyTimeout:         15 * time.Minute,
 		Volumes:              noVolumes{},
 		Clients:              map[string]string{"app.kubernetes.io/name": "counter", "app.kubernetes.io/instance": "counter-mysql-test"},
 	}
@@ -429,6 +432,44 @@ func TestSizingIsOneValue(t *testing.T) {
 		if len(rec.Resources) > 0 {
 			t.Errorf("sizing %+v: registered %d resources before refusing", bad, len(rec.Resources))
 		}
+	}
+}
+
+// TestUpWaitsForMySQLOnItsNewSpec: an up returns once MySQL's one pod is of the
+// StatefulSet's update revision and Ready (the provider checks observedGeneration first),
+// or fails after ReadyTimeout; the claim patch, whose readiness the provider cannot judge
+// on a WaitForFirstConsumer class, is not waited for.
+func TestUpWaitsForMySQLOnItsNewSpec(t *testing.T) {
+	rec, objs := render(t, func(a *database.Args) { a.ReadyTimeout = 7 * time.Minute })
+	annotations := pulumitest.Strings(pulumitest.Field(objs.get(t, "StatefulSet/mysql"), "metadata", "annotations"))
+	var conditions []string
+	if err := json.Unmarshal([]byte(annotations["pulumi.com/waitFor"]), &conditions); err != nil {
+		t.Fatalf("StatefulSet's pulumi.com/waitFor %q is not a JSON list: %v", annotations["pulumi.com/waitFor"], err)
+	}
+	slices.Sort(conditions)
+	if want := []string{"jsonpath={.status.readyReplicas}=1", "jsonpath={.status.updatedReplicas}=1"}; !slices.Equal(conditions, want) {
+		t.Errorf("StatefulSet waits for %v, want %v", conditions, want)
+	}
+	sts, _ := rec.Get("kubernetes:apps/v1:StatefulSet", "mysql")
+	if sts.CreateTimeout != "7m0s" || sts.UpdateTimeout != "7m0s" {
+		t.Errorf("StatefulSet timeouts create %q update %q, want 7m0s (Args.ReadyTimeout)", sts.CreateTimeout, sts.UpdateTimeout)
+	}
+	patch, ok := rec.Get("kubernetes:core/v1:PersistentVolumeClaimPatch", "mysql-data")
+	if !ok {
+		t.Fatal("no claim patch")
+	}
+	if got := pulumitest.Strings(pulumitest.Field(patch.Object(), "metadata", "annotations"))["pulumi.com/skipAwait"]; got != "true" {
+		t.Errorf("claim patch pulumi.com/skipAwait = %q, want \"true\"", got)
+	}
+
+	a := args(t)
+	a.ReadyTimeout = 0
+	rec, err := pulumitest.Run(func(ctx *pulumi.Context) error {
+		_, err := database.New(ctx, "mysql", a)
+		return err
+	}, nil)
+	if err == nil || !strings.Contains(err.Error(), "Args.ReadyTimeout") || len(rec.Resources) > 0 {
+		t.Errorf("no ReadyTimeout: error %v and %d resources, want a refusal naming Args.ReadyTimeout before any", err, len(rec.Resources))
 	}
 }
 

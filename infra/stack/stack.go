@@ -177,6 +177,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		Sizing:               sizing,
 		RetainVolumes:        cfg.RetainVolumes,
 		RetainVolumesSetting: config.Project + ":retainVolumes",
+		ReadyTimeout:         cfg.MySQLReadyTimeout,
 		Volumes: clusterVolumes{
 			kube: kube, timeout: cfg.VolumeCleanupTimeout,
 			finalSnapshot: cfg.FinalSnapshot, snapshotClass: snapshotClass,
