@@ -8,9 +8,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 
 	"github.com/counter-mysql/counter-mysql/infra/database"
+	"github.com/counter-mysql/counter-mysql/infra/kubetest"
+	"github.com/counter-mysql/counter-mysql/infra/storage"
+	"github.com/counter-mysql/counter-mysql/infra/storageclass"
 )
 
 // Names the StatefulSet controller derives from ours.
@@ -19,24 +26,46 @@ const (
 	claim0 = "data-" + pod0
 )
 
-// TestDatabaseLifecycle follows the MySQL StatefulSet through the controllers: its pod
-// and claim appear, the pod gets Ready on its volume and into the headless Service's
-// endpoints under its own hostname, comes back as the same identity on the same volume
-// when deleted.
+// TestDatabaseLifecycle follows the MySQL StatefulSet through the controllers, on the
+// StorageClass EKS mode renders (WaitForFirstConsumer) with the provisioner stand-in: its
+// pod and claim appear, the claim is provisioned once the scheduler has placed the pod, the
+// pod gets Ready on its volume and into the headless Service's endpoints under its own
+// hostname, and comes back as the same identity on the same volume when deleted.
 func TestDatabaseLifecycle(t *testing.T) {
 	e := newEnv(t)
 	d := e.render(t, nil)
 	ns := d.namespace
-	pv := e.createVolume(t, ns, claim0, corev1.PersistentVolumeReclaimRetain)
+	class := d.object(t, "StorageClass", storage.ClassName)
+	if mode, _, _ := unstructured.NestedString(class.Object, "volumeBindingMode"); mode != string(storagev1.VolumeBindingWaitForFirstConsumer) {
+		t.Fatalf("the stack renders StorageClass %s with binding mode %q, want WaitForFirstConsumer as storageclass.GP3", storage.ClassName, mode)
+	}
+	if err := kubetest.ProvisionVolumes(t.Context(), e.client, e.snaps, storageclass.GP3(storage.ClassName)); err != nil {
+		t.Fatal(err)
+	}
+	// A claim of the class that no pod uses: a WaitForFirstConsumer class leaves it Pending.
+	unused := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "unused", Namespace: ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, StorageClassName: ptr.To(storage.ClassName),
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
 	e.apply(t, d)
+	if _, err := e.client.CoreV1().PersistentVolumeClaims(ns).Create(t.Context(), unused, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 
 	pod := e.readyPod(t, ns, pod0, "")
 	pvc := e.boundClaim(t, ns, claim0)
-	if pvc.Spec.VolumeName != pv {
-		t.Fatalf("claim %s bound to %q, want %s", claim0, pvc.Spec.VolumeName, pv)
+	if got := pvc.Annotations["volume.kubernetes.io/selected-node"]; got != pod.Spec.NodeName {
+		t.Errorf("claim %s was provisioned for node %q, want the pod's node %s (WaitForFirstConsumer)", claim0, got, pod.Spec.NodeName)
 	}
+	pv := pvc.Spec.VolumeName
 	if got := claimOf(pod, "data"); got != claim0 {
 		t.Fatalf("pod %s mounts claim %q as data, want %s", pod0, got, claim0)
+	}
+	if u, err := e.client.CoreV1().PersistentVolumeClaims(ns).Get(t.Context(), unused.Name, metav1.GetOptions{}); err != nil || u.Status.Phase != corev1.ClaimPending || u.Spec.VolumeName != "" {
+		t.Errorf("a claim no pod uses was bound on a WaitForFirstConsumer class: %v (%v)", u, err)
 	}
 
 	t.Run("headless Service lists the pod by hostname", func(t *testing.T) {

@@ -77,9 +77,12 @@ func TestRetainVolumes(t *testing.T) {
 // TestFailedDestroyCleansUpOnRetry: the volume clean-up times out while nothing deletes the
 // volume; the destroy stops, and the retried destroy still waits for the volume before it
 // deletes what the volume's deletion needs (in EKS mode the CSI driver and the cluster).
+//
+// The one scenario on a class that binds Immediately (the API's default mode), so the
+// program is seen to work on both kinds.
 func TestFailedDestroyCleansUpOnRetry(t *testing.T) {
 	w := newWorld(t)
-	s := w.newStack(t, map[string]string{"volumeCleanupTimeout": "5s"})
+	s := w.newStack(t, map[string]string{"volumeCleanupTimeout": "5s", "storageClassName": immediateClass})
 	s.mustUp(t)
 	_, pv := s.claimVolume(t)
 

@@ -19,6 +19,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
+	"github.com/counter-mysql/counter-mysql/infra/storageclass"
 )
 
 func TestMain(m *testing.M) {
@@ -35,11 +37,14 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	// storageClass is provisioned by kubetest's stand-in for the EBS CSI provisioner.
-	storageClass = "enginetest-gp3"
+	// storageClass is EKS mode's gp3 class (WaitForFirstConsumer), provisioned by
+	// kubetest's stand-in for the EBS CSI provisioner; every stack uses it unless it
+	// names immediateClass, the same class binding Immediately.
+	storageClass   = "enginetest-gp3"
+	immediateClass = "enginetest-immediate"
 	// snapshotClass is the cluster's default VolumeSnapshotClass.
 	snapshotClass = "enginetest-snapshots"
-	csiDriver     = "ebs.csi.aws.com"
+	csiDriver     = storageclass.Driver
 	appImage      = "ghcr.io/counter-mysql/counter:enginetest"
 	// commandTimeout bounds each CLI command; an up takes about 20 s here.
 	commandTimeout = 5 * time.Minute
@@ -73,8 +78,11 @@ func newWorld(t *testing.T) *world {
 	provisionOnce.Do(func() {
 		// Both run until the test binary exits, serving every scenario.
 		ctx := context.Background()
-		if provisionErr = kubetest.ProvisionVolumes(ctx, c.Client, snaps, storageClass, csiDriver); provisionErr != nil {
-			return
+		gp3 := storageclass.GP3(storageClass)
+		for _, class := range []*storagev1.StorageClass{gp3, kubetest.ImmediateClass(gp3, immediateClass)} {
+			if provisionErr = kubetest.ProvisionVolumes(ctx, c.Client, snaps, class); provisionErr != nil {
+				return
+			}
 		}
 		if provisionErr = kubetest.InstallSnapshotCRDs(ctx, c.Config); provisionErr != nil {
 			return

@@ -23,37 +23,47 @@ import (
 // provisionerAnnotation is how the PV controller hands a claim to an external provisioner.
 const provisionerAnnotation = "volume.kubernetes.io/storage-provisioner"
 
+// selectedNodeAnnotation is how the scheduler tells the provisioner where the pod of a
+// WaitForFirstConsumer claim is going; until it is set, such a claim is left Pending.
+const selectedNodeAnnotation = "volume.kubernetes.io/selected-node"
+
 // csiPoll is how often the stand-ins look at the cluster; the real sidecars react to
 // watch events within about a second.
 const csiPoll = 100 * time.Millisecond
 
-// ProvisionVolumes plays the external-provisioner of driver for StorageClass class until
-// ctx ends: every Pending claim of that class that the PV controller hands to driver gets
-// a PersistentVolume of its requested size, pre-bound to it, with the class's reclaim
-// policy, and the PV controller binds them.
+// ProvisionVolumes plays the external-provisioner of class's driver (its provisioner)
+// until ctx ends: every Pending claim of the class that the PV controller hands to the
+// driver gets a PersistentVolume of its requested size, pre-bound to it, with the class's
+// reclaim policy, and the PV controller binds them. As with the real sidecar, a claim of a
+// WaitForFirstConsumer class is provisioned only once the scheduler has picked a node for
+// its pod (selectedNodeAnnotation): a claim no pod uses stays Pending.
 // A claim whose dataSource is a VolumeSnapshot waits, as with the real sidecar, until the
 // snapshot is ready to use; it is provisioned only if the snapshot's content is driver's
 // and fits the requested size, and its volume is annotated RestoredFromAnnotation with the
 // snapshotHandle (the "disk" starts from it). Without snaps such claims stay Pending.
-// The class is created (Immediate binding, expansion allowed, reclaim Delete) if missing.
-func ProvisionVolumes(ctx context.Context, client kubernetes.Interface, snaps snapshotclient.Interface, class, driver string) error {
-	_, err := client.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
-		ObjectMeta:           metav1.ObjectMeta{Name: class},
-		Provisioner:          driver,
-		ReclaimPolicy:        ptr.To(corev1.PersistentVolumeReclaimDelete),
-		VolumeBindingMode:    ptr.To(storagev1.VolumeBindingImmediate),
-		AllowVolumeExpansion: ptr.To(true),
-	}, metav1.CreateOptions{})
+// The class is created as given if missing.
+func ProvisionVolumes(ctx context.Context, client kubernetes.Interface, snaps snapshotclient.Interface, class *storagev1.StorageClass) error {
+	_, err := client.StorageV1().StorageClasses().Create(ctx, class, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	go func() {
 		_ = wait.PollUntilContextCancel(ctx, csiPoll, true, func(ctx context.Context) (bool, error) {
-			provisionPending(ctx, client, snaps, class, driver)
+			provisionPending(ctx, client, snaps, class.Name, class.Provisioner)
 			return false, nil
 		})
 	}()
 	return nil
+}
+
+// ImmediateClass is class, renamed, binding its claims as soon as they are created: the
+// API's default mode, so that of any class made without the field, and the program must
+// work on both.
+func ImmediateClass(class *storagev1.StorageClass, name string) *storagev1.StorageClass {
+	c := class.DeepCopy()
+	c.Name = name
+	c.VolumeBindingMode = ptr.To(storagev1.VolumeBindingImmediate)
+	return c
 }
 
 // RestoredFromAnnotation marks a volume ProvisionVolumes made from a snapshot, with the
@@ -75,6 +85,9 @@ func provisionPending(ctx context.Context, client kubernetes.Interface, snaps sn
 		if c.Spec.StorageClassName == nil || *c.Spec.StorageClassName != class || c.Annotations[provisionerAnnotation] != driver ||
 			c.Status.Phase != corev1.ClaimPending || c.Spec.VolumeName != "" || c.DeletionTimestamp != nil {
 			continue
+		}
+		if ptr.Deref(sc.VolumeBindingMode, storagev1.VolumeBindingImmediate) == storagev1.VolumeBindingWaitForFirstConsumer && c.Annotations[selectedNodeAnnotation] == "" {
+			continue // as the real sidecar: the scheduler has not placed the claim's pod yet
 		}
 		annotations := map[string]string{"pv.kubernetes.io/provisioned-by": driver}
 		if ds := c.Spec.DataSource; ds != nil {
