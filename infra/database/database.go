@@ -408,7 +408,7 @@ const waitForAnnotation = "pulumi.com/waitFor"
 // that predates the update (it compares metadata.generation, never observedGeneration), so
 // an up that the new pod never follows (admission denied, no node, a failing start) used
 // to report success with MySQL down.
-var readyOnCurrentSpec = `["jsonpath={.status.updatedReplicas}=1","jsonpath={.status.readyReplicas}=1"]`
+const readyOnCurrentSpec = `["jsonpath={.status.updatedReplicas}=1","jsonpath={.status.readyReplicas}=1"]`
 
 func (b *builder) statefulSet(m *MySQL, files serverFiles, volumes *corev1.ConfigMap, source *apiextensions.CustomResource, hooks *hooks) (*appsv1.StatefulSet, error) {
 	// The claim carries no version label: the claim template cannot change after creation
