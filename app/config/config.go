@@ -57,13 +57,17 @@ func (e *Error) Error() string {
 func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	c := Config{
-		ListenAddr:      r.str("LISTEN_ADDR", ":8080"),
-		SQLitePath:      r.str("SQLITE_PATH", "counter.db"),
-		Mode:            Mode(r.str("COUNTER_MODE", string(ModeBatch))),
-		MaxBatch:        r.integer("COUNTER_MAX_BATCH", 256, 1, 10000),
-		RequestTimeout:  r.duration("REQUEST_TIMEOUT", 2*time.Second, false),
-		ShutdownDelay:   r.duration("SHUTDOWN_DELAY", 0, true),
-		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second, false),
+		ListenAddr: r.str("LISTEN_ADDR", ":8080"),
+		SQLitePath: r.str("SQLITE_PATH", "counter.db"),
+		Mode:       Mode(r.str("COUNTER_MODE", string(ModeBatch))),
+		MaxBatch:   r.integer("COUNTER_MAX_BATCH", 256, 1, 10000),
+		// Below 10ms one slow fsync fails statements; past a minute clients and load
+		// balancers have long given up.
+		RequestTimeout: r.duration("REQUEST_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute),
+		// Both shutdown bounds must fit in the pod's termination grace period, so hours
+		// can only be a typo.
+		ShutdownDelay:   r.duration("SHUTDOWN_DELAY", 0, 0, time.Minute),
+		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second, time.Second, 10*time.Minute),
 		DBMaxConns:      r.integer("DB_MAX_CONNS", 16, 1, 1000),
 		LogFormat:       r.str("LOG_FORMAT", "json"),
 	}
@@ -120,17 +124,14 @@ func (r *reader) integer(name string, def, lo, hi int) int {
 	return n
 }
 
-func (r *reader) duration(name string, def time.Duration, zeroOK bool) time.Duration {
+func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration {
 	v := r.getenv(name)
 	if v == "" {
 		return def
 	}
 	d, err := time.ParseDuration(v)
-	switch {
-	case zeroOK && (err != nil || d < 0):
-		r.fail(name, v, `use a Go duration, e.g. "5s", or "0s" for none`)
-	case !zeroOK && (err != nil || d <= 0):
-		r.fail(name, v, `use a positive Go duration, e.g. "2s" or "500ms"`)
+	if err != nil || d < lo || d > hi {
+		r.fail(name, v, fmt.Sprintf(`use a Go duration from %v to %v, e.g. "%v"`, lo, hi, def))
 	}
 	return d
 }

@@ -60,6 +60,13 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, "SHUTDOWN_TIMEOUT"},
 		{map[string]string{"SHUTDOWN_DELAY": "-1s"}, "SHUTDOWN_DELAY"},
 		{map[string]string{"SHUTDOWN_DELAY": "5"}, "SHUTDOWN_DELAY"},
+		// Out of range: accepted once, and meaningless (every statement times out at 1ns;
+		// a shutdown that never ends).
+		{map[string]string{"REQUEST_TIMEOUT": "1ns"}, "REQUEST_TIMEOUT"},
+		{map[string]string{"REQUEST_TIMEOUT": "100000h"}, "REQUEST_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_DELAY": "1000h"}, "SHUTDOWN_DELAY"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "1ns"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "1000h"}, "SHUTDOWN_TIMEOUT"},
 		{map[string]string{"DB_MAX_CONNS": "0"}, "DB_MAX_CONNS"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
@@ -107,6 +114,27 @@ func TestErrorsNeverShowAPassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), marker) {
 			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}
+
+// TestDurationRanges: each duration is accepted at both ends of its range, and a value
+// outside it is refused with a message naming the range.
+func TestDurationRanges(t *testing.T) {
+	for _, tc := range []struct{ name, lo, hi, below, above, fix string }{
+		{"REQUEST_TIMEOUT", "10ms", "1m", "9ms", "61s", "from 10ms to 1m0s"},
+		{"SHUTDOWN_DELAY", "0s", "1m", "-1ns", "61s", "from 0s to 1m0s"},
+		{"SHUTDOWN_TIMEOUT", "1s", "10m", "999ms", "601s", "from 1s to 10m0s"},
+	} {
+		for _, v := range []string{tc.lo, tc.hi} {
+			if _, err := Load(env(map[string]string{tc.name: v})); err != nil {
+				t.Errorf("%s=%s refused: %v", tc.name, v, err)
+			}
+		}
+		for _, v := range []string{tc.below, tc.above} {
+			if _, err := Load(env(map[string]string{tc.name: v})); err == nil || !strings.Contains(err.Error(), tc.fix) {
+				t.Errorf("%s=%s: error %v, want one saying %q", tc.name, v, err, tc.fix)
+			}
 		}
 	}
 }
