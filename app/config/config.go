@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -76,6 +77,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		r.fail("LOG_FORMAT", c.LogFormat, `use "json" or "text"`)
+	}
+	if lower := strings.ToLower(c.SQLitePath); strings.Contains(lower, ":memory:") || strings.Contains(lower, "mode=memory") {
+		r.fail("SQLITE_PATH", c.SQLitePath, "give a file path: an in-memory database forgets the counter, so a restart hands out 1, 2, 3 again")
 	}
 	if lvl := r.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(lvl)) != nil {
 		r.fail("LOG_LEVEL", lvl, `use "debug", "info", "warn" or "error"`)

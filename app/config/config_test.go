@@ -139,6 +139,21 @@ func TestDurationRanges(t *testing.T) {
 	}
 }
 
+// TestInMemorySQLiteIsRefused: an in-memory database would hand out 1, 2, 3 again after
+// every restart.
+func TestInMemorySQLiteIsRefused(t *testing.T) {
+	for _, p := range []string{":memory:", "file::memory:", "file:counter?mode=memory&cache=shared", "x.db?MODE=MEMORY"} {
+		_, err := Load(env(map[string]string{"SQLITE_PATH": p}))
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != "SQLITE_PATH" {
+			t.Errorf("SQLITE_PATH=%s: error %v, want one naming SQLITE_PATH", p, err)
+		}
+	}
+	if _, err := Load(env(map[string]string{"SQLITE_PATH": "/var/lib/counter/memory.db"})); err != nil {
+		t.Errorf("a file named memory.db: %v", err)
+	}
+}
+
 // TestHostWithPortIsRefused: a port in MYSQL_HOST is refused at start-up, naming MYSQL_PORT,
 // instead of being retried forever as "no such host"; an IPv6 address is a host.
 func TestHostWithPortIsRefused(t *testing.T) {
