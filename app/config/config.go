@@ -140,6 +140,27 @@ func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration 
 	return d
 }
 
+// dsnProblem says why mysql.ParseDSN refused dsn without the driver's words, which quote
+// values: and a password containing '/' (with the DSN's "/database" missing) is split into
+// the network, the database name and the parameters, so any quoted value may be a piece of
+// the user or password. The driver's fixed "invalid DSN:" messages quote nothing.
+func dsnProblem(dsn string, err error) string {
+	if strings.HasPrefix(err.Error(), "invalid DSN: ") {
+		return err.Error()
+	}
+	// The parameters one at a time: a key that fails is one the driver knows (it passes
+	// unknown ones to the server), so naming it reveals nothing.
+	if _, query, ok := strings.Cut(dsn[strings.LastIndex(dsn, "/")+1:], "?"); ok {
+		for kv := range strings.SplitSeq(query, "&") {
+			if _, err := mysql.ParseDSN("/?" + kv); err != nil {
+				key, _, _ := strings.Cut(kv, "=")
+				return "parameter " + key + " has an invalid value"
+			}
+		}
+	}
+	return "its network (tcp or unix) or its database name is invalid; the DSN must end in /database"
+}
+
 // mysql builds the driver configuration from MYSQL_DSN or from its parts; nil means none
 // was given (embedded store).
 func (r *reader) mysql() *mysql.Config {
@@ -154,7 +175,7 @@ func (r *reader) mysql() *mysql.Config {
 	if dsn != "" {
 		cfg, err := mysql.ParseDSN(dsn)
 		if err != nil {
-			r.fail("MYSQL_DSN", dsn, "use a go-sql-driver/mysql DSN, e.g. user:pass@tcp(host:3306)/counter ("+err.Error()+")")
+			r.fail("MYSQL_DSN", dsn, "use a go-sql-driver/mysql DSN, e.g. user:pass@tcp(host:3306)/counter ("+dsnProblem(dsn, err)+")")
 			return nil
 		}
 		if cfg.DBName == "" {

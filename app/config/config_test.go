@@ -154,6 +154,44 @@ func TestInMemorySQLiteIsRefused(t *testing.T) {
 	}
 }
 
+// TestDSNErrorsQuoteNoCredentials puts markers in the user and in a password with a '/'
+// (which the parser splits into the network, the database name and the parameters) and in
+// every part the parser rejects: the driver's messages quote those parts, the error must
+// not. A bad parameter is still named.
+func TestDSNErrorsQuoteNoCredentials(t *testing.T) {
+	markers := []string{"UserMk", "PwMkA", "PwMkB"}
+	for _, tc := range []struct{ dsn, says string }{
+		{"UserMk:PwMkA/PwMkB@tcp(127.0.0.1:1)", "database"}, // the network becomes "UserMk:PwMkA"
+		{"UserMk:PwMkA/%zzPwMkB@tcp(127.0.0.1:1)", "database"},
+		{"UserMk:PwMkA@tcp(127.0.0.1:1/counter", "closing brace"},
+		{"UserMk:PwMkA", "slash"},
+		{"UserMk:PwMkA@tcp(db:3306)/counter?tls=PwMkB", "parameter tls"},
+		{"UserMk:PwMkA@tcp(db:3306)/counter?serverPubKey=PwMkB", "parameter serverPubKey"},
+		{"UserMk:PwMkA/c?timeout=PwMkB@tcp(127.0.0.1:1)", "parameter timeout"},
+		{"UserMk:PwMkA/c?readTimeout=PwMkB@tcp(127.0.0.1:1)", "parameter readTimeout"},
+		{"UserMk:PwMkA/c?writeTimeout=PwMkB@tcp(127.0.0.1:1)", "parameter writeTimeout"},
+		{"UserMk:PwMkA/c?timeTruncate=PwMkB@tcp(127.0.0.1:1)", "parameter timeTruncate"},
+		{"UserMk:PwMkA/c?loc=PwMkB@tcp(127.0.0.1:1)", "parameter loc"},
+		{"UserMk:PwMkA/c?loc=%zzPwMkB@tcp(127.0.0.1:1)", "parameter loc"},
+		{"UserMk:PwMkA/c?parseTime=PwMkB@tcp(127.0.0.1:1)", "parameter parseTime"},
+		{"UserMk:PwMkA/c?maxAllowedPacket=PwMkB@tcp(127.0.0.1:1)", "parameter maxAllowedPacket"},
+	} {
+		_, err := Load(env(map[string]string{"MYSQL_DSN": tc.dsn}))
+		if err == nil {
+			t.Errorf("%s accepted", tc.dsn)
+			continue
+		}
+		for _, m := range markers {
+			if strings.Contains(err.Error(), m) {
+				t.Errorf("%s: the error quotes %s: %v", tc.dsn, m, err)
+			}
+		}
+		if !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: the error %q does not say %q", tc.dsn, err, tc.says)
+		}
+	}
+}
+
 // TestHostWithPortIsRefused: a port in MYSQL_HOST is refused at start-up, naming MYSQL_PORT,
 // instead of being retried forever as "no such host"; an IPv6 address is a host.
 func TestHostWithPortIsRefused(t *testing.T) {
