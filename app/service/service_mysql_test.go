@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -192,6 +193,40 @@ func TestMySQL(t *testing.T) {
 			if err := json.Unmarshal([]byte(get(t, u+"/get-number", http.StatusOK)), &got); err != nil || got.Number <= 100 {
 				t.Errorf("%s after the restore: %+v %v, want a number above 100", u, got, err)
 			}
+		}
+	})
+
+	// Without UPDATE every /get-number fails: /readyz must say so (so the pod leaves the
+	// Service), while running and after a restart, and recover once it is granted again.
+	t.Run("readiness-needs-update", func(t *testing.T) {
+		db := srv.CreateDatabase(t)
+		dsn := srv.CreateUser(t, db, schema.Privileges)
+		url := startReplicas(t, 1, dsn, "batch")[0]
+		get(t, url+"/get-number", http.StatusOK)
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := mysqltest.Open(t, srv.DSN(""))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// MariaDB keeps a connection's database grants until it reconnects: end the pool's.
+		forEachRow(ctx, t, admin, "SELECT CONCAT('REVOKE UPDATE ON `"+db+"`.* FROM ', QUOTE(user), '@', QUOTE(host)) FROM mysql.user WHERE user = ?", cfg.User)
+		forEachRow(ctx, t, admin, "SELECT CONCAT('KILL ', id) FROM information_schema.processlist WHERE user = ?", cfg.User)
+
+		restarted := startReplica(t, map[string]string{"MYSQL_DSN": dsn, "REQUEST_TIMEOUT": "1s"})
+		for _, u := range []string{url, restarted} {
+			waitStatus(t, u+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+			if body := get(t, u+"/readyz", http.StatusServiceUnavailable); !strings.Contains(body, "UPDATE command denied") {
+				t.Errorf("%s/readyz does not say UPDATE is denied: %s", u, body)
+			}
+			get(t, u+"/get-number", http.StatusServiceUnavailable)
+		}
+		forEachRow(ctx, t, admin, "SELECT CONCAT('GRANT UPDATE ON `"+db+"`.* TO ', QUOTE(user), '@', QUOTE(host)) FROM mysql.user WHERE user = ?", cfg.User)
+		forEachRow(ctx, t, admin, "SELECT CONCAT('KILL ', id) FROM information_schema.processlist WHERE user = ?", cfg.User)
+		for _, u := range []string{url, restarted} {
+			waitStatus(t, u+"/readyz", http.StatusOK, 30*time.Second)
+			get(t, u+"/get-number", http.StatusOK)
 		}
 	})
 
@@ -447,6 +482,34 @@ func handedOut(url string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no counter_numbers_handed_out_total in /metrics")
+}
+
+// forEachRow runs as a statement each row that query (with args) returns.
+func forEachRow(ctx context.Context, t *testing.T, db *sql.DB, query string, args ...any) {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmts []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(stmts) == 0 {
+		t.Fatalf("%s: no rows", query)
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
 }
 
 // get fetches url, fails t unless it answers want with a JSON body, and returns the body.
