@@ -258,6 +258,8 @@ func TestMySQL(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitStatus(t, url+"/get-number", http.StatusServiceUnavailable, 10*time.Second)
+			waitStatus(t, url+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+			readyz += get(t, url+"/readyz", http.StatusServiceUnavailable)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if err := srv.Restart(ctx); err != nil {
@@ -265,8 +267,9 @@ func TestMySQL(t *testing.T) {
 			}
 			waitStatus(t, url+"/get-number", http.StatusOK, 30*time.Second)
 		}) // the replica shuts down here
-		if !strings.Contains(readyz, "Access denied") {
-			t.Errorf("/readyz does not say the login was refused: %s", readyz)
+		// The user and the address help an operator and stay; a password or a DSN never.
+		if !strings.Contains(readyz, "Access denied for user '"+cfg.User+"'") || !strings.Contains(readyz, srv.Addr()) {
+			t.Errorf("/readyz does not say the login was refused for the user, and the server was unreachable at its address: %s", readyz)
 		}
 		text := logs.String()
 		if !strings.Contains(text, "Access denied") || !strings.Contains(text, "stopped") {
@@ -275,6 +278,11 @@ func TestMySQL(t *testing.T) {
 		for _, p := range []string{marker, good} {
 			if strings.Contains(text, p) || strings.Contains(readyz, p) {
 				t.Errorf("a password is in the log or /readyz")
+			}
+		}
+		for _, d := range []string{dsn, cfg.FormatDSN()} {
+			if strings.Contains(text, d) || strings.Contains(readyz, d) {
+				t.Errorf("a DSN is in the log or /readyz")
 			}
 		}
 	})
