@@ -217,3 +217,54 @@ func TestEveryResponseIsJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestResponsesFromNetHTTP pins the responses README lists as not JSON: net/http writes
+// them itself, before any route runs, for requests it cannot parse (so they spend no
+// number), and closes the connection. If net/http's list changes, so must README's.
+func TestResponsesFromNetHTTP(t *testing.T) {
+	url, _ := startRun(t, map[string]string{"SQLITE_PATH": filepath.Join(t.TempDir(), "counter.db")})
+	addr := strings.TrimPrefix(url, "http://")
+	const get = "GET /get-number HTTP/1.1\r\nHost: counter\r\n"
+	for _, c := range []struct {
+		name, request string
+		code          int
+		contentType   string
+	}{
+		{"no Host", "GET /get-number HTTP/1.1\r\n\r\n", 400, "text/plain; charset=utf-8"},
+		{"no leading /", "GET get-number HTTP/1.1\r\nHost: counter\r\n\r\n", 400, "text/plain; charset=utf-8"},
+		{"malformed request line", "GET\r\nHost: counter\r\n\r\n", 400, "text/plain; charset=utf-8"},
+		{"invalid header", get + "Bad Name: x\r\n\r\n", 400, "text/plain; charset=utf-8"},
+		{"2 MB header", get + "X-Big: " + strings.Repeat("x", 2<<20) + "\r\n\r\n", 431, "text/plain; charset=utf-8"},
+		{"Transfer-Encoding: gzip", get + "Transfer-Encoding: gzip\r\n\r\n", 501, "text/plain; charset=utf-8"},
+		{"HTTP/3.0", "GET /get-number HTTP/3.0\r\nHost: counter\r\n\r\n", 505, "text/plain; charset=utf-8"},
+		{"Expect other than 100-continue", get + "Expect: x\r\n\r\n", 417, ""},
+	} {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		// Written while the answer is read: net/http answers 431 before the header ends.
+		go io.WriteString(conn, c.request)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			conn.Close()
+			continue
+		}
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != c.code || resp.Header.Get("Content-Type") != c.contentType || !resp.Close {
+			t.Errorf("%s: %d %q (closing: %v), want %d %q and the connection closed", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Close, c.code, c.contentType)
+		}
+	}
+	resp, err := http.Get(url + "/get-number")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct{ Number int64 }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got.Number != 1 {
+		t.Errorf("the next number is %d (%v), want 1: a refused request spent a number", got.Number, err)
+	}
+}
