@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/counter-mysql/counter-mysql/app/loadtest"
+	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/app/store"
 )
 
 // addrLog passes log lines on to the test output and reports the address from the
@@ -181,6 +185,35 @@ func TestRunNamesSQLitePathInItsError(t *testing.T) {
 	}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "SQLITE_PATH=\""+path+"\"") {
 		t.Fatalf("got %v, want an error naming SQLITE_PATH", err)
+	}
+}
+
+// TestRunSQLiteRowMissingStopsStartup pins what README says of the embedded store: a
+// missing row stops start-up with the error naming SQLITE_PATH (MySQL replicas wait, 503).
+func TestRunSQLiteRowMissingStopsStartup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "counter.db")
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "DELETE FROM "+schema.Table); err != nil {
+		t.Fatal(err)
+	}
+	err = run(ctx, []string{"app"}, func(k string) string {
+		return map[string]string{"SQLITE_PATH": path, "LISTEN_ADDR": "127.0.0.1:0"}[k]
+	}, io.Discard)
+	if !errors.Is(err, store.ErrNoRow) || !strings.Contains(err.Error(), "SQLITE_PATH=\""+path+"\"") {
+		t.Fatalf("got %v, want the missing row, naming SQLITE_PATH", err)
 	}
 }
 
