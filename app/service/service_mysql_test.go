@@ -211,8 +211,8 @@ func TestMySQL(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		// MariaDB keeps a connection's database grants until it reconnects: end the pool's.
-		forEachRow(ctx, t, admin, "SELECT CONCAT('REVOKE UPDATE ON `"+db+"`.* FROM ', QUOTE(user), '@', QUOTE(host)) FROM mysql.user WHERE user = ?", cfg.User)
-		forEachRow(ctx, t, admin, "SELECT CONCAT('KILL ', id) FROM information_schema.processlist WHERE user = ?", cfg.User)
+		execEach(ctx, t, admin, "SELECT GROUP_CONCAT('REVOKE UPDATE ON `"+db+"`.* FROM ', QUOTE(user), '@', QUOTE(host) SEPARATOR ';') FROM mysql.user WHERE user = ?", cfg.User)
+		execEach(ctx, t, admin, killUser, cfg.User)
 
 		restarted := startReplica(t, map[string]string{"MYSQL_DSN": dsn, "REQUEST_TIMEOUT": "1s"})
 		for _, u := range []string{url, restarted} {
@@ -222,8 +222,8 @@ func TestMySQL(t *testing.T) {
 			}
 			get(t, u+"/get-number", http.StatusServiceUnavailable)
 		}
-		forEachRow(ctx, t, admin, "SELECT CONCAT('GRANT UPDATE ON `"+db+"`.* TO ', QUOTE(user), '@', QUOTE(host)) FROM mysql.user WHERE user = ?", cfg.User)
-		forEachRow(ctx, t, admin, "SELECT CONCAT('KILL ', id) FROM information_schema.processlist WHERE user = ?", cfg.User)
+		execEach(ctx, t, admin, "SELECT GROUP_CONCAT('GRANT UPDATE ON `"+db+"`.* TO ', QUOTE(user), '@', QUOTE(host) SEPARATOR ';') FROM mysql.user WHERE user = ?", cfg.User)
+		execEach(ctx, t, admin, killUser, cfg.User) // the grant, too, reaches new connections only
 		for _, u := range []string{url, restarted} {
 			waitStatus(t, u+"/readyz", http.StatusOK, 30*time.Second)
 			get(t, u+"/get-number", http.StatusOK)
@@ -492,30 +492,19 @@ func handedOut(url string) (float64, error) {
 	return 0, fmt.Errorf("no counter_numbers_handed_out_total in /metrics")
 }
 
-// forEachRow runs as a statement each row that query (with args) returns.
-func forEachRow(ctx context.Context, t *testing.T, db *sql.DB, query string, args ...any) {
+// killUser lists the KILL statements that end a user's connections.
+const killUser = "SELECT GROUP_CONCAT('KILL ', id SEPARATOR ';') FROM information_schema.processlist WHERE user = ?"
+
+// execEach runs each of the statements that query (with args) lists, ';'-separated.
+func execEach(ctx context.Context, t *testing.T, db *sql.DB, query string, args ...any) {
 	t.Helper()
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		t.Fatal(err)
+	var list sql.NullString
+	if err := db.QueryRowContext(ctx, query, args...).Scan(&list); err != nil || !list.Valid {
+		t.Fatalf("%s: none (%v)", query, err)
 	}
-	var stmts []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		stmts = append(stmts, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(stmts) == 0 {
-		t.Fatalf("%s: no rows", query)
-	}
-	for _, s := range stmts {
-		if _, err := db.ExecContext(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
+	for stmt := range strings.SplitSeq(list.String, ";") {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
 		}
 	}
 }
