@@ -140,10 +140,11 @@ func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration 
 	return d
 }
 
-// dsnProblem says why mysql.ParseDSN refused dsn without the driver's words, which quote
-// values: and a password containing '/' (with the DSN's "/database" missing) is split into
-// the network, the database name and the parameters, so any quoted value may be a piece of
-// the user or password. The driver's fixed "invalid DSN:" messages quote nothing.
+// dsnProblem says in its own words why mysql.ParseDSN refused dsn. The driver's messages
+// quote the part they reject, and when the password has a '/' and the DSN lacks its
+// "/database", the driver splits the password into the network, the database name and the
+// parameters: any quoted part may be a piece of the user or password. Only its fixed
+// "invalid DSN:" messages quote nothing.
 func dsnProblem(dsn string, err error) string {
 	if strings.HasPrefix(err.Error(), "invalid DSN: ") {
 		return err.Error()
