@@ -225,8 +225,9 @@ func TestMetricsExposed(t *testing.T) {
 	}
 }
 
-// holdNumber makes the next /get-number wait in the counter until release is called,
-// over a raw connection it returns with the request sent, and the request's context.
+// holdNumber sends GET /get-number over a raw connection and returns once the counter
+// holds it: the connection, the request's context as net/http made it, and release, which
+// lets the counter answer.
 func (f *fixture) holdNumber(t *testing.T) (conn *net.TCPConn, reqCtx context.Context, release func()) {
 	t.Helper()
 	f.counter.entered = make(chan struct{})
