@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/counter-mysql/counter-mysql/app/loadtest"
+	"github.com/counter-mysql/counter-mysql/app/schema"
+	"github.com/counter-mysql/counter-mysql/app/store"
 )
 
 // addrLog passes log lines on to the test output and reports the address from the
@@ -184,6 +188,35 @@ func TestRunNamesSQLitePathInItsError(t *testing.T) {
 	}
 }
 
+// TestRunSQLiteRowMissingStopsStartup pins what README says of the embedded store: a
+// missing row stops start-up with the error naming SQLITE_PATH (MySQL replicas wait, 503).
+func TestRunSQLiteRowMissingStopsStartup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "counter.db")
+	st, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "DELETE FROM "+schema.Table); err != nil {
+		t.Fatal(err)
+	}
+	err = run(ctx, []string{"app"}, func(k string) string {
+		return map[string]string{"SQLITE_PATH": path, "LISTEN_ADDR": "127.0.0.1:0"}[k]
+	}, io.Discard)
+	if !errors.Is(err, store.ErrNoRow) || !strings.Contains(err.Error(), "SQLITE_PATH=\""+path+"\"") {
+		t.Fatalf("got %v, want the missing row, naming SQLITE_PATH", err)
+	}
+}
+
 // TestEveryResponseIsJSON sends, over a raw connection to the real server, the requests
 // net/http's ServeMux would answer in its own formats: each gets a JSON 404.
 func TestEveryResponseIsJSON(t *testing.T) {
@@ -215,5 +248,56 @@ func TestEveryResponseIsJSON(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/json" || err != nil || body.Error == "" {
 			t.Errorf("%s: %d %s, JSON error %q (%v); want a JSON 404", line, resp.StatusCode, resp.Header.Get("Content-Type"), body.Error, err)
 		}
+	}
+}
+
+// TestResponsesFromNetHTTP pins the responses README lists as not JSON: net/http writes
+// them itself, before any route runs, for requests it cannot parse (so they spend no
+// number), and closes the connection. If net/http's list changes, so must README's.
+func TestResponsesFromNetHTTP(t *testing.T) {
+	url, _ := startRun(t, map[string]string{"SQLITE_PATH": filepath.Join(t.TempDir(), "counter.db")})
+	addr := strings.TrimPrefix(url, "http://")
+	const get = "GET /get-number HTTP/1.1\r\nHost: counter\r\n"
+	for _, c := range []struct {
+		name, request string
+		code          int
+		contentType   string
+	}{
+		{"no Host", "GET /get-number HTTP/1.1\r\n\r\n", 400, "text/plain; charset=utf-8"},
+		{"no leading /", "GET get-number HTTP/1.1\r\nHost: counter\r\n\r\n", 400, "text/plain; charset=utf-8"},
+		{"malformed request line", "GET\r\nHost: counter\r\n\r\n", 400, "text/plain; charset=utf-8"},
+		{"invalid header", get + "Bad Name: x\r\n\r\n", 400, "text/plain; charset=utf-8"},
+		{"2 MB header", get + "X-Big: " + strings.Repeat("x", 2<<20) + "\r\n\r\n", 431, "text/plain; charset=utf-8"},
+		{"Transfer-Encoding: gzip", get + "Transfer-Encoding: gzip\r\n\r\n", 501, "text/plain; charset=utf-8"},
+		{"HTTP/3.0", "GET /get-number HTTP/3.0\r\nHost: counter\r\n\r\n", 505, "text/plain; charset=utf-8"},
+		{"Expect other than 100-continue", get + "Expect: x\r\n\r\n", 417, ""},
+	} {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		// Written while the answer is read: net/http answers 431 before the header ends.
+		go io.WriteString(conn, c.request)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			conn.Close()
+			continue
+		}
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != c.code || resp.Header.Get("Content-Type") != c.contentType || !resp.Close {
+			t.Errorf("%s: %d %q (closing: %v), want %d %q and the connection closed", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Close, c.code, c.contentType)
+		}
+	}
+	resp, err := http.Get(url + "/get-number")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct{ Number int64 }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || got.Number != 1 {
+		t.Errorf("the next number is %d (%v), want 1: a refused request spent a number", got.Number, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -57,13 +58,17 @@ func (e *Error) Error() string {
 func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	c := Config{
-		ListenAddr:      r.str("LISTEN_ADDR", ":8080"),
-		SQLitePath:      r.str("SQLITE_PATH", "counter.db"),
-		Mode:            Mode(r.str("COUNTER_MODE", string(ModeBatch))),
-		MaxBatch:        r.integer("COUNTER_MAX_BATCH", 256, 1, 10000),
-		RequestTimeout:  r.duration("REQUEST_TIMEOUT", 2*time.Second, false),
-		ShutdownDelay:   r.duration("SHUTDOWN_DELAY", 0, true),
-		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second, false),
+		ListenAddr: r.str("LISTEN_ADDR", ":8080"),
+		SQLitePath: r.str("SQLITE_PATH", "counter.db"),
+		Mode:       Mode(r.str("COUNTER_MODE", string(ModeBatch))),
+		MaxBatch:   r.integer("COUNTER_MAX_BATCH", 256, 1, 10000),
+		// Below 10ms one slow fsync fails statements; past a minute clients and load
+		// balancers have long given up.
+		RequestTimeout: r.duration("REQUEST_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute),
+		// Both shutdown bounds must fit in the pod's termination grace period, so hours
+		// can only be a typo.
+		ShutdownDelay:   r.duration("SHUTDOWN_DELAY", 0, 0, time.Minute),
+		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 20*time.Second, time.Second, 10*time.Minute),
 		DBMaxConns:      r.integer("DB_MAX_CONNS", 16, 1, 1000),
 		LogFormat:       r.str("LOG_FORMAT", "json"),
 	}
@@ -72,6 +77,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		r.fail("LOG_FORMAT", c.LogFormat, `use "json" or "text"`)
+	}
+	if lower := strings.ToLower(c.SQLitePath); strings.Contains(lower, ":memory:") || strings.Contains(lower, "mode=memory") {
+		r.fail("SQLITE_PATH", c.SQLitePath, "give a file path: an in-memory database forgets the counter, so a restart hands out 1, 2, 3 again")
 	}
 	if lvl := r.str("LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(lvl)) != nil {
 		r.fail("LOG_LEVEL", lvl, `use "debug", "info", "warn" or "error"`)
@@ -120,19 +128,38 @@ func (r *reader) integer(name string, def, lo, hi int) int {
 	return n
 }
 
-func (r *reader) duration(name string, def time.Duration, zeroOK bool) time.Duration {
+func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration {
 	v := r.getenv(name)
 	if v == "" {
 		return def
 	}
 	d, err := time.ParseDuration(v)
-	switch {
-	case zeroOK && (err != nil || d < 0):
-		r.fail(name, v, `use a Go duration, e.g. "5s", or "0s" for none`)
-	case !zeroOK && (err != nil || d <= 0):
-		r.fail(name, v, `use a positive Go duration, e.g. "2s" or "500ms"`)
+	if err != nil || d < lo || d > hi {
+		r.fail(name, v, fmt.Sprintf(`use a Go duration from %v to %v, e.g. "%v"`, lo, hi, def))
 	}
 	return d
+}
+
+// dsnProblem says in its own words why mysql.ParseDSN refused dsn. The driver's messages
+// quote the part they reject, and when the password has a '/' and the DSN lacks its
+// "/database", the driver splits the password into the network, the database name and the
+// parameters: any quoted part may be a piece of the user or password. Only its fixed
+// "invalid DSN:" messages quote nothing.
+func dsnProblem(dsn string, err error) string {
+	if strings.HasPrefix(err.Error(), "invalid DSN: ") {
+		return err.Error()
+	}
+	// The parameters one at a time: a key that fails is one the driver knows (it passes
+	// unknown ones to the server), so naming it reveals nothing.
+	if _, query, ok := strings.Cut(dsn[strings.LastIndex(dsn, "/")+1:], "?"); ok {
+		for kv := range strings.SplitSeq(query, "&") {
+			if _, err := mysql.ParseDSN("/?" + kv); err != nil {
+				key, _, _ := strings.Cut(kv, "=")
+				return "parameter " + key + " has an invalid value"
+			}
+		}
+	}
+	return "its network (tcp or unix) or its database name is invalid; the DSN must end in /database"
 }
 
 // mysql builds the driver configuration from MYSQL_DSN or from its parts; nil means none
@@ -149,7 +176,7 @@ func (r *reader) mysql() *mysql.Config {
 	if dsn != "" {
 		cfg, err := mysql.ParseDSN(dsn)
 		if err != nil {
-			r.fail("MYSQL_DSN", dsn, "use a go-sql-driver/mysql DSN, e.g. user:pass@tcp(host:3306)/counter ("+err.Error()+")")
+			r.fail("MYSQL_DSN", dsn, "use a go-sql-driver/mysql DSN, e.g. user:pass@tcp(host:3306)/counter ("+dsnProblem(dsn, err)+")")
 			return nil
 		}
 		if cfg.DBName == "" {

@@ -60,6 +60,13 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, "SHUTDOWN_TIMEOUT"},
 		{map[string]string{"SHUTDOWN_DELAY": "-1s"}, "SHUTDOWN_DELAY"},
 		{map[string]string{"SHUTDOWN_DELAY": "5"}, "SHUTDOWN_DELAY"},
+		// Out of range: accepted once, and meaningless (every statement times out at 1ns;
+		// a shutdown that never ends).
+		{map[string]string{"REQUEST_TIMEOUT": "1ns"}, "REQUEST_TIMEOUT"},
+		{map[string]string{"REQUEST_TIMEOUT": "100000h"}, "REQUEST_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_DELAY": "1000h"}, "SHUTDOWN_DELAY"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "1ns"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "1000h"}, "SHUTDOWN_TIMEOUT"},
 		{map[string]string{"DB_MAX_CONNS": "0"}, "DB_MAX_CONNS"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
@@ -107,6 +114,80 @@ func TestErrorsNeverShowAPassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), marker) {
 			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}
+
+// TestDurationRanges: each duration is accepted at both ends of its range, and a value
+// outside it is refused with a message naming the range.
+func TestDurationRanges(t *testing.T) {
+	for _, tc := range []struct{ name, lo, hi, below, above, fix string }{
+		{"REQUEST_TIMEOUT", "10ms", "1m", "9ms", "61s", "from 10ms to 1m0s"},
+		{"SHUTDOWN_DELAY", "0s", "1m", "-1ns", "61s", "from 0s to 1m0s"},
+		{"SHUTDOWN_TIMEOUT", "1s", "10m", "999ms", "601s", "from 1s to 10m0s"},
+	} {
+		for _, v := range []string{tc.lo, tc.hi} {
+			if _, err := Load(env(map[string]string{tc.name: v})); err != nil {
+				t.Errorf("%s=%s refused: %v", tc.name, v, err)
+			}
+		}
+		for _, v := range []string{tc.below, tc.above} {
+			if _, err := Load(env(map[string]string{tc.name: v})); err == nil || !strings.Contains(err.Error(), tc.fix) {
+				t.Errorf("%s=%s: error %v, want one saying %q", tc.name, v, err, tc.fix)
+			}
+		}
+	}
+}
+
+// TestInMemorySQLiteIsRefused: an in-memory database would hand out 1, 2, 3 again after
+// every restart.
+func TestInMemorySQLiteIsRefused(t *testing.T) {
+	for _, p := range []string{":memory:", "file::memory:", "file:counter?mode=memory&cache=shared", "x.db?MODE=MEMORY"} {
+		_, err := Load(env(map[string]string{"SQLITE_PATH": p}))
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != "SQLITE_PATH" {
+			t.Errorf("SQLITE_PATH=%s: error %v, want one naming SQLITE_PATH", p, err)
+		}
+	}
+	if _, err := Load(env(map[string]string{"SQLITE_PATH": "/var/lib/counter/memory.db"})); err != nil {
+		t.Errorf("a file named memory.db: %v", err)
+	}
+}
+
+// TestDSNErrorsQuoteNoCredentials puts markers in the user and in a password with a '/'
+// (which the parser splits into the network, the database name and the parameters) and in
+// every part the parser rejects: the driver's messages quote those parts, the error must
+// not. A bad parameter is still named.
+func TestDSNErrorsQuoteNoCredentials(t *testing.T) {
+	markers := []string{"UserMk", "PwMkA", "PwMkB"}
+	for _, tc := range []struct{ dsn, says string }{
+		{"UserMk:PwMkA/PwMkB@tcp(127.0.0.1:1)", "database"}, // the network becomes "UserMk:PwMkA"
+		{"UserMk:PwMkA/%zzPwMkB@tcp(127.0.0.1:1)", "database"},
+		{"UserMk:PwMkA@tcp(127.0.0.1:1/counter", "closing brace"},
+		{"UserMk:PwMkA", "slash"},
+		{"UserMk:PwMkA@tcp(db:3306)/counter?tls=PwMkB", "parameter tls"},
+		{"UserMk:PwMkA@tcp(db:3306)/counter?serverPubKey=PwMkB", "parameter serverPubKey"},
+		{"UserMk:PwMkA/c?timeout=PwMkB@tcp(127.0.0.1:1)", "parameter timeout"},
+		{"UserMk:PwMkA/c?readTimeout=PwMkB@tcp(127.0.0.1:1)", "parameter readTimeout"},
+		{"UserMk:PwMkA/c?writeTimeout=PwMkB@tcp(127.0.0.1:1)", "parameter writeTimeout"},
+		{"UserMk:PwMkA/c?timeTruncate=PwMkB@tcp(127.0.0.1:1)", "parameter timeTruncate"},
+		{"UserMk:PwMkA/c?loc=PwMkB@tcp(127.0.0.1:1)", "parameter loc"},
+		{"UserMk:PwMkA/c?loc=%zzPwMkB@tcp(127.0.0.1:1)", "parameter loc"},
+		{"UserMk:PwMkA/c?parseTime=PwMkB@tcp(127.0.0.1:1)", "parameter parseTime"},
+		{"UserMk:PwMkA/c?maxAllowedPacket=PwMkB@tcp(127.0.0.1:1)", "parameter maxAllowedPacket"},
+	} {
+		_, err := Load(env(map[string]string{"MYSQL_DSN": tc.dsn}))
+		if err == nil {
+			t.Errorf("%s accepted", tc.dsn)
+			continue
+		}
+		for _, m := range markers {
+			if strings.Contains(err.Error(), m) {
+				t.Errorf("%s: the error quotes %s: %v", tc.dsn, m, err)
+			}
+		}
+		if !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: the error %q does not say %q", tc.dsn, err, tc.says)
 		}
 	}
 }

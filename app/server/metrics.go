@@ -56,7 +56,7 @@ func NewMetrics() *Metrics {
 		}),
 		abandoned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "counter_numbers_abandoned_total",
-			Help: "Numbers committed for requests whose client had already gone (gaps).",
+			Help: "Numbers committed but never handed out (gaps): their answer could not be written, or their request had timed out.",
 		}),
 	}
 	m.registry.MustRegister(m.requests, m.latency, m.batchSize, m.statement, m.dbErrors, m.handedOut, m.abandoned,

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -43,18 +44,35 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// writeJSON writes v as the whole response and reports whether it reached the
+// connection: the body is flushed (with a Content-Length, so not chunked) and a write or
+// flush error, e.g. a connection reset, is returned.
+func writeJSON(w http.ResponseWriter, code int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing to do about it
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return http.NewResponseController(w).Flush()
 }
 
+// writeError writes an error response; a client gone meanwhile is recorded by the
+// middleware (499), nothing else is to be done about it.
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
+	_ = writeJSON(w, code, errorBody{Error: msg})
 }
 
-// handleGetNumber answers {"number": N} once N is committed, or 503 with Retry-After.
+// handleGetNumber answers {"number": N} once N is committed, or 503 with Retry-After. N
+// counts as handed out once its answer was written to the connection; if that write fails
+// it is abandoned (a gap). A client that closes its connection before the answer is
+// usually counted as handed out: the kernel accepts the write before the peer's reset.
 func handleGetNumber(d Deps) http.Handler {
 	type body struct {
 		Number int64 `json:"number"`
@@ -63,12 +81,6 @@ func handleGetNumber(d Deps) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), d.RequestTimeout)
 		defer cancel()
 		n, err := d.Counter.Next(ctx)
-		if r.Context().Err() != nil { // the client left: nobody to answer
-			if err == nil { // committed for nobody: a gap
-				d.Metrics.Abandoned(1)
-			}
-			return
-		}
 		if err != nil {
 			// Debug only: an outage fails every request; the counter's Observer reports it once.
 			d.Log.Debug("no number", "err", err)
@@ -76,8 +88,11 @@ func handleGetNumber(d Deps) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "counter unavailable, retry later")
 			return
 		}
+		if err := writeJSON(w, http.StatusOK, body{Number: n}); err != nil {
+			d.Metrics.Abandoned(1)
+			return
+		}
 		d.Metrics.handedOut.Inc()
-		writeJSON(w, http.StatusOK, body{Number: n})
 	})
 }
 
@@ -91,7 +106,7 @@ func handleHealthz(d Deps) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "shutting down")
 			return
 		}
-		writeJSON(w, http.StatusOK, status{"ok"})
+		_ = writeJSON(w, http.StatusOK, status{"ok"})
 	})
 }
 
@@ -104,7 +119,7 @@ func handleReadyz(d Deps) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, status{"ready"})
+		_ = writeJSON(w, http.StatusOK, status{"ready"})
 	})
 }
 
@@ -127,14 +142,16 @@ func handleNotFound() http.Handler {
 	})
 }
 
-// statusClientClosed labels requests whose client left before an answer was written
-// (nginx's 499), so they count neither as served nor as server errors.
+// statusClientClosed labels requests whose answer could not be written because the client
+// left (nginx's 499), so they count neither as served nor as server errors.
 const statusClientClosed = 499
 
-// statusRecorder remembers the status code for metrics and for the panic handler.
+// statusRecorder remembers the status code for metrics and for the panic handler, and
+// whether writing the response failed (the client is gone).
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code    int
+	lostErr error
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -148,8 +165,26 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.code == 0 {
 		s.code = http.StatusOK
 	}
-	return s.ResponseWriter.Write(b)
+	n, err := s.ResponseWriter.Write(b)
+	s.lost(err)
+	return n, err
 }
+
+// FlushError is what http.ResponseController.Flush calls.
+func (s *statusRecorder) FlushError() error {
+	err := http.NewResponseController(s.ResponseWriter).Flush()
+	s.lost(err)
+	return err
+}
+
+func (s *statusRecorder) lost(err error) {
+	if err != nil && s.lostErr == nil {
+		s.lostErr = err
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's other controls.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // middleware recovers panics (logged, answered 500 so one bad request cannot take the
 // process down) and records every request by route pattern (not raw path, which is
@@ -157,6 +192,11 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// net/http ends the request's context when it reads EOF from the connection, which
+		// is also what a client that half-closed its side (shutdown(SHUT_WR): socat,
+		// nc -N) does while it waits for its answer. So handlers do not see that as the
+		// client leaving; a failed write says so (statusRecorder).
+		r = r.WithContext(context.WithoutCancel(r.Context()))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
@@ -169,11 +209,11 @@ func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
 				}
 				rec.code = http.StatusInternalServerError
 			}
-			if rec.code == 0 { // nothing written: net/http sends an empty 200, if anyone listens
+			switch {
+			case rec.lostErr != nil:
+				rec.code = statusClientClosed
+			case rec.code == 0: // nothing written: net/http sends an empty 200
 				rec.code = http.StatusOK
-				if r.Context().Err() != nil {
-					rec.code = statusClientClosed
-				}
 			}
 			m.observe(routeLabel(r.Pattern), rec.code, time.Since(start))
 		}()

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,12 +18,13 @@ import (
 )
 
 // fakeCounter returns consecutive numbers, or err, or panics, or (with entered set)
-// signals entry and returns a number only once the caller has left.
+// signals entry and returns only once release is closed.
 type fakeCounter struct {
 	n       atomic.Int64
 	err     error
 	panic   bool
 	entered chan struct{}
+	release chan struct{}
 }
 
 func (f *fakeCounter) Next(ctx context.Context) (int64, error) {
@@ -30,7 +33,7 @@ func (f *fakeCounter) Next(ctx context.Context) (int64, error) {
 	}
 	if f.entered != nil {
 		f.entered <- struct{}{}
-		<-ctx.Done()
+		<-f.release
 	}
 	if f.err != nil {
 		return 0, f.err
@@ -43,10 +46,13 @@ type fixture struct {
 	counter *fakeCounter
 	ready   atomic.Pointer[error]
 	down    atomic.Bool
+	// reqCtx gets each /get-number request's context as net/http made it: it ends when
+	// net/http sees the end of the connection's read side.
+	reqCtx chan context.Context
 }
 
 func newFixture(t *testing.T) *fixture {
-	f := &fixture{counter: &fakeCounter{}}
+	f := &fixture{counter: &fakeCounter{}, reqCtx: make(chan context.Context, 100)}
 	h := New(Deps{
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Counter: f.counter,
@@ -60,7 +66,15 @@ func newFixture(t *testing.T) *fixture {
 		ShuttingDown:   f.down.Load,
 		RequestTimeout: time.Second,
 	})
-	f.srv = httptest.NewServer(h)
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/get-number" {
+			select {
+			case f.reqCtx <- r.Context():
+			default: // a test that does not look
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -211,8 +225,75 @@ func TestMetricsExposed(t *testing.T) {
 	}
 }
 
-// A client that leaves while its number is being committed costs that number (a gap,
-// counted as abandoned) and is recorded as 499, whether the counter then succeeds or fails.
+// holdNumber sends GET /get-number over a raw connection and returns once the counter
+// holds it: the connection, the request's context as net/http made it, and release, which
+// lets the counter answer.
+func (f *fixture) holdNumber(t *testing.T) (conn *net.TCPConn, reqCtx context.Context, release func()) {
+	t.Helper()
+	f.counter.entered = make(chan struct{})
+	f.counter.release = make(chan struct{})
+	c, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET /get-number HTTP/1.1\r\nHost: counter\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-f.counter.entered
+	return c.(*net.TCPConn), <-f.reqCtx, func() { close(f.counter.release) }
+}
+
+// waitMetrics polls /metrics until it has every line in want and none in unwanted.
+func (f *fixture) waitMetrics(t *testing.T, want, unwanted []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := f.do(t, http.MethodGet, "/metrics")
+		if !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(body, w) }) &&
+			!slices.ContainsFunc(unwanted, func(w string) bool { return strings.Contains(body, w) }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks one of %q or has one of %q:\n%s", want, unwanted, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A client that half-closes its side after the request (shutdown(SHUT_WR): socat, nc -N)
+// is still reading: net/http ends the request's context at that EOF, but the number is
+// written, with its JSON body, and counts as handed out.
+func TestHalfClosedClientGetsItsNumber(t *testing.T) {
+	f := newFixture(t)
+	conn, reqCtx, release := f.holdNumber(t)
+	if err := conn.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	<-reqCtx.Done() // net/http saw the EOF: the case that used to lose the answer
+	release()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Number int64 }
+	wantJSON(t, resp, string(b), http.StatusOK, &got)
+	if got.Number != 1 {
+		t.Errorf("body %s, want number 1", b)
+	}
+	f.waitMetrics(t, []string{"counter_numbers_handed_out_total 1", "counter_numbers_abandoned_total 0",
+		`counter_http_requests_total{code="200",route="/get-number"} 1`}, []string{`code="499"`})
+}
+
+// A client whose connection is reset before its answer costs its number (a gap, counted
+// as abandoned, since the answer cannot be written) and is recorded as 499, whether the
+// counter then succeeds or fails.
 func TestGoneClient(t *testing.T) {
 	for _, c := range []struct {
 		name      string
@@ -224,34 +305,17 @@ func TestGoneClient(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.counter.entered = make(chan struct{})
 			f.counter.err = c.err
-			ctx, cancel := context.WithCancel(context.Background())
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/get-number", nil)
-			if err != nil {
+			conn, reqCtx, release := f.holdNumber(t)
+			if err := conn.SetLinger(0); err != nil { // close sends a reset
 				t.Fatal(err)
 			}
-			go func() {
-				<-f.counter.entered
-				cancel()
-			}()
-			if _, err := f.srv.Client().Do(req); err == nil {
-				t.Fatal("request should fail: the client cancelled it")
-			}
-			want := []string{c.abandoned, "counter_numbers_handed_out_total 0",
-				`counter_http_requests_total{code="499",route="/get-number"} 1`}
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				_, body := f.do(t, http.MethodGet, "/metrics")
-				if !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(body, w) }) &&
-					!strings.Contains(body, `code="503"`) && !strings.Contains(body, `code="200",route="/get-number"`) {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("/metrics lacks %q or counts the request as 200 or 503:\n%s", want, body)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			conn.Close()
+			<-reqCtx.Done() // net/http saw the reset
+			release()
+			f.waitMetrics(t, []string{c.abandoned, "counter_numbers_handed_out_total 0",
+				`counter_http_requests_total{code="499",route="/get-number"} 1`},
+				[]string{`code="503"`, `code="200",route="/get-number"`})
 		})
 	}
 }

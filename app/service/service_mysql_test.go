@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -76,6 +77,25 @@ func waitStatus(t *testing.T, url string, want int, limit time.Duration) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not answer %d within %v (last: %v %v)", url, want, limit, resp, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitNotReady polls the replica at url until /readyz answers 503 with a reason saying
+// why, for at most limit: a replica just started says only that set-up has not succeeded
+// until its first attempt ends.
+func waitNotReady(t *testing.T, url, why string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		waitStatus(t, url+"/readyz", http.StatusServiceUnavailable, limit)
+		body := get(t, url+"/readyz", http.StatusServiceUnavailable)
+		if strings.Contains(body, why) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz does not say %q within %v: %s", url, why, limit, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -174,10 +194,7 @@ func TestMySQL(t *testing.T) {
 		// 1, 2, 3 again): no number, and /readyz says why.
 		restarted := startReplica(t, map[string]string{"MYSQL_DSN": dsn, "REQUEST_TIMEOUT": "1s"})
 		for _, u := range []string{url, restarted} {
-			waitStatus(t, u+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
-			if body := get(t, u+"/readyz", http.StatusServiceUnavailable); !strings.Contains(body, "row (id = 1) is missing") {
-				t.Errorf("%s/readyz does not say the row is missing: %s", u, body)
-			}
+			waitNotReady(t, u, "row (id = 1) is missing", 10*time.Second)
 			for range 3 {
 				get(t, u+"/get-number", http.StatusServiceUnavailable)
 			}
@@ -192,6 +209,37 @@ func TestMySQL(t *testing.T) {
 			if err := json.Unmarshal([]byte(get(t, u+"/get-number", http.StatusOK)), &got); err != nil || got.Number <= 100 {
 				t.Errorf("%s after the restore: %+v %v, want a number above 100", u, got, err)
 			}
+		}
+	})
+
+	// Without UPDATE every /get-number fails: /readyz must say so (so the pod leaves the
+	// Service), while running and after a restart, and recover once it is granted again.
+	t.Run("readiness-needs-update", func(t *testing.T) {
+		db := srv.CreateDatabase(t)
+		dsn := srv.CreateUser(t, db, schema.Privileges)
+		url := startReplicas(t, 1, dsn, "batch")[0]
+		get(t, url+"/get-number", http.StatusOK)
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := mysqltest.Open(t, srv.DSN(""))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// MariaDB keeps a connection's database grants until it reconnects: end the pool's.
+		execEach(ctx, t, admin, "SELECT GROUP_CONCAT('REVOKE UPDATE ON `"+db+"`.* FROM ', QUOTE(user), '@', QUOTE(host) SEPARATOR ';') FROM mysql.user WHERE user = ?", cfg.User)
+		execEach(ctx, t, admin, killUser, cfg.User)
+
+		restarted := startReplica(t, map[string]string{"MYSQL_DSN": dsn, "REQUEST_TIMEOUT": "1s"})
+		for _, u := range []string{url, restarted} {
+			waitNotReady(t, u, "UPDATE command denied", 10*time.Second)
+			get(t, u+"/get-number", http.StatusServiceUnavailable)
+		}
+		execEach(ctx, t, admin, "SELECT GROUP_CONCAT('GRANT UPDATE ON `"+db+"`.* TO ', QUOTE(user), '@', QUOTE(host) SEPARATOR ';') FROM mysql.user WHERE user = ?", cfg.User)
+		execEach(ctx, t, admin, killUser, cfg.User) // the grant, too, reaches new connections only
+		for _, u := range []string{url, restarted} {
+			waitStatus(t, u+"/readyz", http.StatusOK, 30*time.Second)
+			get(t, u+"/get-number", http.StatusOK)
 		}
 	})
 
@@ -223,6 +271,8 @@ func TestMySQL(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitStatus(t, url+"/get-number", http.StatusServiceUnavailable, 10*time.Second)
+			waitStatus(t, url+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+			readyz += get(t, url+"/readyz", http.StatusServiceUnavailable)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if err := srv.Restart(ctx); err != nil {
@@ -230,8 +280,9 @@ func TestMySQL(t *testing.T) {
 			}
 			waitStatus(t, url+"/get-number", http.StatusOK, 30*time.Second)
 		}) // the replica shuts down here
-		if !strings.Contains(readyz, "Access denied") {
-			t.Errorf("/readyz does not say the login was refused: %s", readyz)
+		// The user and the address help an operator and stay; a password or a DSN never.
+		if !strings.Contains(readyz, "Access denied for user '"+cfg.User+"'") || !strings.Contains(readyz, srv.Addr()) {
+			t.Errorf("/readyz does not say the login was refused for the user, and the server was unreachable at its address: %s", readyz)
 		}
 		text := logs.String()
 		if !strings.Contains(text, "Access denied") || !strings.Contains(text, "stopped") {
@@ -240,6 +291,11 @@ func TestMySQL(t *testing.T) {
 		for _, p := range []string{marker, good} {
 			if strings.Contains(text, p) || strings.Contains(readyz, p) {
 				t.Errorf("a password is in the log or /readyz")
+			}
+		}
+		for _, d := range []string{dsn, cfg.FormatDSN()} {
+			if strings.Contains(text, d) || strings.Contains(readyz, d) {
+				t.Errorf("a DSN is in the log or /readyz")
 			}
 		}
 	})
@@ -447,6 +503,23 @@ func handedOut(url string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no counter_numbers_handed_out_total in /metrics")
+}
+
+// killUser lists the KILL statements that end a user's connections.
+const killUser = "SELECT GROUP_CONCAT('KILL ', id SEPARATOR ';') FROM information_schema.processlist WHERE user = ?"
+
+// execEach runs each of the statements that query (with args) lists, ';'-separated.
+func execEach(ctx context.Context, t *testing.T, db *sql.DB, query string, args ...any) {
+	t.Helper()
+	var list sql.NullString
+	if err := db.QueryRowContext(ctx, query, args...).Scan(&list); err != nil || !list.Valid {
+		t.Fatalf("%s: none (%v)", query, err)
+	}
+	for stmt := range strings.SplitSeq(list.String, ";") {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
 }
 
 // get fetches url, fails t unless it answers want with a JSON body, and returns the body.

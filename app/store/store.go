@@ -23,8 +23,9 @@ type Store interface {
 	// idempotent and safe to run from several processes at once. It never re-creates a
 	// missing row.
 	Setup(ctx context.Context) error
-	// Check reports whether Add can succeed now: the database answers, the row exists and
-	// the counter has numbers left (ErrNoRow, ErrExhausted).
+	// Check reports whether Add can succeed now: the database answers, the row exists,
+	// the counter has numbers left (ErrNoRow, ErrExhausted) and an UPDATE of the table is
+	// allowed.
 	Check(ctx context.Context) error
 	Close() error
 }
@@ -38,8 +39,14 @@ var ErrNoRow = errors.New("store: the counter table exists but its row (id = 1) 
 // ErrExhausted means the counter reached schema.MaxValue: no number is left to hand out.
 var ErrExhausted = errors.New("store: the counter has reached 9223372036854775807 (2^63-1), the largest number it hands out")
 
+// probeUpdate needs what Add needs, the UPDATE privilege on the table (MySQL) or a
+// writable file (SQLite), and changes no row.
+const probeUpdate = "UPDATE " + schema.Table + " SET value = value WHERE FALSE"
+
 // checkRow is Check for both stores: it reads the row, telling a database error from a
-// missing row and an exhausted counter. name labels errors ("mysql", "sqlite").
+// missing row and an exhausted counter, then runs probeUpdate, so that a user without
+// UPDATE is not ready while every increment is refused. name labels errors ("mysql",
+// "sqlite").
 func checkRow(ctx context.Context, db *sql.DB, name string) error {
 	var value uint64
 	err := db.QueryRowContext(ctx, "SELECT value FROM "+schema.Table+" WHERE id = 1").Scan(&value)
@@ -50,6 +57,9 @@ func checkRow(ctx context.Context, db *sql.DB, name string) error {
 		return fmt.Errorf("store: %s: %w", name, err)
 	case value >= schema.MaxValue:
 		return ErrExhausted
+	}
+	if _, err := db.ExecContext(ctx, probeUpdate); err != nil {
+		return fmt.Errorf("store: %s: the increment would fail: %w", name, err)
 	}
 	return nil
 }
