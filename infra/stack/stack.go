@@ -122,7 +122,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 	switch cfg.Mode {
 	case config.ModeEKS:
 		eks, err := cluster.NewEKS(ctx, "cluster", &cluster.EKSArgs{
-			KubernetesVersion: cfg.KubernetesVersion,
+			KubernetesVersion: cfg.KubernetesVersion.String(),
 			InstanceType:      cfg.NodeInstanceType,
 			MinSize:           cfg.NodeMinSize,
 			DesiredSize:       cfg.NodeDesiredSize,
