@@ -152,6 +152,8 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		volumeDeps   []pulumi.Resource
 		// snapshotClass is the final snapshot's VolumeSnapshotClass ("": the default).
 		snapshotClass string
+		// namespaceDeps must outlive the namespace: what deleting its objects needs.
+		namespaceDeps []pulumi.Resource
 	)
 	switch cfg.Mode {
 	case config.ModeEKS:
@@ -182,6 +184,9 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		provider, kube, snapshotClass = eks.Provider, kubeclient.FromOutput(eks.Kubeconfig), storage.SnapshotClassName
 		storageClass = ebs.ClassName.ToStringPtrOutput()
 		volumeDeps = []pulumi.Resource{ebs.Addon, ebs.StorageClass, ebs.SnapshotAddon, ebs.SnapshotClass}
+		// The final VolumeSnapshot goes with the namespace, once the snapshot controller
+		// has removed its finalizer.
+		namespaceDeps = []pulumi.Resource{ebs.Addon, ebs.SnapshotAddon}
 		out.Kubeconfig = eks.Kubeconfig
 	case config.ModeExisting:
 		existing, err := cluster.NewExisting(ctx, "cluster", &cluster.ExistingArgs{Kubeconfig: cfg.Kubeconfig})
@@ -194,7 +199,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		}
 	}
 
-	ns, err := newNamespace(ctx, cfg.Namespace, provider)
+	ns, err := newNamespace(ctx, cfg.Namespace, provider, namespaceDeps)
 	if err != nil {
 		return nil, err
 	}

@@ -211,6 +211,22 @@ func TestStatefulSetHooksAndDependencies(t *testing.T) {
 	}
 }
 
+// TestNamespaceGoesBeforeTheSnapshotController: the destroy leaves the final VolumeSnapshot
+// to the namespace's deletion, and only the snapshot controller removes its finalizer;
+// were the add-ons deleted first, the namespace would stay Terminating and the destroy
+// time out. Depending on both add-ons orders its deletion before theirs.
+func TestNamespaceGoesBeforeTheSnapshotController(t *testing.T) {
+	ns, ok := stacktest.MustRun(t, nil).Get("kubernetes:core/v1:Namespace", "counter")
+	if !ok {
+		t.Fatal("no Namespace counter")
+	}
+	for _, dep := range []string{"aws:eks/addon:Addon::snapshot-controller", "aws:eks/addon:Addon::aws-ebs-csi-driver"} {
+		if !slices.ContainsFunc(ns.DependsOn, func(urn string) bool { return strings.HasSuffix(urn, dep) }) {
+			t.Errorf("the namespace does not depend on %s: %v", dep, ns.DependsOn)
+		}
+	}
+}
+
 // outputs runs Deploy with the default config and returns its outputs, each awaited inside
 // the program (an ApplyT on an output not tied to the context may run after RunErr returns).
 func outputs(t *testing.T, overrides map[string]string) (values map[string]string, secret map[string]bool) {
