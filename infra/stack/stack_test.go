@@ -227,6 +227,21 @@ func TestNamespaceGoesBeforeTheSnapshotController(t *testing.T) {
 	}
 }
 
+// TestAddonsRunOnTheNodes: EKS waits for an add-on's pods, so the EBS CSI and snapshot
+// add-ons come after the node group, and on destroy go before it: the driver deletes the
+// MySQL volume then.
+func TestAddonsRunOnTheNodes(t *testing.T) {
+	rec := stacktest.MustRun(t, nil)
+	for _, name := range []string{"aws-ebs-csi-driver", "snapshot-controller"} {
+		addon, _ := rec.Get("aws:eks/addon:Addon", name)
+		if !slices.ContainsFunc(addon.DependsOn, func(urn string) bool {
+			return strings.HasSuffix(urn, "aws:eks/nodeGroup:NodeGroup::stacktest-fixture-NodeGroup")
+		}) {
+			t.Errorf("add-on %s does not depend on the EKS node group: %v", name, addon.DependsOn)
+		}
+	}
+}
+
 // outputs runs Deploy with the default config and returns its outputs, each awaited inside
 // the program (an ApplyT on an output not tied to the context may run after RunErr returns).
 func outputs(t *testing.T, overrides map[string]string) (values map[string]string, secret map[string]bool) {
