@@ -102,7 +102,7 @@ func NewEKS(ctx *pulumi.Context, name string, args *EKSArgs, opts ...pulumi.Reso
 	if err := ctx.RegisterComponentResource("counter-mysql:cluster:EKS", name, c, opts...); err != nil {
 		return nil, err
 	}
-	role, attachments, err := nodeRole(ctx, name+"-node", pulumi.Parent(c))
+	role, roleArn, err := nodeRole(ctx, name+"-node", pulumi.Parent(c))
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +143,11 @@ func NewEKS(ctx *pulumi.Context, name string, args *EKSArgs, opts ...pulumi.Reso
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := newNodeGroup(ctx, name+"-nodes", cluster, role, args,
-		// The nodes start with the network policy agent configured, as eksctl orders it,
-		// and with their role's policies attached.
-		pulumi.Parent(c), pulumi.DependsOn(append([]pulumi.Resource{c.VpcCni}, attachments...)))
+	// The nodes start with the network policy agent configured, as eksctl orders it, and
+	// with their role's policies attached. pulumi-eks builds the node group in its own
+	// process, which a DependsOn on its component does not reach: the cluster name from
+	// the add-on and the role ARN from after the attachments carry the order instead.
+	nodes, err := newNodeGroup(ctx, name+"-nodes", cluster, c.VpcCni.ClusterName, roleArn, args, pulumi.Parent(c))
 	if err != nil {
 		return nil, err
 	}
@@ -188,9 +189,10 @@ func NewEKS(ctx *pulumi.Context, name string, args *EKSArgs, opts ...pulumi.Reso
 	return c, err
 }
 
-// nodeRole is the IAM role the nodes run under, with the policies a node needs; the
-// attachments are returned so the nodes can wait for them.
-func nodeRole(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOption) (*iam.Role, []pulumi.Resource, error) {
+// nodeRole is the IAM role the nodes run under, with the policies a node needs, and its
+// ARN as known once the policies are attached.
+func nodeRole(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOption) (*iam.Role, pulumi.StringOutput, error) {
+	none := pulumi.StringOutput{}
 	trust, err := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{{
@@ -200,16 +202,16 @@ func nodeRole(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOption) (
 		}},
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, none, err
 	}
 	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
 		Description:      pulumi.String("EKS nodes of the counter-mysql cluster"),
 		AssumeRolePolicy: pulumi.String(string(trust)),
 	}, opts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, none, err
 	}
-	var attachments []pulumi.Resource
+	attached := []any{role.Arn}
 	for _, policy := range nodePolicies {
 		a, err := iam.NewRolePolicyAttachment(ctx, name+"-"+policy, &iam.RolePolicyAttachmentArgs{
 			Role: role.Name,
@@ -218,18 +220,21 @@ func nodeRole(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOption) (
 			}).(pulumi.StringOutput),
 		}, opts...)
 		if err != nil {
-			return nil, nil, err
+			return nil, none, err
 		}
-		attachments = append(attachments, a)
+		attached = append(attached, a.ID())
 	}
-	return role, attachments, nil
+	arn := pulumi.All(attached...).ApplyT(func(v []any) string { return v[0].(string) }).(pulumi.StringOutput)
+	return role, arn, nil
 }
 
 // newNodeGroup creates the EKS managed node group: Amazon Linux 2023 for the instance
 // type's architecture, in the private subnets if any (else the public ones; else the
 // cluster's), with encrypted gp3 root volumes from a launch template, which also sets the
 // disk size (a node group with a launch template takes none of its own).
-func newNodeGroup(ctx *pulumi.Context, name string, cluster *eks.Cluster, role *iam.Role, args *EKSArgs, opts ...pulumi.ResourceOption) (*eks.ManagedNodeGroup, error) {
+func newNodeGroup(ctx *pulumi.Context, name string, cluster *eks.Cluster, clusterName, roleArn pulumi.StringInput,
+	args *EKSArgs, opts ...pulumi.ResourceOption,
+) (*eks.ManagedNodeGroup, error) {
 	template, err := ec2.NewLaunchTemplate(ctx, name, &ec2.LaunchTemplateArgs{
 		Description: pulumi.String("EKS nodes of the counter-mysql cluster: encrypted gp3 root volume, IMDSv2"),
 		BlockDeviceMappings: ec2.LaunchTemplateBlockDeviceMappingArray{&ec2.LaunchTemplateBlockDeviceMappingArgs{
@@ -257,7 +262,8 @@ func newNodeGroup(ctx *pulumi.Context, name string, cluster *eks.Cluster, role *
 	}
 	return eks.NewManagedNodeGroup(ctx, name, &eks.ManagedNodeGroupArgs{
 		Cluster:       cluster,
-		NodeRole:      role,
+		ClusterName:   clusterName,
+		NodeRoleArn:   roleArn,
 		Version:       pulumi.String(args.KubernetesVersion),
 		AmiType:       pulumi.String(AMIType(args.InstanceType)),
 		InstanceTypes: pulumi.StringArray{pulumi.String(args.InstanceType)},

@@ -102,7 +102,8 @@ func TestManagedNodeGroup(t *testing.T) {
 		"scalingConfig.minSize":     int64(2),
 		"scalingConfig.desiredSize": int64(3),
 		"scalingConfig.maxSize":     int64(4),
-		"nodeRole":                  role.URN,
+		"nodeRoleArn":               "arn:aws:iam::123456789012:role/cluster-node",
+		"clusterName":               pulumitest.ClusterName,
 		"launchTemplate.version":    "1",
 	}
 	for path, want := range checks {
