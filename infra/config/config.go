@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/counter-mysql/counter-mysql/infra/eksversion"
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
 )
 
@@ -60,11 +61,18 @@ type Config struct {
 	// StorageClassName (existing mode) names the class for the MySQL volume; empty means the cluster default.
 	StorageClassName string
 
-	KubernetesVersion string
+	// KubernetesVersion has the right form; whether EKS offers it depends on the day
+	// (eksversion.Check), so the program checks that, not Parse.
+	KubernetesVersion eksversion.Version
 	NodeInstanceType  string
 	NodeMinSize       int
 	NodeDesiredSize   int
 	NodeMaxSize       int
+	// VPCID and its subnets (mode eks) place the cluster; VPCID "" means the account's
+	// default VPC. Nodes run in the private subnets when there are any, else the public ones.
+	VPCID            string
+	PublicSubnetIDs  []string
+	PrivateSubnetIDs []string
 
 	MySQLVersion     mysqlversion.Version
 	MySQLStorageSize resource.Quantity
@@ -88,13 +96,17 @@ type Config struct {
 	// a VolumeSnapshot in the stack's namespace. Empty: a new, empty volume. Package
 	// restore finds it and checks it can be restored.
 	RestoreFromSnapshot string
+
+	// AWSProfile is the AWS provider's aws:profile ("" when unset), which every EKS
+	// kubeconfig names so `aws eks get-token` uses the same credentials.
+	AWSProfile string
 }
 
 // Defaults are the values used for unset keys. Pulumi.yaml declares the same defaults for
 // the CLI; a test keeps the two equal because mocks and `pulumi config` never apply them.
 var Defaults = map[string]string{
 	"mode":                 string(ModeEKS),
-	"kubernetesVersion":    "1.33",
+	"kubernetesVersion":    eksversion.Default,
 	"nodeInstanceType":     "t3.medium",
 	"nodeMinSize":          "2",
 	"nodeDesiredSize":      "2",
@@ -114,6 +126,7 @@ var Defaults = map[string]string{
 var Keys = []string{
 	"mode", "kubeconfig", "storageClassName",
 	"kubernetesVersion", "nodeInstanceType", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize",
+	"vpcId", "publicSubnetIds", "privateSubnetIds",
 	"mysqlVersion", "mysqlStorageSize", "mysqlReadyTimeout", "namespace",
 	"appImage", "appReplicas", "serviceType",
 	"retainVolumes", "volumeCleanupTimeout", "finalSnapshot", "snapshotClassName", "restoreFromSnapshot",
@@ -125,7 +138,9 @@ func Load(ctx *pulumi.Context) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	return Parse(pulumiconfig.New(ctx, Project).Get, present...)
+	c, err := Parse(pulumiconfig.New(ctx, Project).Get, present...)
+	c.AWSProfile = pulumiconfig.Get(ctx, "aws:profile")
+	return c, err
 }
 
 // projectKeys are the keys of this project that the stack sets, from the configuration
@@ -164,11 +179,14 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 		Kubeconfig:       get("kubeconfig"),
 		StorageClassName: get("storageClassName"),
 
-		KubernetesVersion: p.match("kubernetesVersion", kubernetesVersion, `a Kubernetes minor version such as "1.33"`),
+		KubernetesVersion: p.kubernetesVersion(),
 		NodeInstanceType:  p.match("nodeInstanceType", instanceType, `an EC2 instance type such as "t3.medium"`),
 		NodeMinSize:       p.positive("nodeMinSize"),
 		NodeDesiredSize:   p.positive("nodeDesiredSize"),
 		NodeMaxSize:       p.positive("nodeMaxSize"),
+		VPCID:             p.optionalMatch("vpcId", vpcID, "a VPC id such as vpc-0123456789abcdef0 (aws ec2 describe-vpcs)"),
+		PublicSubnetIDs:   p.subnetIDs("publicSubnetIds"),
+		PrivateSubnetIDs:  p.subnetIDs("privateSubnetIds"),
 
 		MySQLVersion:     p.mysqlVersion(),
 		MySQLStorageSize: p.quantity("mysqlStorageSize"),
@@ -200,14 +218,23 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 		p.fail("appImage", "is required with mode existing, which creates no registry: build and load an image "+
 			"(docker build -f app/Dockerfile -t counter:dev . && kind load docker-image counter:dev), then pulumi config set appImage counter:dev")
 	}
-	if c.Mode == ModeEKS {
-		// These only make sense for a cluster we did not create; refusing them avoids a
-		// silent "why is my kubeconfig ignored".
-		for _, key := range []string{"kubeconfig", "storageClassName", "snapshotClassName"} {
-			if get(key) != "" {
-				p.fail(key, "is only used with mode existing: remove it, or set %s:mode to existing", Project)
+	// Keys that only make sense in one mode are refused in the other, which avoids a
+	// silent "why is my kubeconfig ignored".
+	for _, only := range []struct {
+		mode Mode
+		keys []string
+	}{
+		{ModeExisting, []string{"kubeconfig", "storageClassName", "snapshotClassName"}},
+		{ModeEKS, []string{"vpcId", "publicSubnetIds", "privateSubnetIds"}},
+	} {
+		for _, key := range only.keys {
+			if c.Mode != "" && c.Mode != only.mode && get(key) != "" {
+				p.fail(key, "is only used with mode %s: remove it, or set %s:mode to %s", only.mode, Project, only.mode)
 			}
 		}
+	}
+	if c.Mode == ModeEKS {
+		p.network(c)
 	}
 	if c.Mode == ModeEKS && c.RestoreFromSnapshot != "" && !EBSSnapshotID.MatchString(c.RestoreFromSnapshot) {
 		p.fail("restoreFromSnapshot", "%q names a Kubernetes object, but mode eks creates a new cluster, which has none: "+
@@ -223,8 +250,10 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 var EBSSnapshotID = regexp.MustCompile(`^snap-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
 
 var (
-	kubernetesVersion = regexp.MustCompile(`^1\.\d{2}$`)
-	instanceType      = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	instanceType = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	// vpcID and subnetID are AWS's resource id forms: a prefix and 8 or 17 hex digits.
+	vpcID    = regexp.MustCompile(`^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
+	subnetID = regexp.MustCompile(`^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$`)
 	// imageRef is the docker reference grammar, simplified: optional registry host[:port],
 	// lower-case path components, optional tag and digest.
 	imageRef = regexp.MustCompile(`^(?:[a-zA-Z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*` +
@@ -380,6 +409,53 @@ func (p *parser) image(key string) string {
 		// Unset: the program builds the image from app/ (mode eks) or refuses (mode existing).
 	case !imageRef.MatchString(v):
 		p.fail(key, "%q is not an image reference: use registry/name:tag, e.g. ghcr.io/you/counter:v1", v)
+	}
+	return v
+}
+
+func (p *parser) optionalMatch(key string, re *regexp.Regexp, want string) string {
+	if p.value(key) == "" {
+		return ""
+	}
+	return p.match(key, re, want)
+}
+
+// subnetIDs is an optional comma-separated list of subnet ids.
+func (p *parser) subnetIDs(key string) []string {
+	v := p.value(key)
+	if v == "" {
+		return nil
+	}
+	var ids []string
+	for _, id := range strings.Split(v, ",") {
+		id = strings.TrimSpace(id)
+		if !subnetID.MatchString(id) {
+			p.fail(key, "%q is not a subnet id: use a comma-separated list such as subnet-0123456789abcdef0,subnet-89abcdef (aws ec2 describe-subnets)", id)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// network checks that a configured VPC comes with subnets and the subnets with their VPC:
+// pulumi-eks would otherwise mix the default VPC's subnets into another VPC's cluster.
+func (p *parser) network(c Config) {
+	subnets := len(c.PublicSubnetIDs) + len(c.PrivateSubnetIDs)
+	switch {
+	case c.VPCID == "" && subnets > 0:
+		p.fail("vpcId", "is unset, but subnets are configured: set %s:vpcId to their VPC, or remove publicSubnetIds and privateSubnetIds to use the default VPC", Project)
+	case c.VPCID != "" && subnets < 2:
+		p.fail("vpcId", "%s needs subnets in at least two availability zones (EKS requires two): "+
+			"set %s:privateSubnetIds (nodes) and/or %s:publicSubnetIds (load balancers; nodes too when there are no private ones), comma-separated",
+			c.VPCID, Project, Project)
+	}
+}
+
+func (p *parser) kubernetesVersion() eksversion.Version {
+	v, err := eksversion.Parse(p.value("kubernetesVersion"))
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s %w", eksversion.ConfigKey, err))
 	}
 	return v
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,9 @@ func TestParseDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"Mode", c.Mode, ModeEKS},
-		{"KubernetesVersion", c.KubernetesVersion, "1.33"},
+		{"KubernetesVersion", c.KubernetesVersion.String(), "1.36"},
+		{"VPCID", c.VPCID, ""},
+		{"Subnets", len(c.PublicSubnetIDs) + len(c.PrivateSubnetIDs), 0},
 		{"NodeInstanceType", c.NodeInstanceType, "t3.medium"},
 		{"Node sizes", [3]int{c.NodeMinSize, c.NodeDesiredSize, c.NodeMaxSize}, [3]int{2, 2, 4}},
 		{"MySQLVersion", c.MySQLVersion.String(), "8.4"},
@@ -74,7 +77,11 @@ func TestParseRejects(t *testing.T) {
 		{"mode", "gke", `counter-mysql:mode "gke" is not allowed: use eks or existing`},
 		{"kubeconfig", "/tmp/kc", "counter-mysql:kubeconfig is only used with mode existing"},
 		{"storageClassName", "gp2", "counter-mysql:storageClassName is only used with mode existing"},
-		{"kubernetesVersion", "1.33.1", `counter-mysql:kubernetesVersion "1.33.1" is not valid: use a Kubernetes minor version`},
+		{"kubernetesVersion", "1.33.1", `counter-mysql:kubernetesVersion "1.33.1" is not a Kubernetes minor version: use one such as "1.36"`},
+		{"vpcId", "default", `counter-mysql:vpcId "default" is not valid: use a VPC id such as vpc-0123456789abcdef0`},
+		{"vpcId", "vpc-0123456789abcdef0", "counter-mysql:vpcId vpc-0123456789abcdef0 needs subnets in at least two availability zones"},
+		{"privateSubnetIds", "subnet-0123456789abcdef0", "counter-mysql:vpcId is unset, but subnets are configured: set counter-mysql:vpcId"},
+		{"publicSubnetIds", "subnet-0123456789abcdef0, nat", `counter-mysql:publicSubnetIds "nat" is not a subnet id: use a comma-separated list`},
 		{"nodeInstanceType", "big", `counter-mysql:nodeInstanceType "big" is not valid`},
 		{"nodeMinSize", "0", `counter-mysql:nodeMinSize "0" is not valid: use a whole number >= 1`},
 		{"nodeDesiredSize", "5", "counter-mysql:nodeDesiredSize 5 must lie between nodeMinSize (2) and nodeMaxSize (4)"},
@@ -112,6 +119,26 @@ func TestParseRejects(t *testing.T) {
 				t.Fatalf("error = %v\nwant it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseAcceptsANetwork(t *testing.T) {
+	c, err := Parse(getter(map[string]string{
+		"vpcId":            "vpc-0123456789abcdef0",
+		"privateSubnetIds": "subnet-0123456789abcdef0, subnet-0123456789abcdef1",
+		"publicSubnetIds":  "subnet-89abcdef",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.VPCID != "vpc-0123456789abcdef0" || !slices.Equal(c.PrivateSubnetIDs, []string{"subnet-0123456789abcdef0", "subnet-0123456789abcdef1"}) ||
+		!slices.Equal(c.PublicSubnetIDs, []string{"subnet-89abcdef"}) {
+		t.Errorf("network = %q %q %q", c.VPCID, c.PrivateSubnetIDs, c.PublicSubnetIDs)
+	}
+	// The existing cluster's network is not the stack's to choose.
+	_, err = Parse(getter(map[string]string{"mode": "existing", "appImage": testImage, "vpcId": "vpc-0123456789abcdef0"}))
+	if want := "counter-mysql:vpcId is only used with mode eks"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want %q", err, want)
 	}
 }
 

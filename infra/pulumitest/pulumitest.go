@@ -4,9 +4,11 @@
 // tier applies KubernetesObjects().
 //
 // The mocks answer like the real providers would in the ways the program depends on:
-// pulumi-eks's cluster returns a kubeconfig and references to its EKS cluster and IAM
-// OIDC provider, IAM roles get ARNs, random passwords get values, Kubernetes objects get
-// their auto-generated names and, for LoadBalancer Services, an address.
+// pulumi-eks's cluster returns a kubeconfig (also for a profile) and references to its
+// EKS cluster and IAM OIDC provider, its managed node group a reference to its EKS node
+// group, the region has a default VPC (unless Account says not), IAM roles get ARNs,
+// random passwords get values, Kubernetes objects get their auto-generated names and, for
+// LoadBalancer Services, an address.
 package pulumitest
 
 import (
@@ -50,7 +52,15 @@ const (
 	RandomIDHex = "a1b2c3d4"
 	// LoadBalancerHostname is the address a LoadBalancer Service gets.
 	LoadBalancerHostname = "counter-mock.elb." + Region + ".amazonaws.com"
+	// DefaultVPC is the region's default VPC, unless Account.NoDefaultVPC.
+	DefaultVPC = "vpc-0123456789abcdef0"
 )
+
+// Account is how the mocked AWS account differs from the usual one.
+type Account struct {
+	// NoDefaultVPC: the region's default VPC was deleted (or never existed).
+	NoDefaultVPC bool
+}
 
 // EBSSnapshot is an EBS snapshot in the mocked account.
 type EBSSnapshot struct {
@@ -70,7 +80,12 @@ var EBSSnapshots = map[string]EBSSnapshot{
 // reference to the stack itself reads them (nil: never deployed). The error is the
 // program's; what was registered until then is returned with it.
 func Run(program pulumi.RunFunc, deployed map[string]any) (*Recorded, error) {
-	m := &mocks{fixtures: map[string]string{}, deployed: deployed}
+	return RunIn(Account{}, program, deployed)
+}
+
+// RunIn is Run in an account that differs from the usual one.
+func RunIn(account Account, program pulumi.RunFunc, deployed map[string]any) (*Recorded, error) {
+	m := &mocks{fixtures: map[string]string{}, deployed: deployed, account: account}
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		if err := m.registerFixtures(ctx); err != nil {
 			return err
@@ -147,6 +162,7 @@ type mocks struct {
 	fixtures map[string]string
 	// deployed are the outputs of the stack's last up, as its reference to itself reads them.
 	deployed map[string]any
+	account  Account
 }
 
 // Fixture types: pulumi-eks's cluster outputs references to these, and the mock engine can
@@ -155,13 +171,15 @@ type mocks struct {
 const (
 	oidcProviderType = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
 	eksClusterType   = "aws:eks/cluster:Cluster"
-	fixturePrefix    = "stacktest-fixture-"
+	// nodeGroupType is the EKS node group inside pulumi-eks's ManagedNodeGroup.
+	nodeGroupType = "aws:eks/nodeGroup:NodeGroup"
+	fixturePrefix = "stacktest-fixture-"
 	// stackReferenceType is the program's reference to its own stack (stack.Deployed).
 	stackReferenceType = "pulumi:pulumi:StackReference"
 )
 
 func (m *mocks) registerFixtures(ctx *pulumi.Context) error {
-	for _, typ := range []string{oidcProviderType, eksClusterType} {
+	for _, typ := range []string{oidcProviderType, eksClusterType, nodeGroupType} {
 		var r pulumi.CustomResourceState
 		if err := ctx.RegisterResource(typ, fixturePrefix+typ[strings.LastIndex(typ, ":")+1:], nil, &r); err != nil {
 			return err
@@ -181,7 +199,8 @@ func (m *mocks) registerFixtures(ctx *pulumi.Context) error {
 }
 
 // Call answers provider functions: the program asks ECR for a registry token, to push the
-// image it builds, and EC2 for the snapshot it restores from; any other call is a surprise.
+// image it builds, EC2 for the snapshot it restores from and for the default VPC; any
+// other call is a surprise.
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	m.mu.Lock()
 	m.calls = append(m.calls, args)
@@ -189,6 +208,12 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch args.Token {
 	case "aws:ebs/getSnapshot:getSnapshot":
 		return ebsSnapshot(args.Args)
+	case "aws:ec2/getVpcs:getVpcs":
+		ids := []any{DefaultVPC}
+		if m.account.NoDefaultVPC {
+			ids = []any{}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": Region, "ids": ids}), nil
 	case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
 	default:
 		return nil, fmt.Errorf("stacktest: unexpected call of %s", args.Token)
@@ -198,6 +223,21 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		"password":      resource.NewProperty(ECRPassword),
 		"proxyEndpoint": resource.NewProperty("https://" + RegistryHost),
 	}, nil
+}
+
+// MethodCall answers methods of resources: pulumi-eks's Cluster.getKubeconfig.
+func (m *mocks) MethodCall(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.calls = append(m.calls, args)
+	m.mu.Unlock()
+	if args.Token != "eks:index:Cluster/getKubeconfig" {
+		return nil, fmt.Errorf("stacktest: unexpected method call of %s", args.Token)
+	}
+	profile := args.Args["profileName"]
+	if !profile.IsString() {
+		return nil, fmt.Errorf("stacktest: getKubeconfig without a profile name: %v", args.Args)
+	}
+	return resource.PropertyMap{"result": resource.NewProperty(KubeconfigForProfile(clusterServer, profile.StringValue()))}, nil
 }
 
 // ebsSnapshot answers a lookup of one snapshot id, as the AWS provider does.
@@ -280,6 +320,8 @@ func (m *mocks) fixtureOutputs(args pulumi.MockResourceArgs) (string, resource.P
 			"arn":  "arn:aws:eks:" + Region + ":" + AccountID + ":cluster/" + ClusterName,
 			"name": ClusterName,
 		}), nil
+	case nodeGroupType:
+		return ClusterName + ":nodes", resource.NewPropertyMapFromMap(map[string]any{"clusterName": ClusterName}), nil
 	}
 	return "", nil, fmt.Errorf("stacktest: no fixture for %s", args.TypeToken)
 }
@@ -290,7 +332,7 @@ func (m *mocks) outputs(args pulumi.MockResourceArgs) resource.PropertyMap {
 	set := func(key string, v any) { out[resource.PropertyKey(key)] = resource.NewPropertyValue(v) }
 	switch {
 	case args.TypeToken == "eks:index:Cluster":
-		kubeconfig := Kubeconfig("https://" + ClusterName + ".eks.example.com")
+		kubeconfig := Kubeconfig(clusterServer)
 		oidc := resource.MakeCustomResourceReference(resource.URN(m.fixtures[oidcProviderType]), "oidc-provider-id", "")
 		cluster := resource.MakeCustomResourceReference(resource.URN(m.fixtures[eksClusterType]), ClusterName, "")
 		var kc map[string]any
@@ -299,6 +341,10 @@ func (m *mocks) outputs(args pulumi.MockResourceArgs) resource.PropertyMap {
 		set("kubeconfigJson", kubeconfig)
 		out["eksCluster"] = cluster
 		out["core"] = resource.NewObjectProperty(resource.PropertyMap{"cluster": cluster, "oidcProvider": oidc})
+	case args.TypeToken == "eks:index:ManagedNodeGroup":
+		out["nodeGroup"] = resource.MakeCustomResourceReference(resource.URN(m.fixtures[nodeGroupType]), ClusterName+":nodes", "")
+	case args.TypeToken == "aws:ec2/launchTemplate:LaunchTemplate":
+		set("latestVersion", 1)
 	case args.TypeToken == "aws:iam/role:Role":
 		set("arn", "arn:aws:iam::"+AccountID+":role/"+args.Name)
 		set("name", args.Name)
@@ -339,11 +385,25 @@ func isLoadBalancer(inputs resource.PropertyMap) bool {
 	return spec.IsObject() && spec.ObjectValue()["type"].IsString() && spec.ObjectValue()["type"].StringValue() == "LoadBalancer"
 }
 
+// clusterServer is the mocked EKS cluster's API server.
+const clusterServer = "https://" + ClusterName + ".eks.example.com"
+
 // Kubeconfig is the mocked EKS kubeconfig (JSON, like pulumi-eks's kubeconfigJson).
 func Kubeconfig(server string) string {
+	return kubeconfig(server, `{"token":"mock"}`)
+}
+
+// KubeconfigForProfile is the mocked kubeconfig of pulumi-eks's getKubeconfig: its
+// `aws eks get-token` runs with AWS_PROFILE set to profile.
+func KubeconfigForProfile(server, profile string) string {
+	return kubeconfig(server, fmt.Sprintf(`{"exec":{"apiVersion":"client.authentication.k8s.io/v1beta1","command":"aws",`+
+		`"args":["eks","get-token","--cluster-name",%q],"env":[{"name":"AWS_PROFILE","value":%q}]}}`, ClusterName, profile))
+}
+
+func kubeconfig(server, user string) string {
 	return fmt.Sprintf(`{"apiVersion":"v1","kind":"Config","clusters":[{"name":"kubernetes","cluster":{"server":%q}}],`+
 		`"contexts":[{"name":"aws","context":{"cluster":"kubernetes","user":"aws"}}],"current-context":"aws",`+
-		`"users":[{"name":"aws","user":{"token":"mock"}}]}`, server)
+		`"users":[{"name":"aws","user":%s}]}`, server, user)
 }
 
 // ByType returns the recorded resources of one type token, in registration order.

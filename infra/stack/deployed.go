@@ -2,18 +2,21 @@ package stack
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/counter-mysql/counter-mysql/infra/config"
+	"github.com/counter-mysql/counter-mysql/infra/eksversion"
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
 	"github.com/counter-mysql/counter-mysql/infra/restore"
 )
 
 // Some changes cannot be applied to a running database: a MySQL downgrade or a skipped
-// release, and a smaller volume. They are refused against what the last successful up
-// exported (outputs mysqlVersion and mysqlStorageSize), read through a reference to this
+// release, and a smaller volume; nor to a running EKS cluster: a Kubernetes downgrade or
+// a skipped minor. They are refused against what the last successful up exported
+// (outputs mysqlVersion, mysqlStorageSize and kubernetesVersion), read through a reference to this
 // very stack before anything else is registered: so `pulumi preview`, `pulumi up` and
 // `pulumi up --skip-preview` all stop with one message and nothing changed. (The
 // StatefulSet's version guard hook stays, for a deployment whose last up failed half-way
@@ -24,6 +27,8 @@ import (
 type Deployed struct {
 	MySQLVersion     string
 	MySQLStorageSize string
+	// KubernetesVersion is the EKS cluster's minor version (output kubernetesVersion).
+	KubernetesVersion string
 	// RestoredFrom is the snapshot the stack's volume started from (output
 	// restoredFromSnapshot); zero if it started empty.
 	RestoredFrom restore.Source
@@ -31,6 +36,9 @@ type Deployed struct {
 
 // restoredOutput is the output that records what the volume was restored from.
 const restoredOutput = "restoredFromSnapshot"
+
+// kubernetesVersionOutput records the EKS cluster's version (mode eks only).
+const kubernetesVersionOutput = "kubernetesVersion"
 
 // readDeployed reads the stack's own outputs.
 func readDeployed(ctx *pulumi.Context) (Deployed, error) {
@@ -40,7 +48,9 @@ func readDeployed(ctx *pulumi.Context) (Deployed, error) {
 		return Deployed{}, err
 	}
 	var d Deployed
-	for key, field := range map[string]*string{"mysqlVersion": &d.MySQLVersion, "mysqlStorageSize": &d.MySQLStorageSize} {
+	for key, field := range map[string]*string{
+		"mysqlVersion": &d.MySQLVersion, "mysqlStorageSize": &d.MySQLStorageSize, kubernetesVersionOutput: &d.KubernetesVersion,
+	} {
 		out, err := ref.GetOutputDetails(key)
 		if err != nil {
 			return Deployed{}, fmt.Errorf("reading output %s of the deployed stack %s: %w", key, name, err)
@@ -71,6 +81,13 @@ func CheckDeployed(cfg config.Config, d Deployed) error {
 			}
 		}
 	}
+	if d.KubernetesVersion != "" && cfg.Mode == config.ModeEKS {
+		if old, err := eksversion.Parse(d.KubernetesVersion); err == nil {
+			if err := eksversion.CheckUpgrade(old, cfg.KubernetesVersion); err != nil {
+				return fmt.Errorf("refused before any change: %w", err)
+			}
+		}
+	}
 	if d.MySQLStorageSize != "" {
 		if old, err := resource.ParseQuantity(d.MySQLStorageSize); err == nil && cfg.MySQLStorageSize.Cmp(old) < 0 {
 			return fmt.Errorf("refused before any change: %s:mysqlStorageSize %s is smaller than the deployed volume's %s, "+
@@ -79,4 +96,24 @@ func CheckDeployed(cfg config.Config, d Deployed) error {
 		}
 	}
 	return nil
+}
+
+// CheckKubernetesVersion refuses a version EKS does not offer on today and returns the
+// warnings preview shows without refusing: the version costs extended support, or the
+// deployed stack predates its kubernetesVersion output so the change cannot be checked.
+func CheckKubernetesVersion(cfg config.Config, d Deployed, today time.Time) (warnings []string, err error) {
+	warning, err := eksversion.Check(cfg.KubernetesVersion, today)
+	if err != nil {
+		return nil, fmt.Errorf("refused before any change: %w", err)
+	}
+	if warning != "" {
+		warnings = append(warnings, warning)
+	}
+	if d.KubernetesVersion == "" && d.MySQLVersion != "" {
+		warnings = append(warnings, fmt.Sprintf("the deployed stack predates its %s output, so this preview cannot check %s %s "+
+			"against the cluster's version: EKS upgrades one minor at a time and never down; see the version it runs "+
+			"(aws eks describe-cluster --name <cluster> --query cluster.version) and set %s to that or one above",
+			kubernetesVersionOutput, eksversion.ConfigKey, cfg.KubernetesVersion, eksversion.ConfigKey))
+	}
+	return warnings, nil
 }

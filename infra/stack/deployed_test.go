@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/counter-mysql/counter-mysql/infra/config"
+	"github.com/counter-mysql/counter-mysql/infra/stack"
 	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 )
 
@@ -11,7 +13,7 @@ import (
 // refused before the program registers anything but the read of its own outputs, so
 // `pulumi up --skip-preview` changes nothing either.
 func TestRefusedAgainstTheDeployedStack(t *testing.T) {
-	deployed := map[string]any{"mysqlVersion": "8.4", "mysqlStorageSize": "20Gi"}
+	deployed := map[string]any{"mysqlVersion": "8.4", "mysqlStorageSize": "20Gi", "kubernetesVersion": "1.35"}
 	tests := []struct {
 		config  map[string]string
 		wantErr []string // empty: accepted
@@ -20,6 +22,10 @@ func TestRefusedAgainstTheDeployedStack(t *testing.T) {
 		{map[string]string{"mysqlVersion": "9.1", "mysqlStorageSize": "30Gi"}, nil},
 		{map[string]string{"mysqlVersion": "8.0"}, []string{"counter-mysql:mysqlVersion", "8.4 -> 8.0", "set counter-mysql:mysqlVersion back to 8.4"}},
 		{map[string]string{"mysqlStorageSize": "10Gi"}, []string{"counter-mysql:mysqlStorageSize 10Gi", "deployed volume's 20Gi", "set it back to 20Gi"}},
+		{map[string]string{"kubernetesVersion": "1.35"}, nil},
+		{map[string]string{"kubernetesVersion": "1.34"}, []string{"counter-mysql:kubernetesVersion: 1.35 -> 1.34 is a downgrade", "set counter-mysql:kubernetesVersion back to 1.35"}},
+		// An existing-mode stack ignores the setting: it has no EKS cluster.
+		{map[string]string{"kubernetesVersion": "1.34", "mode": "existing"}, nil},
 	}
 	for _, tt := range tests {
 		rec, err := stacktest.RunDeployed(stacktest.Config(tt.config), deployed)
@@ -42,8 +48,51 @@ func TestRefusedAgainstTheDeployedStack(t *testing.T) {
 			t.Errorf("%v: registered %d resources before refusing", tt.config, len(rec.Resources))
 		}
 	}
+	// Two minors up at once, from a cluster on 1.34.
+	_, err := stacktest.RunDeployed(stacktest.Config(nil), map[string]any{"mysqlVersion": "8.4", "kubernetesVersion": "1.34"})
+	if want := "counter-mysql:kubernetesVersion: 1.34 -> 1.36 skips 1 minor versions, and EKS upgrades one at a time: set counter-mysql:kubernetesVersion to 1.35"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want %q", err, want)
+	}
 	// A new stack has nothing deployed to compare with.
 	if _, err := stacktest.RunDeployed(stacktest.Config(map[string]string{"mysqlVersion": "8.0", "mysqlStorageSize": "1Gi"}), nil); err != nil {
 		t.Errorf("a new stack was refused: %v", err)
+	}
+}
+
+// TestKubernetesVersionWarnings: preview warns, without refusing, when the version costs
+// extended support, and when the deployed stack predates the kubernetesVersion output.
+func TestKubernetesVersionWarnings(t *testing.T) {
+	cfg := func(version string) config.Config {
+		c, err := config.Parse(func(k string) string { return map[string]string{"kubernetesVersion": version}[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tests := []struct {
+		version  string
+		deployed stack.Deployed
+		want     []string // one substring per warning
+	}{
+		{"1.36", stack.Deployed{}, nil},
+		{"1.36", stack.Deployed{MySQLVersion: "8.4", KubernetesVersion: "1.36"}, nil},
+		{"1.33", stack.Deployed{}, []string{"counter-mysql:kubernetesVersion 1.33 has been in EKS extended support since 2026-07-29"}},
+		{"1.36", stack.Deployed{MySQLVersion: "8.4"}, []string{"the deployed stack predates its kubernetesVersion output"}},
+	}
+	for _, tt := range tests {
+		warnings, err := stack.CheckKubernetesVersion(cfg(tt.version), tt.deployed, stacktest.Today)
+		if err != nil {
+			t.Errorf("%s, deployed %+v: %v", tt.version, tt.deployed, err)
+			continue
+		}
+		if len(warnings) != len(tt.want) {
+			t.Errorf("%s, deployed %+v: warnings %q, want %d", tt.version, tt.deployed, warnings, len(tt.want))
+			continue
+		}
+		for i, w := range tt.want {
+			if !strings.Contains(warnings[i], w) {
+				t.Errorf("%s: warning %q does not say %q", tt.version, warnings[i], w)
+			}
+		}
 	}
 }

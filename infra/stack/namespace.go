@@ -14,8 +14,10 @@ import (
 )
 
 // newNamespace creates the namespace the database and the app share. The stack owns it:
-// a destroy deletes it last, with whatever is still in it.
-func newNamespace(ctx *pulumi.Context, name string, provider pulumi.ProviderResource) (*corev1.Namespace, error) {
+// a destroy deletes it last, with whatever is still in it, but before after: what its
+// objects need to be deleted (the final VolumeSnapshot's finalizer is the snapshot
+// controller's to remove).
+func newNamespace(ctx *pulumi.Context, name string, provider pulumi.ProviderResource, after []pulumi.Resource) (*corev1.Namespace, error) {
 	return corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name:        pulumi.String(name),
@@ -28,6 +30,7 @@ func newNamespace(ctx *pulumi.Context, name string, provider pulumi.ProviderReso
 		},
 	},
 		pulumi.Provider(provider),
+		pulumi.DependsOn(after),
 		// Stacks deployed before the namespace moved here have it as a child of the database
 		// component: without this alias the engine would replace the namespace, and deleting
 		// the old one deletes everything in it.

@@ -25,9 +25,17 @@ import (
 )
 
 // Program deploys the stack and exports its outputs. Configuration is validated before
-// any resource is registered, and checked against the deployed stack (CheckDeployed)
-// before anything but the reference to it.
-func Program(ctx *pulumi.Context) error {
+// any resource is registered, and checked against the deployed stack (CheckDeployed) and
+// EKS's version calendar as of today before anything but the reference to it.
+func Program(ctx *pulumi.Context) error { return program(ctx, time.Now()) }
+
+// ProgramOn is Program on the given day: whether EKS still offers a Kubernetes version
+// depends on the date, which tests fix.
+func ProgramOn(today time.Time) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error { return program(ctx, today) }
+}
+
+func program(ctx *pulumi.Context, today time.Time) error {
 	cfg, err := config.Load(ctx)
 	if err != nil {
 		return err
@@ -38,6 +46,17 @@ func Program(ctx *pulumi.Context) error {
 	}
 	if err := CheckDeployed(cfg, deployed); err != nil {
 		return err
+	}
+	if cfg.Mode == config.ModeEKS {
+		warnings, err := CheckKubernetesVersion(cfg, deployed, today)
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			if err := ctx.Log.Warn(w, nil); err != nil {
+				return err
+			}
+		}
 	}
 	from, err := restoreSource(ctx, cfg, deployed)
 	if err != nil {
@@ -54,6 +73,7 @@ func Program(ctx *pulumi.Context) error {
 	}
 	if cfg.Mode == config.ModeEKS {
 		ctx.Export("kubeconfig", out.Kubeconfig)
+		ctx.Export(kubernetesVersionOutput, pulumi.String(cfg.KubernetesVersion.String()))
 	}
 	ctx.Export("namespace", out.Namespace)
 	ctx.Export("appUrl", out.AppURL)
@@ -99,8 +119,22 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 			ctx.Stack(), instance, strings.Join(errs, "; "))
 	}
 
-	// The app's image: as configured, or built from this repository into ECR. First,
-	// because it reads and checks the build inputs before it registers anything.
+	// A cluster without a configured VPC goes to the region's default one, which an
+	// account may have deleted: refuse here rather than fail in the cluster's creation.
+	if cfg.Mode == config.ModeEKS && cfg.VPCID == "" {
+		found, err := cluster.HasDefaultVPC(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("looking up the region's default VPC (%s:vpcId is unset): %w", config.Project, err)
+		}
+		if !found {
+			return nil, fmt.Errorf("%s:vpcId is unset and the region has no default VPC to put the cluster in: "+
+				"set %[1]s:vpcId, and %[1]s:privateSubnetIds and/or %[1]s:publicSubnetIds (comma-separated, in at least two availability zones)",
+				config.Project)
+		}
+	}
+
+	// The app's image: as configured, or built from this repository into ECR. First
+	// of what registers, because it reads and checks the build inputs before it does.
 	img, err := image.New(ctx, "counter", image.Args{
 		Configured:   cfg.AppImage,
 		RepoRoot:     root,
@@ -118,15 +152,21 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		volumeDeps   []pulumi.Resource
 		// snapshotClass is the final snapshot's VolumeSnapshotClass ("": the default).
 		snapshotClass string
+		// namespaceDeps must outlive the namespace: what deleting its objects needs.
+		namespaceDeps []pulumi.Resource
 	)
 	switch cfg.Mode {
 	case config.ModeEKS:
 		eks, err := cluster.NewEKS(ctx, "cluster", &cluster.EKSArgs{
-			KubernetesVersion: cfg.KubernetesVersion,
+			KubernetesVersion: cfg.KubernetesVersion.String(),
 			InstanceType:      cfg.NodeInstanceType,
 			MinSize:           cfg.NodeMinSize,
 			DesiredSize:       cfg.NodeDesiredSize,
 			MaxSize:           cfg.NodeMaxSize,
+			VPCID:             cfg.VPCID,
+			PublicSubnetIDs:   cfg.PublicSubnetIDs,
+			PrivateSubnetIDs:  cfg.PrivateSubnetIDs,
+			Profile:           cfg.AWSProfile,
 		})
 		if err != nil {
 			return nil, err
@@ -136,6 +176,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 			OIDCProviderARN: eks.OIDCProviderARN,
 			OIDCIssuer:      eks.OIDCIssuer,
 			Instance:        instance,
+			Nodes:           eks.Nodes,
 		}, pulumi.Providers(eks.Provider))
 		if err != nil {
 			return nil, err
@@ -143,6 +184,9 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		provider, kube, snapshotClass = eks.Provider, kubeclient.FromOutput(eks.Kubeconfig), storage.SnapshotClassName
 		storageClass = ebs.ClassName.ToStringPtrOutput()
 		volumeDeps = []pulumi.Resource{ebs.Addon, ebs.StorageClass, ebs.SnapshotAddon, ebs.SnapshotClass}
+		// The final VolumeSnapshot goes with the namespace, once the snapshot controller
+		// has removed its finalizer.
+		namespaceDeps = []pulumi.Resource{ebs.Addon, ebs.SnapshotAddon}
 		out.Kubeconfig = eks.Kubeconfig
 	case config.ModeExisting:
 		existing, err := cluster.NewExisting(ctx, "cluster", &cluster.ExistingArgs{Kubeconfig: cfg.Kubeconfig})
@@ -155,7 +199,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		}
 	}
 
-	ns, err := newNamespace(ctx, cfg.Namespace, provider)
+	ns, err := newNamespace(ctx, cfg.Namespace, provider, namespaceDeps)
 	if err != nil {
 		return nil, err
 	}

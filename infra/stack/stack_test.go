@@ -24,8 +24,14 @@ import (
 var (
 	eksCluster = []string{
 		"counter-mysql:cluster:EKS cluster",
+		"aws:iam/role:Role cluster-node",
+		"aws:iam/rolePolicyAttachment:RolePolicyAttachment cluster-node-AmazonEKSWorkerNodePolicy",
+		"aws:iam/rolePolicyAttachment:RolePolicyAttachment cluster-node-AmazonEKS_CNI_Policy",
+		"aws:iam/rolePolicyAttachment:RolePolicyAttachment cluster-node-AmazonEC2ContainerRegistryReadOnly",
 		"eks:index:Cluster cluster",
 		"aws:eks/addon:Addon cluster-vpc-cni",
+		"aws:ec2/launchTemplate:LaunchTemplate cluster-nodes",
+		"eks:index:ManagedNodeGroup cluster-nodes",
 		"pulumi:providers:kubernetes cluster",
 	}
 	ebsStorage = []string{
@@ -122,6 +128,10 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 		{map[string]string{"volumeCleanupTimeout": "soon"}, "counter-mysql:volumeCleanupTimeout"},
 		{map[string]string{"mode": "existing", "appImage": ""}, "counter-mysql:appImage is required with mode existing"},
 		{map[string]string{"storageClassName": "gp2"}, "counter-mysql:storageClassName is only used with mode existing"},
+		// On stacktest.Today, 2026-12-03.
+		{map[string]string{"kubernetesVersion": "1.31"}, "counter-mysql:kubernetesVersion 1.31 reached the end of EKS extended support on 2026-11-26"},
+		{map[string]string{"kubernetesVersion": "1.37"}, "counter-mysql:kubernetesVersion 1.37 is not offered by EKS"},
+		{map[string]string{"vpcId": "vpc-0123456789abcdef1"}, "counter-mysql:vpcId vpc-0123456789abcdef1 needs subnets in at least two availability zones"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -133,6 +143,28 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 				t.Fatalf("registered %d resources before failing", len(rec.Resources))
 			}
 		})
+	}
+}
+
+// TestNoDefaultVPCRegistersNothing: with no VPC configured and none by default in the
+// region, the program stops before anything exists, naming the keys to set; a
+// configured VPC needs no default one.
+func TestNoDefaultVPCRegistersNothing(t *testing.T) {
+	noDefault := pulumitest.Account{NoDefaultVPC: true}
+	rec, err := stacktest.RunIn(noDefault, stacktest.Config(nil), nil)
+	want := "counter-mysql:vpcId is unset and the region has no default VPC to put the cluster in: set counter-mysql:vpcId, and counter-mysql:privateSubnetIds"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error = %v, want %q", err, want)
+	}
+	if len(rec.Resources) != 0 {
+		t.Errorf("registered %d resources before refusing", len(rec.Resources))
+	}
+	network := map[string]string{"vpcId": "vpc-0123456789abcdef1", "privateSubnetIds": "subnet-0000000c,subnet-0000000d"}
+	if _, err := stacktest.RunIn(noDefault, stacktest.Config(network), nil); err != nil {
+		t.Errorf("a configured VPC was refused: %v", err)
+	}
+	if _, err := stacktest.RunIn(noDefault, stacktest.Config(map[string]string{"mode": "existing"}), nil); err != nil {
+		t.Errorf("existing mode, which creates no cluster, was refused: %v", err)
 	}
 }
 
@@ -179,6 +211,37 @@ func TestStatefulSetHooksAndDependencies(t *testing.T) {
 	}
 }
 
+// TestNamespaceGoesBeforeTheSnapshotController: the destroy leaves the final VolumeSnapshot
+// to the namespace's deletion, and only the snapshot controller removes its finalizer;
+// were the add-ons deleted first, the namespace would stay Terminating and the destroy
+// time out. Depending on both add-ons orders its deletion before theirs.
+func TestNamespaceGoesBeforeTheSnapshotController(t *testing.T) {
+	ns, ok := stacktest.MustRun(t, nil).Get("kubernetes:core/v1:Namespace", "counter")
+	if !ok {
+		t.Fatal("no Namespace counter")
+	}
+	for _, dep := range []string{"aws:eks/addon:Addon::snapshot-controller", "aws:eks/addon:Addon::aws-ebs-csi-driver"} {
+		if !slices.ContainsFunc(ns.DependsOn, func(urn string) bool { return strings.HasSuffix(urn, dep) }) {
+			t.Errorf("the namespace does not depend on %s: %v", dep, ns.DependsOn)
+		}
+	}
+}
+
+// TestAddonsRunOnTheNodes: EKS waits for an add-on's pods, so the EBS CSI and snapshot
+// add-ons come after the node group, and on destroy go before it: the driver deletes the
+// MySQL volume then.
+func TestAddonsRunOnTheNodes(t *testing.T) {
+	rec := stacktest.MustRun(t, nil)
+	for _, name := range []string{"aws-ebs-csi-driver", "snapshot-controller"} {
+		addon, _ := rec.Get("aws:eks/addon:Addon", name)
+		if !slices.ContainsFunc(addon.DependsOn, func(urn string) bool {
+			return strings.HasSuffix(urn, "aws:eks/nodeGroup:NodeGroup::stacktest-fixture-NodeGroup")
+		}) {
+			t.Errorf("add-on %s does not depend on the EKS node group: %v", name, addon.DependsOn)
+		}
+	}
+}
+
 // outputs runs Deploy with the default config and returns its outputs, each awaited inside
 // the program (an ApplyT on an output not tied to the context may run after RunErr returns).
 func outputs(t *testing.T, overrides map[string]string) (values map[string]string, secret map[string]bool) {
@@ -187,6 +250,7 @@ func outputs(t *testing.T, overrides map[string]string) (values map[string]strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.AWSProfile = overrides["aws:profile"]
 	values, secret = map[string]string{}, map[string]bool{}
 	_, err = stacktest.RunProgram(func(ctx *pulumi.Context) error {
 		out, err := stack.Deploy(ctx, cfg, repoRoot, nil)
@@ -238,6 +302,11 @@ func TestOutputs(t *testing.T) {
 	lb, _ := outputs(t, map[string]string{"serviceType": "LoadBalancer"})
 	if lb["appUrl"] != "http://"+pulumitest.LoadBalancerHostname {
 		t.Errorf("LoadBalancer appUrl = %q", lb["appUrl"])
+	}
+	// The exported kubeconfig works for a user who set only aws:profile.
+	profiled, _ := outputs(t, map[string]string{"aws:profile": "prod-admin"})
+	if !strings.Contains(profiled["kubeconfig"], `{"name":"AWS_PROFILE","value":"prod-admin"}`) {
+		t.Errorf("kubeconfig with aws:profile = %s, want AWS_PROFILE prod-admin", profiled["kubeconfig"])
 	}
 	existing, _ := outputs(t, map[string]string{"mode": "existing"})
 	if existing["mysqlHost"] != "mysql-0.mysql.counter.svc.cluster.local" {

@@ -6,8 +6,6 @@ package storage
 
 import (
 	"encoding/json"
-	"fmt"
-	"strings"
 
 	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
@@ -17,6 +15,7 @@ import (
 	storagev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/storage/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/counter-mysql/counter-mysql/infra/awsarn"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
 	"github.com/counter-mysql/counter-mysql/infra/ownership"
 	"github.com/counter-mysql/counter-mysql/infra/storageclass"
@@ -45,6 +44,10 @@ type Args struct {
 	OIDCIssuer pulumi.StringInput
 	// Instance is the stack's app.kubernetes.io/instance label.
 	Instance string
+	// Nodes are what the add-ons' pods run on: the add-ons come after them (EKS waits for
+	// their pods) and go before them (the driver deletes the volume on destroy). Nil: no
+	// ordering, for clusters whose nodes exist already.
+	Nodes pulumi.ResourceArrayInput
 }
 
 // EBS is the EBS CSI driver with its IAM role, and the gp3 StorageClass.
@@ -80,8 +83,7 @@ func NewEBS(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 	policy, err := iam.NewRolePolicyAttachment(ctx, name+"-ebs-csi", &iam.RolePolicyAttachmentArgs{
 		Role: s.Role.Name,
 		PolicyArn: args.OIDCProviderARN.ToStringOutput().ApplyT(func(arn string) (string, error) {
-			p, err := partition(arn)
-			return "arn:" + p + ":iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy", err
+			return awsarn.ManagedPolicy(arn, "service-role/AmazonEBSCSIDriverPolicy")
 		}).(pulumi.StringOutput),
 	}, pulumi.Parent(s))
 	if err != nil {
@@ -91,10 +93,14 @@ func NewEBS(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 	// sidecar calls EC2, and AmazonEBSCSIDriverPolicy allows ec2:CreateSnapshot on volumes,
 	// ec2:CreateTags on new snapshots and ec2:DescribeSnapshots (AWS managed policy
 	// reference, read 2026-12-01).
+	afterNodes := []pulumi.ResourceOption{pulumi.Parent(s)}
+	if args.Nodes != nil {
+		afterNodes = append(afterNodes, pulumi.DependsOnInputs(args.Nodes))
+	}
 	s.SnapshotAddon, err = awseks.NewAddon(ctx, SnapshotAddonName, &awseks.AddonArgs{
 		ClusterName: args.ClusterName,
 		AddonName:   pulumi.String(SnapshotAddonName),
-	}, pulumi.Parent(s))
+	}, afterNodes...)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +108,10 @@ func NewEBS(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 		ClusterName:           args.ClusterName,
 		AddonName:             pulumi.String(AddonName),
 		ServiceAccountRoleArn: s.Role.Arn,
-	}, pulumi.Parent(s),
+	}, append(afterNodes,
 		// The controller needs its permissions from its first start, and the EBS CSI
 		// driver's install guide wants the snapshot CRDs installed before the driver.
-		pulumi.DependsOn([]pulumi.Resource{policy, s.SnapshotAddon}))
+		pulumi.DependsOn([]pulumi.Resource{policy, s.SnapshotAddon}))...)
 	if err != nil {
 		return nil, err
 	}
@@ -179,14 +185,4 @@ func TrustPolicy(oidcProviderARN, issuer string) (string, error) {
 	}
 	b, err := json.Marshal(doc)
 	return string(b), err
-}
-
-// partition reads the AWS partition (aws, aws-cn, aws-us-gov) from an ARN, so the managed
-// policy ARN is right in every partition without another lookup.
-func partition(arn string) (string, error) {
-	parts := strings.SplitN(arn, ":", 3)
-	if len(parts) < 3 || parts[0] != "arn" || parts[1] == "" {
-		return "", fmt.Errorf("%q is not an ARN", arn)
-	}
-	return parts[1], nil
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"maps"
 	"os"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -19,6 +21,9 @@ import (
 
 // Image is a valid appImage for configs that do not care which image runs.
 const Image = "ghcr.io/counter-mysql/counter:test"
+
+// Today is the day the program runs on: EKS's version calendar is read against it.
+var Today = time.Date(2026, time.December, 3, 12, 0, 0, 0, time.UTC)
 
 // Config is a minimal valid configuration (the required appImage) plus overrides.
 func Config(overrides map[string]string) map[string]string {
@@ -32,20 +37,32 @@ func Config(overrides map[string]string) map[string]string {
 // therefore not parallel-safe with anything else that sets PULUMI_CONFIG either.
 var running sync.Mutex
 
-// Run runs stack.Program with config, whose keys lack the project prefix
-// ({"mysqlVersion": "8.0"}). The error is the program's, e.g. a configuration error;
-// what was registered until then is returned with it.
+// Run runs stack.Program on Today with config, whose keys lack the project prefix
+// ({"mysqlVersion": "8.0"}) unless they have another one ("aws:profile"). The error is
+// the program's, e.g. a configuration error; what was registered until then is returned
+// with it.
 func Run(cfg map[string]string) (*pulumitest.Recorded, error) {
+	return RunIn(pulumitest.Account{}, cfg, nil)
+}
+
+// RunIn is Run in an account that differs from the usual one, for a stack whose last up
+// exported deployed (nil: never deployed).
+func RunIn(account pulumitest.Account, cfg map[string]string, deployed map[string]any) (*pulumitest.Recorded, error) {
 	running.Lock()
 	defer running.Unlock()
-	return withConfig(cfg, func() (*pulumitest.Recorded, error) { return pulumitest.Run(stack.Program, nil) })
+	return withConfig(cfg, func() (*pulumitest.Recorded, error) {
+		return pulumitest.RunIn(account, stack.ProgramOn(Today), deployed)
+	})
 }
 
 // withConfig runs run with cfg as the program's configuration.
 func withConfig(cfg map[string]string, run func() (*pulumitest.Recorded, error)) (*pulumitest.Recorded, error) {
 	values := map[string]string{}
 	for k, v := range cfg {
-		values[config.Project+":"+k] = v
+		if !strings.Contains(k, ":") {
+			k = config.Project + ":" + k
+		}
+		values[k] = v
 	}
 	env, err := json.Marshal(values)
 	if err != nil {
@@ -68,9 +85,7 @@ func withConfig(cfg map[string]string, run func() (*pulumitest.Recorded, error))
 // RunDeployed is Run for a stack whose last up exported deployed (the outputs the
 // program reads back through a reference to its own stack).
 func RunDeployed(cfg map[string]string, deployed map[string]any) (*pulumitest.Recorded, error) {
-	running.Lock()
-	defer running.Unlock()
-	return withConfig(cfg, func() (*pulumitest.Recorded, error) { return pulumitest.Run(stack.Program, deployed) })
+	return RunIn(pulumitest.Account{}, cfg, deployed)
 }
 
 // MustRun runs the program with Config(overrides) and fails the test on any error.
