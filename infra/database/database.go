@@ -527,7 +527,7 @@ const CredentialsAnnotation = "counter-mysql.io/credentials-version"
 // credentials generates the passwords into a Secret. They are alphanumeric so they are
 // safe unquoted in shells and DSNs, and marked secret so they are encrypted in state and
 // masked in logs and outputs. Rotate them by replacing the RandomPassword resources
-// (README); the version it returns changes with them.
+// (docs/operating.md); the version it returns changes with them.
 func (b *builder) credentials() (*corev1.Secret, pulumi.StringOutput, error) {
 	password := func(suffix string) (pulumi.StringOutput, error) {
 		p, err := random.NewRandomPassword(b.ctx, b.name+"-"+suffix, &random.RandomPasswordArgs{

@@ -21,7 +21,7 @@ const heartbeatEvery = 30 * time.Second
 
 // usually are the times of the slow test packages, warm, measured on this project's 2-core
 // machine shared with other builds, for the progress lines: infra/enginetest 272 s
-// (README, Tests), and on 2026-12-03 at a load average of 13-16 infra/e2e 42 s,
+// (docs/testing.md), and on 2026-12-03 at a load average of 13-16 infra/e2e 42 s,
 // app/service 29 s, app/mysqltest 16 s.
 var usually = map[string]string{
 	"infra/enginetest": "~4.5 min",
@@ -77,7 +77,7 @@ func (r *runner) all(setup bool) {
 }
 
 // setup installs what is missing and builds the pinned test binaries, each cached. The
-// times are the ranges measured on 2-core machines shared with other builds (README, Tests
+// times are the ranges measured on 2-core machines shared with other builds (docs/testing.md
 // and CI; the git log), e.g. the Kubernetes binaries 491 s to 1,673 s.
 func (r *runner) setup() {
 	r.step("installing missing system packages (MariaDB, gcc): 25 s measured when something is missing", "bash", ".ci/install-packages")

@@ -61,7 +61,7 @@ func (r rule) match(pkg, test string) bool {
 // mysqltest.TierMarker (New, NewWith and Require do): the MySQL tests live among unit tests.
 const mysqlTier = "real MySQL (mariadbd/mysqld)"
 
-// tiers are README's test tiers.
+// tiers are the test tiers docs/testing.md lists.
 var tiers = []tier{
 	{mysqlTier, []rule{{"app/mysqltest", nil}}},
 	{"app: HTTP, coalescer, config, SQLite, run()", []rule{{"app/...", nil}}},
@@ -273,7 +273,7 @@ func (s *summary) heartbeat(started time.Time, usually map[string]string) {
 	s.printf("... %v: running %s (%d packages done; others may be compiling)\n", elapsed, strings.Join(names, "; "), s.finished)
 }
 
-// table prints the tiers that had tests, in README's order, and reports whether all passed.
+// table prints the tiers that had tests, in docs/testing.md's order, and reports whether all passed.
 func (s *summary) table(w io.Writer) (ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
