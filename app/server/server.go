@@ -69,6 +69,16 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	_ = writeJSON(w, code, errorBody{Error: msg})
 }
 
+// waitContext bounds what a handler waits for by timeout, and only by it: net/http ends
+// the request's context when it reads EOF from the connection, which is also what a
+// client that half-closed its side (shutdown(SHUT_WR): socat, nc -N) does while it waits
+// for its answer. So handlers do not see that as the client leaving; a failed write says
+// so (statusRecorder). (Done here, not by the middleware for every handler, because
+// Request.WithContext copies the request.)
+func waitContext(r *http.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
+}
+
 // handleGetNumber answers {"number": N} once N is committed, or 503 with Retry-After. N
 // counts as handed out once its answer was written to the connection; if that write fails
 // it is abandoned (a gap). A client that closes its connection before the answer is
@@ -78,7 +88,7 @@ func handleGetNumber(d Deps) http.Handler {
 		Number int64 `json:"number"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d.RequestTimeout)
+		ctx, cancel := waitContext(r, d.RequestTimeout)
 		defer cancel()
 		n, err := d.Counter.Next(ctx)
 		if err != nil {
@@ -112,7 +122,7 @@ func handleHealthz(d Deps) http.Handler {
 
 func handleReadyz(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d.RequestTimeout)
+		ctx, cancel := waitContext(r, d.RequestTimeout)
 		defer cancel()
 		if err := d.Ready(ctx); err != nil {
 			w.Header().Set("Retry-After", "1")
@@ -192,11 +202,6 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		// net/http ends the request's context when it reads EOF from the connection, which
-		// is also what a client that half-closed its side (shutdown(SHUT_WR): socat,
-		// nc -N) does while it waits for its answer. So handlers do not see that as the
-		// client leaving; a failed write says so (statusRecorder).
-		r = r.WithContext(context.WithoutCancel(r.Context()))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
