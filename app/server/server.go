@@ -45,22 +45,56 @@ type errorBody struct {
 }
 
 // writeJSON writes v as the whole response and reports whether it reached the
-// connection: the body is flushed (with a Content-Length, so not chunked) and a write or
-// flush error, e.g. a connection reset, is returned.
+// connection (writeBody).
 func writeJSON(w http.ResponseWriter, code int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	return writeBody(w, code, append(b, '\n'))
+}
+
+// Header values every response shares, assigned to the header map directly: no
+// allocation and no canonicalization (the keys are canonical) per response. net/http
+// copies them (Header.Clone) and nothing here changes them in place.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+	contentLengths  [64][]string // of the bodies shorter than 64 bytes: every number's
+)
+
+func init() {
+	for n := range contentLengths {
+		contentLengths[n] = []string{strconv.Itoa(n)}
+	}
+}
+
+// writeBody writes the JSON document b as the whole response and reports whether it
+// reached the connection: the body is flushed (with a Content-Length, so not chunked)
+// and a write or flush error, e.g. a connection reset, is returned.
+func writeBody(w http.ResponseWriter, code int, b []byte) error {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	if len(b) < len(contentLengths) {
+		h["Content-Length"] = contentLengths[len(b)]
+	} else {
+		h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	}
 	w.WriteHeader(code)
 	if _, err := w.Write(b); err != nil {
 		return err
 	}
 	return http.NewResponseController(w).Flush()
+}
+
+// numberBody is {"number":n} and a newline, as json.Marshal would write it, without its
+// reflection and buffers: this is every request's body.
+func numberBody(n int64) []byte {
+	b := make([]byte, 0, 32)
+	b = append(b, `{"number":`...)
+	b = strconv.AppendInt(b, n, 10)
+	return append(b, "}\n"...)
 }
 
 // writeError writes an error response; a client gone meanwhile is recorded by the
@@ -84,9 +118,6 @@ func waitContext(r *http.Request, timeout time.Duration) (context.Context, conte
 // it is abandoned (a gap). A client that closes its connection before the answer is
 // usually counted as handed out: the kernel accepts the write before the peer's reset.
 func handleGetNumber(d Deps) http.Handler {
-	type body struct {
-		Number int64 `json:"number"`
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := waitContext(r, d.RequestTimeout)
 		defer cancel()
@@ -98,7 +129,7 @@ func handleGetNumber(d Deps) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "counter unavailable, retry later")
 			return
 		}
-		if err := writeJSON(w, http.StatusOK, body{Number: n}); err != nil {
+		if err := writeBody(w, http.StatusOK, numberBody(n)); err != nil {
 			d.Metrics.Abandoned(1)
 			return
 		}
