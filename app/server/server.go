@@ -118,10 +118,9 @@ func waitContext(r *http.Request, timeout time.Duration) (context.Context, conte
 // it is abandoned (a gap). A client that closes its connection before the answer is
 // usually counted as handed out: the kernel accepts the write before the peer's reset.
 func handleGetNumber(d Deps) http.Handler {
+	deadlines := &sharedDeadlines{timeout: d.RequestTimeout}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := waitContext(r, d.RequestTimeout)
-		defer cancel()
-		n, err := d.Counter.Next(ctx)
+		n, err := d.Counter.Next(deadlines.context(time.Now()))
 		if err != nil {
 			// Debug only: an outage fails every request; the counter's Observer reports it once.
 			d.Log.Debug("no number", "err", err)
