@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -72,13 +71,5 @@ func serveBare(ctx context.Context, ln net.Listener, dsn string, maxBatch int) e
 		}
 		fmt.Fprintf(w, "{\"number\":%d}\n", n)
 	})
-	srv := &http.Server{}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveUntilDone(ctx, &http.Server{}, ln) // the default mux
 }

@@ -188,7 +188,11 @@ func serveCounter(ctx context.Context, ln net.Listener, c server.Counter, log *s
 		ShuttingDown:   func() bool { return false },
 		RequestTimeout: 2 * time.Second,
 	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return serveUntilDone(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln)
+}
+
+// serveUntilDone serves ln with srv until ctx ends.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		srv.Close()
