@@ -107,7 +107,8 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // the request's context when it reads EOF from the connection, which is also what a
 // client that half-closed its side (shutdown(SHUT_WR): socat, nc -N) does while it waits
 // for its answer. So handlers do not see that as the client leaving; a failed write says
-// so (statusRecorder). (Done here, not by the middleware for every handler, because
+// so (statusRecorder). It is for /readyz; /get-number's sharedDeadlines are not the
+// request's context at all. (Not done by the middleware for every request, because
 // Request.WithContext copies the request.)
 func waitContext(r *http.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
