@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +22,22 @@ type Metrics struct {
 	dbErrors  prometheus.Counter
 	handedOut prometheus.Counter
 	abandoned prometheus.Counter
+	// routes holds each route label's children once bound: WithLabelValues hashes its
+	// labels and takes a lock, which every request would pay.
+	routes map[string]*routeMetrics
 }
+
+// routeMetrics are one route label's latency and its 200s counter, bound on first use
+// so that /metrics shows only what happened, as with WithLabelValues per request; other
+// codes, rare, are looked up per request.
+type routeMetrics struct {
+	latencyOnce, okOnce sync.Once
+	latency             prometheus.Observer
+	ok                  prometheus.Counter
+}
+
+// routeLabels are the values routeLabel returns for the routes of addRoutes.
+var routeLabels = []string{"/get-number", "/healthz", "/readyz", "/metrics", "other"}
 
 // NewMetrics registers the metrics, with the Go runtime and process collectors.
 func NewMetrics() *Metrics {
@@ -59,6 +75,10 @@ func NewMetrics() *Metrics {
 			Help: "Numbers committed but never handed out (gaps): their answer could not be written, or their request had timed out.",
 		}),
 	}
+	m.routes = make(map[string]*routeMetrics, len(routeLabels))
+	for _, r := range routeLabels {
+		m.routes[r] = &routeMetrics{}
+	}
 	m.registry.MustRegister(m.requests, m.latency, m.batchSize, m.statement, m.dbErrors, m.handedOut, m.abandoned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -82,6 +102,18 @@ func (m *Metrics) handler() http.Handler {
 }
 
 func (m *Metrics) observe(route string, code int, took time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	m.latency.WithLabelValues(route).Observe(took.Seconds())
+	r := m.routes[route]
+	if r == nil { // a route added without its label in routeLabels: still counted
+		m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+		m.latency.WithLabelValues(route).Observe(took.Seconds())
+		return
+	}
+	if code == http.StatusOK {
+		r.okOnce.Do(func() { r.ok = m.requests.WithLabelValues(route, "200") })
+		r.ok.Inc()
+	} else {
+		m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	}
+	r.latencyOnce.Do(func() { r.latency = m.latency.WithLabelValues(route) })
+	r.latency.Observe(took.Seconds())
 }

@@ -45,22 +45,56 @@ type errorBody struct {
 }
 
 // writeJSON writes v as the whole response and reports whether it reached the
-// connection: the body is flushed (with a Content-Length, so not chunked) and a write or
-// flush error, e.g. a connection reset, is returned.
+// connection (writeBody).
 func writeJSON(w http.ResponseWriter, code int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	return writeBody(w, code, append(b, '\n'))
+}
+
+// Header values every response shares, assigned to the header map directly: no
+// allocation and no canonicalization (the keys are canonical) per response. net/http
+// copies them (Header.Clone) and nothing here changes them in place.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+	contentLengths  [64][]string // of the bodies shorter than 64 bytes: every number's
+)
+
+func init() {
+	for n := range contentLengths {
+		contentLengths[n] = []string{strconv.Itoa(n)}
+	}
+}
+
+// writeBody writes the JSON document b as the whole response and reports whether it
+// reached the connection: the body is flushed (with a Content-Length, so not chunked)
+// and a write or flush error, e.g. a connection reset, is returned.
+func writeBody(w http.ResponseWriter, code int, b []byte) error {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	if len(b) < len(contentLengths) {
+		h["Content-Length"] = contentLengths[len(b)]
+	} else {
+		h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	}
 	w.WriteHeader(code)
 	if _, err := w.Write(b); err != nil {
 		return err
 	}
 	return http.NewResponseController(w).Flush()
+}
+
+// numberBody is {"number":n} and a newline, as json.Marshal would write it, without its
+// reflection and buffers: this is every request's body.
+func numberBody(n int64) []byte {
+	b := make([]byte, 0, 32)
+	b = append(b, `{"number":`...)
+	b = strconv.AppendInt(b, n, 10)
+	return append(b, "}\n"...)
 }
 
 // writeError writes an error response; a client gone meanwhile is recorded by the
@@ -69,18 +103,25 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	_ = writeJSON(w, code, errorBody{Error: msg})
 }
 
+// waitContext bounds what a handler waits for by timeout, and only by it: net/http ends
+// the request's context when it reads EOF from the connection, which is also what a
+// client that half-closed its side (shutdown(SHUT_WR): socat, nc -N) does while it waits
+// for its answer. So handlers do not see that as the client leaving; a failed write says
+// so (statusRecorder). It is for /readyz; /get-number's sharedDeadlines are not the
+// request's context at all. (Not done by the middleware for every request, because
+// Request.WithContext copies the request.)
+func waitContext(r *http.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
+}
+
 // handleGetNumber answers {"number": N} once N is committed, or 503 with Retry-After. N
 // counts as handed out once its answer was written to the connection; if that write fails
 // it is abandoned (a gap). A client that closes its connection before the answer is
 // usually counted as handed out: the kernel accepts the write before the peer's reset.
 func handleGetNumber(d Deps) http.Handler {
-	type body struct {
-		Number int64 `json:"number"`
-	}
+	deadlines := &sharedDeadlines{timeout: d.RequestTimeout}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d.RequestTimeout)
-		defer cancel()
-		n, err := d.Counter.Next(ctx)
+		n, err := d.Counter.Next(deadlines.context(time.Now()))
 		if err != nil {
 			// Debug only: an outage fails every request; the counter's Observer reports it once.
 			d.Log.Debug("no number", "err", err)
@@ -88,7 +129,7 @@ func handleGetNumber(d Deps) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "counter unavailable, retry later")
 			return
 		}
-		if err := writeJSON(w, http.StatusOK, body{Number: n}); err != nil {
+		if err := writeBody(w, http.StatusOK, numberBody(n)); err != nil {
 			d.Metrics.Abandoned(1)
 			return
 		}
@@ -112,7 +153,7 @@ func handleHealthz(d Deps) http.Handler {
 
 func handleReadyz(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d.RequestTimeout)
+		ctx, cancel := waitContext(r, d.RequestTimeout)
 		defer cancel()
 		if err := d.Ready(ctx); err != nil {
 			w.Header().Set("Retry-After", "1")
@@ -192,11 +233,6 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		// net/http ends the request's context when it reads EOF from the connection, which
-		// is also what a client that half-closed its side (shutdown(SHUT_WR): socat,
-		// nc -N) does while it waits for its answer. So handlers do not see that as the
-		// client leaving; a failed write says so (statusRecorder).
-		r = r.WithContext(context.WithoutCancel(r.Context()))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {

@@ -340,3 +340,19 @@ func TestMetricsBatch(t *testing.T) {
 		}
 	}
 }
+
+// numberBody writes what json.Marshal of {"number": n} and a newline would, for every
+// length of number.
+func TestNumberBodyIsJSON(t *testing.T) {
+	for _, n := range []int64{0, 1, 12345, 1<<63 - 1} {
+		want, err := json.Marshal(struct {
+			Number int64 `json:"number"`
+		}{n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := numberBody(n); string(got) != string(want)+"\n" {
+			t.Errorf("numberBody(%d) = %q, want %q", n, got, string(want)+"\n")
+		}
+	}
+}

@@ -27,11 +27,14 @@ import (
 const (
 	// envServe makes the executable serve instead of generating load: "app" (the counter
 	// service, configured by the variables prefixed envAppPrefix), "memory" (the same HTTP
-	// handler on an in-memory counter) or "redis" (on Redis INCR at envRedisAddr).
+	// handler on an in-memory counter), "redis" (on Redis INCR at envRedisAddr) or "bare"
+	// (the bare coalescer on envBareDSN).
 	envServe     = "COUNTER_LOADGEN_SERVE"
 	envAppPrefix = "COUNTER_LOADGEN_APP_"
 	envRedisAddr = "COUNTER_LOADGEN_REDIS_ADDR"
 	envConns     = "COUNTER_LOADGEN_CONNS" // Redis connections of a "redis" server
+	envBareDSN   = "COUNTER_LOADGEN_BARE_DSN"
+	envMaxBatch  = "COUNTER_LOADGEN_MAX_BATCH" // of a "bare" server
 	envCPUProf   = "COUNTER_LOADGEN_CPUPROFILE"
 	envMemProf   = "COUNTER_LOADGEN_MEMPROFILE"
 )
@@ -149,13 +152,28 @@ func serve(kind string) error {
 	case "memory":
 		return serveCounter(ctx, ln, &memoryCounter{}, log)
 	case "redis":
-		conns, err := strconv.Atoi(os.Getenv(envConns))
-		if err != nil || conns < 1 {
-			return fmt.Errorf("%s=%q: want a positive number", envConns, os.Getenv(envConns))
+		conns, err := positiveEnv(envConns)
+		if err != nil {
+			return err
 		}
 		return serveCounter(ctx, ln, newRedisCounter(os.Getenv(envRedisAddr), conns), log)
+	case "bare":
+		maxBatch, err := positiveEnv(envMaxBatch)
+		if err != nil {
+			return err
+		}
+		return serveBare(ctx, ln, os.Getenv(envBareDSN), maxBatch)
 	}
-	return fmt.Errorf("%s=%q: want app, memory or redis", envServe, kind)
+	return fmt.Errorf("%s=%q: want app, memory, redis or bare", envServe, kind)
+}
+
+// positiveEnv is the environment variable name as a positive number.
+func positiveEnv(name string) (int, error) {
+	n, err := strconv.Atoi(os.Getenv(name))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s=%q: want a positive number", name, os.Getenv(name))
+	}
+	return n, nil
 }
 
 // serveCounter serves the service's own HTTP handler (routes, middleware, metrics) on a
@@ -170,7 +188,11 @@ func serveCounter(ctx context.Context, ln net.Listener, c server.Counter, log *s
 		ShuttingDown:   func() bool { return false },
 		RequestTimeout: 2 * time.Second,
 	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return serveUntilDone(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln)
+}
+
+// serveUntilDone serves ln with srv until ctx ends.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		srv.Close()

@@ -2,7 +2,9 @@
 // by the same closed-loop HTTP clients in one run: the app in both modes, coalesced (batch)
 // and one statement per request (single), against MySQL with the binary log off and as
 // deployed (binary log on, sync_binlog=1); Redis INCR without persistence and with
-// appendfsync always; and the service's HTTP handler on an in-memory counter (the ceiling).
+// appendfsync always; the service's HTTP handler on an in-memory counter (the ceiling); and
+// a bare coalescer on the same databases, without the app's extras (metrics, middleware,
+// JSON, timeouts), with the app's throughput and CPU per request as ratios to it.
 // Each line gives throughput, latency, errors, duplicates, numbers per statement, CPU time
 // per request of the server, of the database process and of the load generator itself,
 // the share of the machine's CPU left idle (near 0: bound by CPU; well above: by latency),
@@ -179,6 +181,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				}
 			}
 			for _, db := range dbs {
+				if err := add(b.bare(ctx, db)); err != nil {
+					return err
+				}
 				for _, mode := range []config.Mode{config.ModeBatch, config.ModeSingle} {
 					if err := add(b.app(ctx, db, mode)); err != nil {
 						return err
@@ -201,6 +206,7 @@ const (
 	lineRedis    = "redis/no-persist"
 	lineRedisAOF = "redis/aof-always"
 	lineMemory   = "memory/no-db"
+	bareMode     = "bare" // the bare coalescer's lines are bare/<database>
 )
 
 // Names of the database configurations.
@@ -213,9 +219,9 @@ const (
 // lineNames are the names of every line a run can have.
 func lineNames() []string {
 	names := []string{lineRedis, lineRedisAOF, lineMemory}
-	for _, mode := range []config.Mode{config.ModeBatch, config.ModeSingle} {
+	for _, mode := range []string{bareMode, string(config.ModeBatch), string(config.ModeSingle)} {
 		for _, db := range []string{dbBinlogOff, dbBinlogOn, dbExternal} {
-			names = append(names, string(mode)+"/"+db)
+			names = append(names, mode+"/"+db)
 		}
 	}
 	return names
@@ -244,20 +250,33 @@ func printLines(w io.Writer, lines []line) {
 		return math.NaN()
 	}
 	redis, memory := find(lineRedis), find(lineMemory)
-	fmt.Fprintf(w, "%-18s %7s %8s %8s %8s %6s %5s %9s %8s %9s %9s %10s %6s %7s %7s\n", "line", "clients", "req/s", "p50 ms", "p99 ms",
-		"errors", "dups", "nums/stmt", "stmt ms", "app µs/rq", "db µs/rq", "load µs/rq", "idle %", "x redis", "x no-db")
+	fmt.Fprintf(w, "%-18s %7s %8s %8s %8s %6s %5s %9s %8s %9s %9s %10s %6s %7s %7s %6s %10s\n", "line", "clients", "req/s", "p50 ms", "p99 ms",
+		"errors", "dups", "nums/stmt", "stmt ms", "app µs/rq", "db µs/rq", "load µs/rq", "idle %", "x redis", "x no-db", "x bare", "cpu x bare")
 	for _, l := range lines {
 		batch, stmt := "-", "-"
 		if l.meanBatch > 0 {
 			batch, stmt = fmt.Sprintf("%.1f", l.meanBatch), fmt.Sprintf("%.3f", l.meanStatement*1e3)
 		}
-		fmt.Fprintf(w, "%-18s %7d %8.0f %8.2f %8.2f %6d %5d %9s %8s %9s %9s %10s %6s %7s %7s\n", l.name, l.clients, l.ReqPerSec,
+		vsBare, cpuVsBare := vsBare(l, lines)
+		fmt.Fprintf(w, "%-18s %7d %8.0f %8.2f %8.2f %6d %5d %9s %8s %9s %9s %10s %6s %7s %7s %6s %10s\n", l.name, l.clients, l.ReqPerSec,
 			ms(l.P50), ms(l.P99), l.Errors, l.Duplicates, batch, stmt, orNA("%.1f", l.appCPU), orNA("%.1f", l.dbCPU),
-			orNA("%.1f", l.loadCPU), orNA("%.0f", l.idle), orNA("%.2f", l.ReqPerSec/redis), orNA("%.2f", l.ReqPerSec/memory))
+			orNA("%.1f", l.loadCPU), orNA("%.0f", l.idle), orNA("%.2f", l.ReqPerSec/redis), orNA("%.2f", l.ReqPerSec/memory),
+			orNA("%.2f", vsBare), orNA("%.2f", cpuVsBare))
 		if l.historyErr != nil {
 			fmt.Fprintf(w, "  HISTORY CHECK FAILED: %v\n", l.historyErr)
 		}
 	}
+}
+
+// vsBare is l's throughput and app CPU per request as ratios to those of the bare
+// coalescer on the same database among lines (NaN without one): what the app's extras cost.
+func vsBare(l line, lines []line) (reqs, cpu float64) {
+	_, db, _ := strings.Cut(l.name, "/")
+	i := slices.IndexFunc(lines, func(b line) bool { return b.name == bareMode+"/"+db })
+	if i < 0 {
+		return math.NaN(), math.NaN()
+	}
+	return l.ReqPerSec / lines[i].ReqPerSec, l.appCPU / lines[i].appCPU
 }
 
 func ms(d time.Duration) float64 { return d.Seconds() * 1e3 }
@@ -273,10 +292,10 @@ func roundLabel(round, runs int) string {
 // taken within each round (the lines of one round ran under the same conditions), and
 // the errors and duplicates summed.
 func printMedians(w io.Writer, rounds [][]line) {
-	fmt.Fprintf(w, "%-18s %8s %8s %8s %6s %5s %9s %9s %10s %6s %7s %7s\n", "line", "req/s", "p50 ms", "p99 ms", "errors", "dups",
-		"app µs/rq", "db µs/rq", "load µs/rq", "idle %", "x redis", "x no-db")
+	fmt.Fprintf(w, "%-18s %8s %8s %8s %6s %5s %9s %9s %10s %6s %7s %7s %6s %10s\n", "line", "req/s", "p50 ms", "p99 ms", "errors", "dups",
+		"app µs/rq", "db µs/rq", "load µs/rq", "idle %", "x redis", "x no-db", "x bare", "cpu x bare")
 	for _, first := range rounds[0] {
-		var reqs, p50, p99, app, db, load, idle, vsRedis, vsMemory []float64
+		var reqs, p50, p99, app, db, load, idle, vsRedis, vsMemory, reqsVsBare, cpuVsBare []float64
 		errs, dups := 0, 0
 		for _, lines := range rounds {
 			find := func(name string) *line {
@@ -294,6 +313,9 @@ func printMedians(w io.Writer, rounds [][]line) {
 			app, db = append(app, l.appCPU), append(db, l.dbCPU)
 			load, idle = append(load, l.loadCPU), append(idle, l.idle)
 			errs, dups = errs+l.Errors, dups+l.Duplicates
+			if r, c := vsBare(*l, lines); !math.IsNaN(r) {
+				reqsVsBare, cpuVsBare = append(reqsVsBare, r), append(cpuVsBare, c)
+			}
 			for _, ref := range []struct {
 				name string
 				into *[]float64
@@ -303,9 +325,9 @@ func printMedians(w io.Writer, rounds [][]line) {
 				}
 			}
 		}
-		fmt.Fprintf(w, "%-18s %8.0f %8.2f %8.2f %6d %5d %9s %9s %10s %6s %7s %7s\n", first.name, median(reqs), median(p50), median(p99), errs, dups,
+		fmt.Fprintf(w, "%-18s %8.0f %8.2f %8.2f %6d %5d %9s %9s %10s %6s %7s %7s %6s %10s\n", first.name, median(reqs), median(p50), median(p99), errs, dups,
 			orNA("%.1f", median(app)), orNA("%.1f", median(db)), orNA("%.1f", median(load)), orNA("%.0f", median(idle)),
-			orNA("%.2f", median(vsRedis)), orNA("%.2f", median(vsMemory)))
+			orNA("%.2f", median(vsRedis)), orNA("%.2f", median(vsMemory)), orNA("%.2f", median(reqsVsBare)), orNA("%.2f", median(cpuVsBare)))
 	}
 }
 
@@ -441,14 +463,39 @@ func (b *bench) reference(ctx context.Context, r reference) (line, error) {
 	return l, errors.Join(err, c.stop())
 }
 
+// bare runs the bare coalescer (serveBare) on a fresh database of db and drives it.
+func (b *bench) bare(ctx context.Context, db database) (line, error) {
+	name := bareMode + "/" + db.name
+	if !b.selected(name) {
+		return line{}, errSkipped
+	}
+	schema, err := freshSchema(ctx, db, bareMode)
+	if err != nil {
+		return line{name: name}, err
+	}
+	defer db.srv.Exec(context.Background(), "DROP DATABASE IF EXISTS "+schema)
+	c, err := startChild(ctx, bareMode, []string{envBareDSN + "=" + db.srv.DSN(schema), fmt.Sprintf("%s=%d", envMaxBatch, b.o.maxBatch)}, b.stderr)
+	if err != nil {
+		return line{name: name}, err
+	}
+	l, err := b.measure(ctx, name, []*child{c}, db.srv.PID())
+	return l, errors.Join(err, c.stop())
+}
+
+// freshSchema creates a database of its own on db for one line, named after kind.
+func freshSchema(ctx context.Context, db database, kind string) (string, error) {
+	schema := "loadgen_" + kind + "_" + strings.ToLower(rand.Text())
+	return schema, db.srv.Exec(ctx, "CREATE DATABASE "+schema)
+}
+
 // app runs the real service in mode on a fresh database of db and drives it.
 func (b *bench) app(ctx context.Context, db database, mode config.Mode) (l line, err error) {
 	name := string(mode) + "/" + db.name
 	if !b.selected(name) {
 		return line{}, errSkipped
 	}
-	schema := "loadgen_" + string(mode) + "_" + strings.ToLower(rand.Text())
-	if err := db.srv.Exec(ctx, "CREATE DATABASE "+schema); err != nil {
+	schema, err := freshSchema(ctx, db, string(mode))
+	if err != nil {
 		return line{name: name}, err
 	}
 	defer db.srv.Exec(context.Background(), "DROP DATABASE IF EXISTS "+schema)

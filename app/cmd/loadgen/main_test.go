@@ -59,6 +59,7 @@ type row struct {
 	batch, appCPU, dbCPU string
 	loadCPU, idle        string
 	vsRedis, vsMemory    string
+	vsBare               string
 }
 
 // rows parses the tables run printed: rows[name] lists that line's rows in order.
@@ -67,7 +68,7 @@ func rows(t *testing.T, out string) map[string][]row {
 	got := map[string][]row{}
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)
-		if len(f) != 15 || !strings.Contains(f[0], "/") {
+		if len(f) != 17 || !strings.Contains(f[0], "/") {
 			continue
 		}
 		var r row
@@ -81,7 +82,7 @@ func rows(t *testing.T, out string) map[string][]row {
 		if r.reqPerSec, err = strconv.ParseFloat(f[2], 64); err != nil {
 			t.Fatalf("line %q: %v", l, err)
 		}
-		r.batch, r.appCPU, r.dbCPU, r.loadCPU, r.idle, r.vsRedis, r.vsMemory = f[7], f[9], f[10], f[11], f[12], f[13], f[14]
+		r.batch, r.appCPU, r.dbCPU, r.loadCPU, r.idle, r.vsRedis, r.vsMemory, r.vsBare = f[7], f[9], f[10], f[11], f[12], f[13], f[14], f[15]
 		got[f[0]] = append(got[f[0]], r)
 	}
 	return got
@@ -114,7 +115,7 @@ func TestReportsEveryLine(t *testing.T) {
 		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, &out, &errs)
 	}
 	got := rows(t, out.String())
-	want := []string{"batch/binlog-off", "single/binlog-off", "batch/binlog-on", "single/binlog-on", lineMemory}
+	want := []string{"bare/binlog-off", "batch/binlog-off", "single/binlog-off", "bare/binlog-on", "batch/binlog-on", "single/binlog-on", lineMemory}
 	_, err := exec.LookPath("redis-server")
 	if err == nil {
 		want = append(want, lineRedis, lineRedisAOF)
@@ -145,9 +146,15 @@ func TestReportsEveryLine(t *testing.T) {
 		if !measured(r.vsMemory) || (err == nil) != measured(r.vsRedis) {
 			t.Errorf("%s: ratios to Redis %s and to the ceiling %s", name, r.vsRedis, r.vsMemory)
 		}
+		if onMySQL := onDB && !strings.HasPrefix(name, "redis/"); onMySQL != measured(r.vsBare) {
+			t.Errorf("%s: ratio to the bare coalescer %s; want one on the MySQL lines only", name, r.vsBare)
+		}
 	}
 	if r := got[lineMemory]; len(r) == 1 && r[0].vsMemory != "1.00" {
 		t.Errorf("the ceiling's ratio to itself is %s", r[0].vsMemory)
+	}
+	if r := got["bare/binlog-on"]; len(r) == 1 && r[0].vsBare != "1.00" {
+		t.Errorf("the bare coalescer's ratio to itself is %s", r[0].vsBare)
 	}
 }
 
@@ -215,7 +222,7 @@ func TestRunsPrintMedians(t *testing.T) {
 	}
 	got := map[string][]string{}
 	for _, l := range strings.Split(medians, "\n") {
-		if f := strings.Fields(l); len(f) == 12 && strings.Contains(f[0], "/") {
+		if f := strings.Fields(l); len(f) == 14 && strings.Contains(f[0], "/") {
 			got[f[0]] = f
 		}
 	}
