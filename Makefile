@@ -44,7 +44,7 @@ lint: tools
 	$(BIN)/staticcheck ./...
 	$(BIN)/actionlint
 
-## bench: the load generator: the app in both modes, binlog off and on (throwaway MariaDBs), beside Redis INCR and the in-memory ceiling
+## bench: the load generator: the app in both modes, binlog off and on (throwaway MariaDBs), beside Redis INCR, the in-memory ceiling and a bare coalescer (the floor of CPU per request)
 bench:
 	go run ./app/cmd/loadgen -clients 64 -duration 5s
 
