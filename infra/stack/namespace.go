@@ -14,9 +14,9 @@ import (
 )
 
 // newNamespace creates the namespace the database and the app share. The stack owns it:
-// a destroy deletes it last, with whatever is still in it, but before after: what its
-// objects need to be deleted (the final VolumeSnapshot's finalizer is the snapshot
-// controller's to remove).
+// a destroy deletes it last, with whatever is still in it, yet before the resources in
+// after, which deleting its objects needs (the final VolumeSnapshot's finalizer is the
+// snapshot controller's to remove).
 func newNamespace(ctx *pulumi.Context, name string, provider pulumi.ProviderResource, after []pulumi.Resource) (*corev1.Namespace, error) {
 	return corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
 		Metadata: &metav1.ObjectMetaArgs{
