@@ -22,12 +22,12 @@ func TestBadConfig(t *testing.T) {
 			s.SetConfig(t, map[string]string{tc.key: tc.value})
 			defer s.SetConfig(t, map[string]string{tc.key: tc.valid})
 			want := "counter-mysql:" + tc.key
-			_, out, err := s.preview(t)
+			_, out, err := s.RunPreview(t)
 			if err == nil {
 				t.Fatalf("preview accepted %s=%s", tc.key, tc.value)
 			}
 			mustContain(t, "preview", err.Error()+out, "invalid stack configuration", want)
-			_, out, err = s.up(t)
+			_, out, err = s.RunUp(t)
 			if err == nil {
 				t.Fatalf("up accepted %s=%s", tc.key, tc.value)
 			}
@@ -41,7 +41,7 @@ func TestBadConfig(t *testing.T) {
 				t.Error(err)
 			}
 		}()
-		_, out, err := s.preview(t)
+		_, out, err := s.RunPreview(t)
 		if err == nil {
 			t.Fatal("preview accepted counter-mysql:mysqlversion (the default 8.4 would silently apply)")
 		}
@@ -58,19 +58,19 @@ func TestBadConfig(t *testing.T) {
 		defer s.SetConfig(t, map[string]string{"storageClassName": storageClass, "appImage": appImage})
 		// Without appImage, existing mode fails in the program, naming the key and the fix;
 		// storageClassName unset is accepted (the cluster's default class).
-		_, out, err := s.preview(t)
+		_, out, err := s.RunPreview(t)
 		if err == nil {
 			t.Fatal("preview accepted mode existing without appImage")
 		}
 		mustContain(t, "preview", err.Error()+out, "counter-mysql:appImage is required with mode existing")
 		s.SetConfig(t, map[string]string{"appImage": appImage})
-		if _, _, err := s.preview(t); err != nil {
+		if _, _, err := s.RunPreview(t); err != nil {
 			t.Errorf("preview refused a stack without storageClassName: %v", err)
 		}
 	})
 	_, err := w.client.CoreV1().Namespaces().Get(t.Context(), s.namespace, metav1.GetOptions{})
 	notFound(t, "namespace "+s.namespace, err)
-	if st := s.state(t); strings.Contains(st, "pulumi:providers:kubernetes") || strings.Contains(st, "kubernetes:core/v1") {
+	if st := s.State(t); strings.Contains(st, "pulumi:providers:kubernetes") || strings.Contains(st, "kubernetes:core/v1") {
 		t.Errorf("refused updates left Kubernetes resources in the state:\n%s", st)
 	}
 }

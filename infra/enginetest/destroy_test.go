@@ -25,13 +25,13 @@ func TestRetainVolumes(t *testing.T) {
 		t.Run(fmt.Sprintf("applied %v, at destroy %v", tc.applied, tc.atDestroy), func(t *testing.T) {
 			// No final snapshot: TestLifecycle takes one; here the opt-out is seen.
 			s := w.newStack(t, map[string]string{"retainVolumes": strconv.FormatBool(tc.applied), "finalSnapshot": "false"})
-			s.mustUp(t)
+			s.MustUp(t)
 			claim, pv := s.claimVolume(t)
 			handle := volumeHandle(t, w, pv)
 
 			s.SetConfig(t, map[string]string{"retainVolumes": strconv.FormatBool(tc.atDestroy)})
 			w.deleteReleasedVolumes(t, s.namespace, 0)
-			out, err := s.destroy(t, true)
+			out, err := s.RunDestroy(t, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func TestRetainVolumes(t *testing.T) {
 
 			// A new stack in the same namespace binds the kept volume.
 			next := w.newStack(t, map[string]string{"namespace": s.namespace, "retainVolumes": "false"})
-			next.mustUp(t)
+			next.MustUp(t)
 			again, bound := next.claimVolume(t)
 			if bound != pv {
 				t.Errorf("the new stack's claim bound %s, want the kept volume %s", bound, pv)
@@ -83,10 +83,10 @@ func TestRetainVolumes(t *testing.T) {
 func TestFailedDestroyCleansUpOnRetry(t *testing.T) {
 	w := newWorld(t)
 	s := w.newStack(t, map[string]string{"volumeCleanupTimeout": "5s", "storageClassName": immediateClass})
-	s.mustUp(t)
+	s.MustUp(t)
 	_, pv := s.claimVolume(t)
 
-	out, err := s.destroy(t, true)
+	out, err := s.RunDestroy(t, true)
 	if err == nil {
 		t.Fatal("destroy succeeded although nothing deleted volume " + pv)
 	}
@@ -102,7 +102,7 @@ func TestFailedDestroyCleansUpOnRetry(t *testing.T) {
 	s.SetConfig(t, map[string]string{"volumeCleanupTimeout": "2m"})
 	w.deleteReleasedVolumes(t, s.namespace, driverDelay)
 	start := time.Now()
-	if _, err := s.destroy(t, true); err != nil {
+	if _, err := s.RunDestroy(t, true); err != nil {
 		t.Fatal(err)
 	}
 	_, err = w.client.CoreV1().PersistentVolumes().Get(t.Context(), pv, metav1.GetOptions{})

@@ -22,6 +22,8 @@
 package enginetest
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,12 +31,20 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 
+	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
 )
+
+// modulePath is this repository's Go module.
+const modulePath = "github.com/counter-mysql/counter-mysql"
 
 // PulumiVersion is the CLI build.sh builds.
 const PulumiVersion = "v3.274.1"
@@ -86,6 +96,9 @@ type Env struct {
 	tripwireLog string
 }
 
+// CommandTimeout bounds each CLI command; an up takes about 20 s on kwok's node.
+const CommandTimeout = 5 * time.Minute
+
 // built is one binary the tier builds from this repository, once per test binary.
 type built struct {
 	once sync.Once
@@ -100,7 +113,7 @@ var (
 	buildDir       = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "enginetest-bin-") })
 )
 
-// build builds pkg (relative to this package's directory, where go test runs) as name.
+// build builds pkg (an import path of this module) as name.
 func (b *built) build(pkg, name string) (string, error) {
 	b.once.Do(func() {
 		dir, err := buildDir()
@@ -128,16 +141,16 @@ func Cleanup() {
 func New(t *testing.T, projectFile string) *Env {
 	t.Helper()
 	skipWithoutBinaries(t)
-	random, err := randomProvider.build("./randomprovider", "pulumi-resource-random")
+	random, err := randomProvider.build(modulePath+"/infra/enginetest/randomprovider", "pulumi-resource-random")
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, err := languageHost.build("./languagehost", "pulumi-language-go")
+	host, err := languageHost.build(modulePath+"/infra/enginetest/languagehost", "pulumi-language-go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The user's program, infra/main.go, as `pulumi up` would build it.
-	prog, err := program.build("../", "counter-mysql-program")
+	prog, err := program.build(modulePath+"/infra", "counter-mysql-program")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,4 +247,85 @@ func (s *Stack) SetConfig(t *testing.T, config map[string]string) {
 	if err := s.SetAllConfig(t.Context(), cm); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// RunPreview runs `pulumi preview` and returns its result and what it printed.
+func (s *Stack) RunPreview(t *testing.T, opts ...optpreview.Option) (auto.PreviewResult, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), CommandTimeout)
+	defer cancel()
+	var out mysqltest.SyncBuffer // stdout and stderr interleaved, as a user sees them
+	res, err := s.Preview(ctx, append(opts, optpreview.ProgressStreams(&out), optpreview.ErrorProgressStreams(&out))...)
+	t.Logf("pulumi preview:\n%s", out.String())
+	return res, out.String(), err
+}
+
+// RunUp runs `pulumi up --yes --skip-preview` (the Automation API always skips the
+// preview) and returns its result and what it printed.
+func (s *Stack) RunUp(t *testing.T, opts ...optup.Option) (auto.UpResult, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), CommandTimeout)
+	defer cancel()
+	var out mysqltest.SyncBuffer
+	start := time.Now()
+	res, err := s.Up(ctx, append(opts, optup.ProgressStreams(&out), optup.ErrorProgressStreams(&out))...)
+	t.Logf("pulumi up (%s):\n%s", time.Since(start).Round(time.Second), out.String())
+	return res, out.String(), err
+}
+
+// MustUp is RunUp that fails t on error.
+func (s *Stack) MustUp(t *testing.T, opts ...optup.Option) (auto.UpResult, string) {
+	t.Helper()
+	res, out, err := s.RunUp(t, opts...)
+	if err != nil {
+		t.Fatalf("pulumi up: %v", err)
+	}
+	return res, out
+}
+
+// RunDestroy runs `pulumi destroy --yes --skip-preview`, with --run-program if
+// runProgram, and returns what it printed.
+func (s *Stack) RunDestroy(t *testing.T, runProgram bool) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), CommandTimeout)
+	defer cancel()
+	var out mysqltest.SyncBuffer
+	start := time.Now()
+	_, err := s.Destroy(ctx, optdestroy.RunProgram(runProgram), optdestroy.ProgressStreams(&out), optdestroy.ErrorProgressStreams(&out))
+	t.Logf("pulumi destroy (run program: %v, %s):\n%s", runProgram, time.Since(start).Round(time.Second), out.String())
+	return out.String(), err
+}
+
+// State is the stack's exported state (`pulumi stack export`) as JSON.
+func (s *Stack) State(t *testing.T) string {
+	t.Helper()
+	dep, err := s.Export(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// URNs are the URNs of the resources in the stack's state.
+func (s *Stack) URNs(t *testing.T) []string {
+	t.Helper()
+	var exported struct {
+		Deployment struct {
+			Resources []struct {
+				URN string `json:"urn"`
+			} `json:"resources"`
+		} `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(s.State(t)), &exported); err != nil {
+		t.Fatal(err)
+	}
+	var urns []string
+	for _, r := range exported.Deployment.Resources {
+		urns = append(urns, r.URN)
+	}
+	return urns
 }

@@ -14,10 +14,7 @@ import (
 
 	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/counter-mysql/counter-mysql/app/mysqltest"
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
 	"github.com/counter-mysql/counter-mysql/infra/storageclass"
 )
@@ -46,8 +42,6 @@ const (
 	snapshotClass = "enginetest-snapshots"
 	csiDriver     = storageclass.Driver
 	appImage      = "ghcr.io/counter-mysql/counter:enginetest"
-	// commandTimeout bounds each CLI command; an up takes about 20 s here.
-	commandTimeout = 5 * time.Minute
 	// waitTimeout bounds each wait for the controllers.
 	waitTimeout = time.Minute
 	claim0      = "data-mysql-0"
@@ -201,7 +195,7 @@ func (w *world) newStack(t *testing.T, overrides map[string]string) *testStack {
 	name := "et" + strings.ToLower(rand.Text()[:6])
 	s := &testStack{Stack: w.env.NewStack(t, name, cfg), w: w, namespace: cfg["namespace"]}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
 		defer cancel()
 		stop := w.deleteReleasedVolumes(t, s.namespace, 0)
 		defer stop()
@@ -223,85 +217,6 @@ func (w *world) newStack(t *testing.T, overrides map[string]string) *testStack {
 		}
 	})
 	return s
-}
-
-// preview runs `pulumi preview` and returns its result and what it printed.
-func (s *testStack) preview(t *testing.T, opts ...optpreview.Option) (auto.PreviewResult, string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
-	defer cancel()
-	var out mysqltest.SyncBuffer // stdout and stderr interleaved, as a user sees them
-	res, err := s.Preview(ctx, append(opts, optpreview.ProgressStreams(&out), optpreview.ErrorProgressStreams(&out))...)
-	t.Logf("pulumi preview:\n%s", out.String())
-	return res, out.String(), err
-}
-
-// up runs `pulumi up --yes --skip-preview` (the Automation API always skips the preview).
-func (s *testStack) up(t *testing.T, opts ...optup.Option) (auto.UpResult, string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
-	defer cancel()
-	var out mysqltest.SyncBuffer // stdout and stderr interleaved, as a user sees them
-	start := time.Now()
-	res, err := s.Up(ctx, append(opts, optup.ProgressStreams(&out), optup.ErrorProgressStreams(&out))...)
-	t.Logf("pulumi up (%s):\n%s", time.Since(start).Round(time.Second), out.String())
-	return res, out.String(), err
-}
-
-// mustUp is up that fails t on error.
-func (s *testStack) mustUp(t *testing.T, opts ...optup.Option) (auto.UpResult, string) {
-	t.Helper()
-	res, out, err := s.up(t, opts...)
-	if err != nil {
-		t.Fatalf("pulumi up: %v", err)
-	}
-	return res, out
-}
-
-// destroy runs `pulumi destroy --yes --skip-preview`, with --run-program if runProgram.
-func (s *testStack) destroy(t *testing.T, runProgram bool) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
-	defer cancel()
-	var out mysqltest.SyncBuffer // stdout and stderr interleaved, as a user sees them
-	start := time.Now()
-	_, err := s.Destroy(ctx, optdestroy.RunProgram(runProgram), optdestroy.ProgressStreams(&out), optdestroy.ErrorProgressStreams(&out))
-	t.Logf("pulumi destroy (run program: %v, %s):\n%s", runProgram, time.Since(start).Round(time.Second), out.String())
-	return out.String(), err
-}
-
-// state is the stack's exported state file as JSON.
-func (s *testStack) state(t *testing.T) string {
-	t.Helper()
-	dep, err := s.Export(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(dep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// urns are the URNs of the resources in the stack's state.
-func (s *testStack) urns(t *testing.T) []string {
-	t.Helper()
-	var exported struct {
-		Deployment struct {
-			Resources []struct {
-				URN string `json:"urn"`
-			} `json:"resources"`
-		} `json:"deployment"`
-	}
-	if err := json.Unmarshal([]byte(s.state(t)), &exported); err != nil {
-		t.Fatal(err)
-	}
-	var urns []string
-	for _, r := range exported.Deployment.Resources {
-		urns = append(urns, r.URN)
-	}
-	return urns
 }
 
 // plainInState names each resource and field of the stack's state file, as the backend

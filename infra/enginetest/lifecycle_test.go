@@ -29,7 +29,7 @@ func TestLifecycle(t *testing.T) {
 	ctx := t.Context()
 
 	t.Run("preview plans the stack and creates nothing", func(t *testing.T) {
-		res, _, err := s.preview(t)
+		res, _, err := s.RunPreview(t)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func TestLifecycle(t *testing.T) {
 
 	var rootPassword, appPassword string
 	t.Run("up creates every object and exports the outputs", func(t *testing.T) {
-		res, out := s.mustUp(t)
+		res, out := s.MustUp(t)
 		want := map[string]string{
 			"namespace":    ns,
 			"mysqlHost":    "mysql-0.mysql." + ns + ".svc.cluster.local",
@@ -96,10 +96,10 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("a second up changes nothing", func(t *testing.T) {
-		if _, _, err := s.preview(t, optpreview.ExpectNoChanges()); err != nil {
+		if _, _, err := s.RunPreview(t, optpreview.ExpectNoChanges()); err != nil {
 			t.Errorf("preview --expect-no-changes: %v", err)
 		}
-		res, _ := s.mustUp(t)
+		res, _ := s.MustUp(t)
 		if res.Summary.ResourceChanges == nil {
 			t.Fatal("second up reports no resource changes summary")
 		}
@@ -116,7 +116,7 @@ func TestLifecycle(t *testing.T) {
 		before := objectVersions(t, w, ns)
 		s.SetConfig(t, map[string]string{"mysqlVersion": "8.0"})
 		defer s.SetConfig(t, map[string]string{"mysqlVersion": "8.4"})
-		_, out, err := s.up(t)
+		_, out, err := s.RunUp(t)
 		if err == nil {
 			t.Fatal("up accepted mysqlVersion 8.4 -> 8.0")
 		}
@@ -134,7 +134,7 @@ func TestLifecycle(t *testing.T) {
 
 	t.Run("replacing the passwords rotates them and rolls MySQL and the app", func(t *testing.T) {
 		var urns []string
-		for _, urn := range s.urns(t) {
+		for _, urn := range s.URNs(t) {
 			if strings.Contains(urn, "random:index/randomPassword:RandomPassword") {
 				urns = append(urns, urn)
 			}
@@ -147,7 +147,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		appPods := podUIDs(t, w, ns, "app.kubernetes.io/name=counter")
-		s.mustUp(t, optup.Replace(urns)) // README: the rotation command
+		s.MustUp(t, optup.Replace(urns)) // README: the rotation command
 		secret, err := w.client.CoreV1().Secrets(ns).Get(ctx, database.SecretName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -171,14 +171,14 @@ func TestLifecycle(t *testing.T) {
 
 	t.Run("preview refuses a downgrade and accepts 8.4 -> 9.x", func(t *testing.T) {
 		s.SetConfig(t, map[string]string{"mysqlVersion": "8.0"})
-		_, out, err := s.preview(t)
+		_, out, err := s.RunPreview(t)
 		if err == nil {
 			t.Fatal("preview accepted mysqlVersion 8.4 -> 8.0")
 		}
 		mustContain(t, "preview of 8.4 -> 8.0", err.Error()+out, "counter-mysql:mysqlVersion", "8.4 -> 8.0", "downgrade", "set counter-mysql:mysqlVersion back to 8.4")
 
 		s.SetConfig(t, map[string]string{"mysqlVersion": "9.1"})
-		res, _, err := s.preview(t)
+		res, _, err := s.RunPreview(t)
 		if err != nil {
 			t.Fatalf("preview refused mysqlVersion 8.4 -> 9.1: %v", err)
 		}
@@ -198,7 +198,7 @@ func TestLifecycle(t *testing.T) {
 	t.Run("a bigger mysqlStorageSize patches the claim; the drill keeps it", func(t *testing.T) {
 		before, _ := s.claimVolume(t)
 		s.SetConfig(t, map[string]string{"mysqlStorageSize": "2Gi"})
-		s.mustUp(t)
+		s.MustUp(t)
 		after, err := w.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim0, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -211,7 +211,7 @@ func TestLifecycle(t *testing.T) {
 		}
 
 		s.SetConfig(t, map[string]string{"mysqlStorageSize": "1Gi"})
-		_, out, err := s.preview(t)
+		_, out, err := s.RunPreview(t)
 		if err == nil {
 			t.Error("preview accepted shrinking mysqlStorageSize 2Gi -> 1Gi")
 		} else {
@@ -250,7 +250,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("plain destroy is refused and deletes nothing", func(t *testing.T) {
-		out, err := s.destroy(t, false)
+		out, err := s.RunDestroy(t, false)
 		if err == nil {
 			t.Fatal("pulumi destroy without --run-program succeeded: the volume clean-up hook would not have run")
 		}
@@ -266,7 +266,7 @@ func TestLifecycle(t *testing.T) {
 	t.Run("destroy --run-program leaves no claim and no volume, and a final snapshot", func(t *testing.T) {
 		_, pv := s.claimVolume(t)
 		w.deleteReleasedVolumes(t, ns, 0)
-		out, err := s.destroy(t, true)
+		out, err := s.RunDestroy(t, true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,9 +20,9 @@ const restoreSetting = "counter-mysql:restoreFromSnapshot"
 func TestRestoreFromSnapshot(t *testing.T) {
 	w := newWorld(t)
 	old := w.newStack(t, nil)
-	old.mustUp(t)
+	old.MustUp(t)
 	w.deleteReleasedVolumes(t, old.namespace, 0)
-	if _, err := old.destroy(t, true); err != nil {
+	if _, err := old.RunDestroy(t, true); err != nil {
 		t.Fatal(err)
 	}
 	finals := w.finalSnapshots(t, old.namespace)
@@ -37,7 +37,7 @@ func TestRestoreFromSnapshot(t *testing.T) {
 
 	s := w.newStack(t, map[string]string{"restoreFromSnapshot": source, "finalSnapshot": "false"})
 	t.Run("up starts the volume from the snapshot", func(t *testing.T) {
-		res, _ := s.mustUp(t)
+		res, _ := s.MustUp(t)
 		claim, pv := s.claimVolume(t)
 		ds := claim.Spec.DataSource
 		if ds == nil || ptr.Deref(ds.APIGroup, "") != "snapshot.storage.k8s.io" || ds.Kind != "VolumeSnapshot" || ds.Name != database.RestoreSnapshotName {
@@ -57,7 +57,7 @@ func TestRestoreFromSnapshot(t *testing.T) {
 	})
 
 	t.Run("a second up changes nothing", func(t *testing.T) {
-		if _, _, err := s.preview(t, optpreview.ExpectNoChanges()); err != nil {
+		if _, _, err := s.RunPreview(t, optpreview.ExpectNoChanges()); err != nil {
 			t.Errorf("preview --expect-no-changes: %v", err)
 		}
 	})
@@ -65,7 +65,7 @@ func TestRestoreFromSnapshot(t *testing.T) {
 	t.Run("preview refuses unsetting it on the restored stack", func(t *testing.T) {
 		s.SetConfig(t, map[string]string{"restoreFromSnapshot": ""})
 		defer s.SetConfig(t, map[string]string{"restoreFromSnapshot": source})
-		_, out, err := s.preview(t)
+		_, out, err := s.RunPreview(t)
 		if err == nil {
 			t.Fatal("preview accepted")
 		}
@@ -79,7 +79,7 @@ func TestRestoreFromSnapshot(t *testing.T) {
 
 	t.Run("destroy leaves the source snapshot", func(t *testing.T) {
 		w.deleteReleasedVolumes(t, s.namespace, 0)
-		if _, err := s.destroy(t, true); err != nil {
+		if _, err := s.RunDestroy(t, true); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := w.snaps.SnapshotV1().VolumeSnapshotContents().Get(t.Context(), source, metav1.GetOptions{}); err != nil {
@@ -98,7 +98,7 @@ func TestRestoreFromSnapshot(t *testing.T) {
 func refusedAtPreview(t *testing.T, w *world, value string, wants ...string) {
 	t.Helper()
 	s := w.newStack(t, map[string]string{"restoreFromSnapshot": value})
-	_, out, err := s.preview(t)
+	_, out, err := s.RunPreview(t)
 	if err == nil {
 		t.Fatal("preview accepted restoreFromSnapshot " + value)
 	}

@@ -28,7 +28,7 @@ import (
 func TestRetryAfterKilledRunConverges(t *testing.T) {
 	w := newWorld(t)
 	s := w.newStack(t, map[string]string{"appReplicas": "2"})
-	s.mustUp(t)
+	s.MustUp(t)
 	ctx := t.Context()
 	deployments := w.client.AppsV1().Deployments(s.namespace)
 	live, err := deployments.Get(ctx, counterapp.DeploymentName, metav1.GetOptions{})
@@ -54,7 +54,7 @@ func TestRetryAfterKilledRunConverges(t *testing.T) {
 	}
 
 	s.SetConfig(t, map[string]string{"appReplicas": "3"})
-	s.mustUp(t)
+	s.MustUp(t)
 	after, err := deployments.Get(ctx, counterapp.DeploymentName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestRetryAfterKilledRunConverges(t *testing.T) {
 	if r := after.Spec.Replicas; r == nil || *r != 3 || after.Status.ReadyReplicas != 3 {
 		t.Errorf("Deployment after the up: replicas %v, ready %d; want 3 and 3", r, after.Status.ReadyReplicas)
 	}
-	if _, _, err := s.preview(t, optpreview.ExpectNoChanges()); err != nil {
+	if _, _, err := s.RunPreview(t, optpreview.ExpectNoChanges()); err != nil {
 		t.Errorf("preview --expect-no-changes after the converged up: %v", err)
 	}
 }
@@ -75,7 +75,7 @@ func TestRetryAfterKilledRunConverges(t *testing.T) {
 func TestUpWaitsForMySQL(t *testing.T) {
 	w := newWorld(t)
 	s := w.newStack(t, map[string]string{"mysqlReadyTimeout": "30s"})
-	s.mustUp(t)
+	s.MustUp(t)
 	ctx := t.Context()
 	ns := s.namespace
 
@@ -104,7 +104,7 @@ func TestUpWaitsForMySQL(t *testing.T) {
 
 	s.SetConfig(t, map[string]string{"mysqlVersion": "9.1"})
 	start := time.Now()
-	_, out, err := s.up(t)
+	_, out, err := s.RunUp(t)
 	took := time.Since(start)
 	if err == nil {
 		t.Fatalf("up succeeded in %s while %s could not be created", took.Round(time.Second), pod0)
@@ -118,7 +118,7 @@ func TestUpWaitsForMySQL(t *testing.T) {
 	if err := w.client.CoreV1().ResourceQuotas(ns).Delete(ctx, quota.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	s.mustUp(t)
+	s.MustUp(t)
 	p, err := w.client.CoreV1().Pods(ns).Get(ctx, pod0, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("%s after the retried up: %v", pod0, err)

@@ -21,7 +21,7 @@ import (
 func TestNamespaceMovedFromDatabase(t *testing.T) {
 	w := newWorld(t)
 	s := w.newStack(t, nil)
-	s.mustUp(t)
+	s.MustUp(t)
 	ns, err := w.client.CoreV1().Namespaces().Get(t.Context(), s.namespace, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -41,10 +41,10 @@ func TestNamespaceMovedFromDatabase(t *testing.T) {
 		t.Fatalf("stack import of the old layout: %v", err)
 	}
 
-	if _, _, err := s.preview(t, optpreview.ExpectNoChanges()); err != nil {
+	if _, _, err := s.RunPreview(t, optpreview.ExpectNoChanges()); err != nil {
 		t.Errorf("preview of a stack with the old layout plans changes: %v", err)
 	}
-	res, _ := s.mustUp(t)
+	res, _ := s.MustUp(t)
 	for op, n := range *res.Summary.ResourceChanges {
 		if op != string(apitype.OpSame) && op != string(apitype.OpRead) {
 			t.Errorf("up of a stack with the old layout: %d %s: %v", n, op, *res.Summary.ResourceChanges)
@@ -57,7 +57,7 @@ func TestNamespaceMovedFromDatabase(t *testing.T) {
 	if after.UID != ns.UID || after.DeletionTimestamp != nil {
 		t.Errorf("the up replaced or is deleting the namespace (uid %s -> %s, deleting %v)", ns.UID, after.UID, after.DeletionTimestamp)
 	}
-	if urns := s.urns(t); slices.ContainsFunc(urns, func(u string) bool { return strings.Contains(u, database.Type+"$kubernetes:core/v1:Namespace") }) {
+	if urns := s.URNs(t); slices.ContainsFunc(urns, func(u string) bool { return strings.Contains(u, database.Type+"$kubernetes:core/v1:Namespace") }) {
 		t.Errorf("the state still has the namespace under the database: %v", urns)
 	}
 }

@@ -23,6 +23,9 @@ import (
 // provisionerAnnotation is how the PV controller hands a claim to an external provisioner.
 const provisionerAnnotation = "volume.kubernetes.io/storage-provisioner"
 
+// provisionedByAnnotation names the provisioner of a volume, as the real sidecar sets it.
+const provisionedByAnnotation = "pv.kubernetes.io/provisioned-by"
+
 // selectedNodeAnnotation is how the scheduler tells the provisioner where the pod of a
 // WaitForFirstConsumer claim is going; until it is set, such a claim is left Pending.
 const selectedNodeAnnotation = "volume.kubernetes.io/selected-node"
@@ -43,13 +46,28 @@ const csiPoll = 100 * time.Millisecond
 // snapshotHandle (the "disk" starts from it). Without snaps such claims stay Pending.
 // The class is created as given if missing.
 func ProvisionVolumes(ctx context.Context, client kubernetes.Interface, snaps snapshotclient.Interface, class *storagev1.StorageClass) error {
+	return ProvisionVolumesAs(ctx, client, snaps, class, func(c *corev1.PersistentVolumeClaim, _ string) (corev1.PersistentVolumeSource, *corev1.VolumeNodeAffinity, error) {
+		return corev1.PersistentVolumeSource{
+			CSI: &corev1.CSIPersistentVolumeSource{Driver: class.Provisioner, VolumeHandle: "vol-" + string(c.UID), FSType: "ext4"},
+		}, nil, nil
+	})
+}
+
+// VolumeSource makes the "disk" of claim c, on node (the node the scheduler picked for its
+// pod; "" on an Immediate class): the volume's source and, if it lives on a node, the
+// affinity that keeps its pods there.
+type VolumeSource func(c *corev1.PersistentVolumeClaim, node string) (corev1.PersistentVolumeSource, *corev1.VolumeNodeAffinity, error)
+
+// ProvisionVolumesAs is ProvisionVolumes with volumes made by source, for a node that
+// mounts them for real (infra/nodetest) where ProvisionVolumes' are handles only.
+func ProvisionVolumesAs(ctx context.Context, client kubernetes.Interface, snaps snapshotclient.Interface, class *storagev1.StorageClass, source VolumeSource) error {
 	_, err := client.StorageV1().StorageClasses().Create(ctx, class, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	go func() {
 		_ = wait.PollUntilContextCancel(ctx, csiPoll, true, func(ctx context.Context) (bool, error) {
-			provisionPending(ctx, client, snaps, class.Name, class.Provisioner)
+			provisionPending(ctx, client, snaps, class.Name, class.Provisioner, source)
 			return false, nil
 		})
 	}()
@@ -70,7 +88,7 @@ func ImmediateClass(class *storagev1.StorageClass, name string) *storagev1.Stora
 // snapshot's handle.
 const RestoredFromAnnotation = "kubetest.counter-mysql.io/restored-from"
 
-func provisionPending(ctx context.Context, client kubernetes.Interface, snaps snapshotclient.Interface, class, driver string) {
+func provisionPending(ctx context.Context, client kubernetes.Interface, snaps snapshotclient.Interface, class, driver string, source VolumeSource) {
 	sc, err := client.StorageV1().StorageClasses().Get(ctx, class, metav1.GetOptions{})
 	if err != nil {
 		return // retried on the next tick, like the real sidecar
@@ -89,13 +107,17 @@ func provisionPending(ctx context.Context, client kubernetes.Interface, snaps sn
 		if ptr.Deref(sc.VolumeBindingMode, storagev1.VolumeBindingImmediate) == storagev1.VolumeBindingWaitForFirstConsumer && c.Annotations[selectedNodeAnnotation] == "" {
 			continue // as the real sidecar: the scheduler has not placed the claim's pod yet
 		}
-		annotations := map[string]string{"pv.kubernetes.io/provisioned-by": driver}
+		annotations := map[string]string{provisionedByAnnotation: driver}
 		if ds := c.Spec.DataSource; ds != nil {
 			handle, ok := restoreHandle(ctx, snaps, c, driver)
 			if !ok {
 				continue // as the real sidecar: retried until the snapshot is ready, or forever
 			}
 			annotations[RestoredFromAnnotation] = handle
+		}
+		src, affinity, err := source(&c, c.Annotations[selectedNodeAnnotation])
+		if err != nil {
+			continue // as the real sidecar: retried
 		}
 		pv := &corev1.PersistentVolume{
 			ObjectMeta: metav1.ObjectMeta{
@@ -108,9 +130,8 @@ func provisionPending(ctx context.Context, client kubernetes.Interface, snaps sn
 				PersistentVolumeReclaimPolicy: *sc.ReclaimPolicy,
 				StorageClassName:              class,
 				ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: c.Namespace, Name: c.Name, UID: c.UID},
-				PersistentVolumeSource: corev1.PersistentVolumeSource{
-					CSI: &corev1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: "vol-" + string(c.UID), FSType: "ext4"},
-				},
+				PersistentVolumeSource:        src,
+				NodeAffinity:                  affinity,
 			},
 		}
 		_, _ = client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
@@ -145,6 +166,14 @@ func restoreHandle(ctx context.Context, snaps snapshotclient.Interface, c corev1
 // Only volumes whose claim was in one of namespaces are touched (all if none are given),
 // so tests sharing a cluster keep out of each other's way.
 func DeleteReleasedVolumes(ctx context.Context, client kubernetes.Interface, driver string, delay time.Duration, namespaces ...string) {
+	DeleteReleasedVolumesAs(ctx, client, driver, delay, func(*corev1.PersistentVolume) error { return nil }, namespaces...)
+}
+
+// DeleteReleasedVolumesAs is DeleteReleasedVolumes with deleteDisk run before each
+// PersistentVolume is deleted (a volume whose deleteDisk fails is tried again), for
+// volumes ProvisionVolumesAs made that hold data. It plays driver's part for the volumes
+// it provisioned (pv.kubernetes.io/provisioned-by) as well as for its CSI volumes.
+func DeleteReleasedVolumesAs(ctx context.Context, client kubernetes.Interface, driver string, delay time.Duration, deleteDisk func(*corev1.PersistentVolume) error, namespaces ...string) {
 	released := map[string]time.Time{} // first seen Released
 	_ = wait.PollUntilContextCancel(ctx, csiPoll, true, func(ctx context.Context) (bool, error) {
 		pvs, err := client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
@@ -153,7 +182,8 @@ func DeleteReleasedVolumes(ctx context.Context, client kubernetes.Interface, dri
 		}
 		for _, pv := range pvs.Items {
 			ref := pv.Spec.ClaimRef
-			if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != driver || ref == nil ||
+			ours := (pv.Spec.CSI != nil && pv.Spec.CSI.Driver == driver) || pv.Annotations[provisionedByAnnotation] == driver
+			if !ours || ref == nil ||
 				(len(namespaces) > 0 && !slices.Contains(namespaces, ref.Namespace)) ||
 				pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
 				delete(released, pv.Name)
@@ -164,7 +194,7 @@ func DeleteReleasedVolumes(ctx context.Context, client kubernetes.Interface, dri
 				released[pv.Name] = time.Now()
 				seen = released[pv.Name]
 			}
-			if time.Since(seen) >= delay {
+			if time.Since(seen) >= delay && deleteDisk(&pv) == nil {
 				_ = client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
 			}
 		}

@@ -73,7 +73,7 @@ type Cluster struct {
 	// Kubeconfig is the path of an administrator's kubeconfig file, for clients that
 	// take one (the Pulumi Kubernetes provider).
 	Kubeconfig string
-	procs      []*process
+	procs      []*Process
 }
 
 // Start starts a control plane of its own for t and stops it when t ends. If t
@@ -87,11 +87,11 @@ func Start(t testing.TB) *Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := c.stop(t.Failed()); err != nil {
+		if err := c.Stop(t.Failed()); err != nil {
 			t.Error(err)
 		}
 		if t.Failed() {
-			t.Log(c.logReport())
+			t.Log(c.LogReport())
 		}
 	})
 	return c
@@ -122,9 +122,23 @@ func binariesPresent() error {
 	return nil
 }
 
-// start brings up the components one after the other, each once the previous one
-// is usable, and on error stops whatever it started.
-func start() (c *Cluster, err error) {
+// start brings up the control plane and kwok's fake node.
+func start() (*Cluster, error) {
+	c, err := StartControlPlane()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.startKwok(); err != nil {
+		return nil, errors.Join(fmt.Errorf("kubetest: starting kwok (logs kept in %s): %w", c.Dir, err), c.Stop(true))
+	}
+	return c, nil
+}
+
+// StartControlPlane starts etcd, kube-apiserver, kube-controller-manager and
+// kube-scheduler on 127.0.0.1, each once the previous one is usable, and no node: for a
+// tier that brings its own (infra/nodetest). The caller stops it with Stop. On error it
+// stops whatever it started and keeps the logs.
+func StartControlPlane() (c *Cluster, err error) {
 	dir, err := os.MkdirTemp("", "kubetest-")
 	if err != nil {
 		return nil, err
@@ -132,13 +146,12 @@ func start() (c *Cluster, err error) {
 	c = &Cluster{Dir: dir}
 	defer func() {
 		if err != nil {
-			err = errors.Join(fmt.Errorf("kubetest: starting the control plane (logs kept in %s): %w", dir, err), c.stop(true))
+			err = errors.Join(fmt.Errorf("kubetest: starting the control plane (logs kept in %s): %w", dir, err), c.Stop(true))
 			c = nil
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-
 	pki, err := newPKI(dir)
 	if err != nil {
 		return c, err
@@ -205,7 +218,7 @@ func start() (c *Cluster, err error) {
 		return c, err
 	}
 	c.Client = client
-	if err := c.waitFor(ctx, "kube-apiserver /readyz", func(ctx context.Context) error {
+	if err := c.WaitFor(ctx, "kube-apiserver /readyz", func(ctx context.Context) error {
 		_, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		return err
 	}); err != nil {
@@ -242,34 +255,42 @@ func start() (c *Cluster, err error) {
 	); err != nil {
 		return c, err
 	}
+	// The controller-manager is working once it has created the default ServiceAccount.
+	if err := c.WaitFor(ctx, "ServiceAccount default/default (kube-controller-manager)", func(ctx context.Context) error {
+		_, err := c.Client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	}); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// startKwok starts kwok and the Node it plays.
+func (c *Cluster) startKwok() error {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	dir := c.Dir
 	kwokConfig := filepath.Join(dir, "kwok.yaml")
 	// No stages: kwok's defaults make nodes and pods Ready.
 	if err := os.WriteFile(kwokConfig, []byte("apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\n"), 0o600); err != nil {
-		return c, err
+		return err
 	}
 	if err := c.run("kwok",
-		"--kubeconfig="+kubeconfig,
+		"--kubeconfig="+c.Kubeconfig,
 		"--config="+kwokConfig,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--cidr=10.244.0.1/24", // pod IPs, apart from the Service range
 		"--node-ip=127.0.0.1",
 	); err != nil {
-		return c, err
+		return err
 	}
 
-	// The controller-manager is working once it has created the default ServiceAccount.
-	if err := c.waitFor(ctx, "ServiceAccount default/default (kube-controller-manager)", func(ctx context.Context) error {
-		_, err := client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
-		return err
-	}); err != nil {
-		return c, err
+	if _, err := c.Client.CoreV1().Nodes().Create(ctx, fakeNode(), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating Node %s: %w", NodeName, err)
 	}
-	if _, err := client.CoreV1().Nodes().Create(ctx, fakeNode(), metav1.CreateOptions{}); err != nil {
-		return c, fmt.Errorf("creating Node %s: %w", NodeName, err)
-	}
-	return c, c.waitFor(ctx, "Node "+NodeName+" Ready (kwok)", func(ctx context.Context) error {
-		n, err := client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+	return c.WaitFor(ctx, "Node "+NodeName+" Ready (kwok)", func(ctx context.Context) error {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -284,20 +305,28 @@ func start() (c *Cluster, err error) {
 
 // run starts one component from BinDir.
 func (c *Cluster) run(name string, args ...string) error {
-	p, err := startProcess(c.Dir, name, filepath.Join(BinDir(), name), args...)
-	if err != nil {
-		return err
-	}
-	c.procs = append(c.procs, p)
-	return nil
+	_, err := c.Start(name, filepath.Join(BinDir(), name), args...)
+	return err
 }
 
-// waitFor polls check until it succeeds, failing early if a component died.
-func (c *Cluster) waitFor(ctx context.Context, what string, check func(context.Context) error) error {
+// Start starts bin as a process of the cluster, logging to name.log in Dir: WaitFor fails
+// as soon as it exits, and Stop stops it after everything started later.
+func (c *Cluster) Start(name, bin string, args ...string) (*Process, error) {
+	p, err := startProcess(c.Dir, name, bin, args...)
+	if err != nil {
+		return nil, err
+	}
+	c.procs = append(c.procs, p)
+	return p, nil
+}
+
+// WaitFor polls check until it succeeds or ctx ends, failing early if a running
+// component died; the error names what it waited for and the last check's error.
+func (c *Cluster) WaitFor(ctx context.Context, what string, check func(context.Context) error) error {
 	var last error
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		for _, p := range c.procs {
-			if err := p.exited(); err != nil {
+			if err := p.Exited(); err != nil {
 				return false, err
 			}
 		}
@@ -310,12 +339,12 @@ func (c *Cluster) waitFor(ctx context.Context, what string, check func(context.C
 	return err
 }
 
-// stop stops the components in reverse order of start. The directory is removed
+// Stop stops the components in reverse order of start. The directory is removed
 // unless keep is set (a failed test's logs are kept for reading).
-func (c *Cluster) stop(keep bool) error {
+func (c *Cluster) Stop(keep bool) error {
 	var errs []error
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		errs = append(errs, c.procs[i].stop())
+		errs = append(errs, c.procs[i].Stop())
 	}
 	if !keep {
 		errs = append(errs, os.RemoveAll(c.Dir))
@@ -433,7 +462,7 @@ func (c *Cluster) Namespace(t testing.TB, labels map[string]string) string {
 			t.Errorf("deleting namespace %s: %v", ns.Name, err)
 		}
 	})
-	err = c.waitFor(ctx, "ServiceAccount "+ns.Name+"/default", func(ctx context.Context) error {
+	err = c.WaitFor(ctx, "ServiceAccount "+ns.Name+"/default", func(ctx context.Context) error {
 		_, err := c.Client.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
 		return err
 	})
@@ -443,13 +472,13 @@ func (c *Cluster) Namespace(t testing.TB, labels map[string]string) string {
 	return ns.Name
 }
 
-// logReport says where the logs are kept and shows each component's last errors,
+// LogReport says where the logs are kept and shows each component's last errors,
 // printed when tests failed (in CI the directory is gone afterwards).
-func (c *Cluster) logReport() string {
+func (c *Cluster) LogReport() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "control-plane logs kept in %s; their last errors (some are normal, e.g. about deleted namespaces):\n", c.Dir)
 	for _, p := range c.procs {
-		fmt.Fprintf(&b, "==> %s <==\n%s", p.logFile, p.recentErrors())
+		fmt.Fprintf(&b, "==> %s <==\n%s", p.LogFile, p.recentErrors())
 	}
 	return b.String()
 }

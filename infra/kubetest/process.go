@@ -16,18 +16,18 @@ import (
 // stopGrace is how long a component may take to exit after SIGTERM before it is killed.
 const stopGrace = 10 * time.Second
 
-// process is one started component. It runs in its own process group, so stopping it
+// Process is one started component. It runs in its own process group, so stopping it
 // (by its saved PID) reaches nothing else on the machine.
-type process struct {
+type Process struct {
 	name    string
 	cmd     *exec.Cmd
-	logFile string
+	LogFile string
 	done    chan struct{} // closed when the process has exited
 	err     error         // exit status, valid once done is closed
 }
 
 // startProcess starts bin with args, stdout and stderr going to dir/name.log.
-func startProcess(dir, name, bin string, args ...string) (*process, error) {
+func startProcess(dir, name, bin string, args ...string) (*Process, error) {
 	logFile := filepath.Join(dir, name+".log")
 	out, err := os.Create(logFile)
 	if err != nil {
@@ -41,7 +41,7 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 		out.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logFile: logFile, done: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, LogFile: logFile, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		out.Close()
@@ -50,19 +50,20 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 	return p, nil
 }
 
-// exited reports an error if the process has already ended, which during start-up
+// Exited reports an error if the process has already ended, which during start-up
 // means it failed.
-func (p *process) exited() error {
+func (p *Process) Exited() error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s exited during start-up (%v); log %s:\n%s", p.name, p.err, p.logFile, p.logTail())
+		return fmt.Errorf("%s exited during start-up (%v); log %s:\n%s", p.name, p.err, p.LogFile, p.logTail())
 	default:
 		return nil
 	}
 }
 
-// stop ends the process group with SIGTERM, then SIGKILL after stopGrace.
-func (p *process) stop() error {
+// Stop ends the process group with SIGTERM, then SIGKILL after stopGrace; a process
+// that has already exited is left alone.
+func (p *Process) Stop() error {
 	select {
 	case <-p.done: // already exited and reaped: its PID may belong to someone else now
 		return nil
@@ -84,10 +85,24 @@ func (p *process) stop() error {
 	return fmt.Errorf("%s (pid %d) ignored SIGTERM for %s and was killed", p.name, pgid, stopGrace)
 }
 
+// Kill ends the process group at once with SIGKILL, as a crash would, and waits for it.
+func (p *Process) Kill() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("killing %s (pid %d): %w", p.name, p.cmd.Process.Pid, err)
+	}
+	<-p.done
+	return nil
+}
+
 // logTail returns the end of the process's log, enough to show why it failed.
-func (p *process) logTail() string {
+func (p *Process) logTail() string {
 	const max = 4000
-	b, err := os.ReadFile(p.logFile)
+	b, err := os.ReadFile(p.LogFile)
 	if err != nil {
 		return err.Error()
 	}
@@ -105,9 +120,9 @@ var errorLine = regexp.MustCompile(`^[EF]\d{4} |"level":"(?i:error|fatal|panic)"
 
 // recentErrors returns the last error lines of the process's log: the end of a log
 // is just shutdown noise by the time a failed test's report is written.
-func (p *process) recentErrors() string {
+func (p *Process) recentErrors() string {
 	const maxLines, maxLen = 15, 300
-	b, err := os.ReadFile(p.logFile)
+	b, err := os.ReadFile(p.LogFile)
 	if err != nil {
 		return err.Error()
 	}

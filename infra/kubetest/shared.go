@@ -33,12 +33,12 @@ func Main(m *testing.M) int {
 	defer shared.Unlock()
 	if c := shared.cluster; c != nil {
 		failed := code != 0
-		if err := c.stop(failed); err != nil {
+		if err := c.Stop(failed); err != nil {
 			fmt.Fprintln(os.Stderr, "kubetest:", err)
 			code = 1
 		}
 		if failed {
-			fmt.Fprint(os.Stderr, "kubetest: ", c.logReport())
+			fmt.Fprint(os.Stderr, "kubetest: ", c.LogReport())
 		}
 	}
 	return code
