@@ -67,6 +67,12 @@ func (v Version) String() string {
 // Image is the official Docker Hub image for this version.
 func (v Version) Image() string { return "mysql:" + v.String() }
 
+// Admits reports whether w is what v asks for: v itself or, when v names a series, one
+// of its patches.
+func (v Version) Admits(w Version) bool {
+	return w == v || (v.Patch < 0 && compareSeries(v, w) == 0)
+}
+
 // SplitImage splits an image reference into its name, tag and digest ("" when absent).
 // Neither a registry's port (localhost:5000/mysql) nor the digest (@sha256:…) is the tag.
 func SplitImage(ref string) (name, tag, digest string) {

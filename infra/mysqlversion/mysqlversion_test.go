@@ -72,6 +72,25 @@ func TestFromImage(t *testing.T) {
 	}
 }
 
+func TestAdmits(t *testing.T) {
+	for _, tt := range []struct {
+		v, w string
+		want bool
+	}{
+		{"8.4", "8.4", true},
+		{"8.4", "8.4.3", true},
+		{"8.4.3", "8.4.3", true},
+		{"8.4.3", "8.4.2", false},
+		{"8.4.3", "8.4", false},
+		{"8.4", "9.1", false},
+		{"8.4", "8.0.40", false},
+	} {
+		if got := mustParse(t, tt.v).Admits(mustParse(t, tt.w)); got != tt.want {
+			t.Errorf("%s.Admits(%s) = %v, want %v", tt.v, tt.w, got, tt.want)
+		}
+	}
+}
+
 func TestSplitImage(t *testing.T) {
 	for ref, want := range map[string][3]string{
 		"mysql":                                {"mysql", "", ""},
