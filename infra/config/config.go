@@ -74,7 +74,12 @@ type Config struct {
 	PublicSubnetIDs  []string
 	PrivateSubnetIDs []string
 
-	MySQLVersion     mysqlversion.Version
+	// MySQLVersion is the MySQL the stack deploys: mysqlVersion, or mysqlImage's tag (a
+	// patch of mysqlVersion's series) when that is set.
+	MySQLVersion mysqlversion.Version
+	// MySQLImage is where MySQL is pulled from, as configured; "" means the official
+	// image of MySQLVersion.
+	MySQLImage       string
 	MySQLStorageSize resource.Quantity
 	// MySQLReadyTimeout bounds how long an up waits for MySQL to be Ready on its new spec.
 	MySQLReadyTimeout time.Duration
@@ -127,7 +132,7 @@ var Keys = []string{
 	"mode", "kubeconfig", "storageClassName",
 	"kubernetesVersion", "nodeInstanceType", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize",
 	"vpcId", "publicSubnetIds", "privateSubnetIds",
-	"mysqlVersion", "mysqlStorageSize", "mysqlReadyTimeout", "namespace",
+	"mysqlVersion", "mysqlImage", "mysqlStorageSize", "mysqlReadyTimeout", "namespace",
 	"appImage", "appReplicas", "serviceType",
 	"retainVolumes", "volumeCleanupTimeout", "finalSnapshot", "snapshotClassName", "restoreFromSnapshot",
 }
@@ -195,7 +200,7 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 		MySQLReadyTimeout: p.durationIn("mysqlReadyTimeout", 30*time.Second, 6*time.Hour),
 		Namespace:         p.dns1123Label("namespace"),
 
-		AppImage:    p.image("appImage"),
+		AppImage:    p.image("appImage", "ghcr.io/you/counter:v1"),
 		AppReplicas: p.positive("appReplicas"),
 		ServiceType: p.oneOf("serviceType", ServiceClusterIP, ServiceLoadBalancer),
 
@@ -205,6 +210,7 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 		SnapshotClassName:    p.dns1123Subdomain("snapshotClassName"),
 		RestoreFromSnapshot:  p.snapshotSource("restoreFromSnapshot"),
 	}
+	c.MySQLVersion, c.MySQLImage = p.mysqlImage(c.MySQLVersion)
 	if c.NodeMinSize > 0 && c.NodeDesiredSize > 0 && c.NodeMaxSize > 0 &&
 		(c.NodeMinSize > c.NodeDesiredSize || c.NodeDesiredSize > c.NodeMaxSize) {
 		p.fail("nodeDesiredSize", "%d must lie between nodeMinSize (%d) and nodeMaxSize (%d): make nodeMinSize <= nodeDesiredSize <= nodeMaxSize",
@@ -402,13 +408,11 @@ func (p *parser) snapshotSource(key string) string {
 	return v
 }
 
-func (p *parser) image(key string) string {
+// image is an optional image reference; example is one for the message.
+func (p *parser) image(key, example string) string {
 	v := p.value(key)
-	switch {
-	case v == "":
-		// Unset: the program builds the image from app/ (mode eks) or refuses (mode existing).
-	case !imageRef.MatchString(v):
-		p.fail(key, "%q is not an image reference: use registry/name:tag, e.g. ghcr.io/you/counter:v1", v)
+	if v != "" && !imageRef.MatchString(v) {
+		p.fail(key, "%q is not an image reference: use registry/name:tag, e.g. %s", v, example)
 	}
 	return v
 }
@@ -466,4 +470,46 @@ func (p *parser) mysqlVersion() mysqlversion.Version {
 		p.errs = append(p.errs, fmt.Errorf("%s %w", mysqlversion.ConfigKey, err))
 	}
 	return v
+}
+
+// mysqlImage is the optional mysqlImage and the version it deploys: its tag, the only
+// thing that says which MySQL an image is, which must be what mysqlVersion (configured)
+// asks for.
+func (p *parser) mysqlImage(configured mysqlversion.Version) (mysqlversion.Version, string) {
+	const key = "mysqlImage"
+	refused := len(p.errs)
+	ref := p.image(key, "registry.example.com/mysql:8.4.3")
+	if ref == "" || len(p.errs) > refused {
+		return configured, ref
+	}
+	// configured is zero when mysqlVersion is invalid, which is reported already.
+	known := configured != (mysqlversion.Version{})
+	example := "8.4.3"
+	if known {
+		example = configured.String()
+	}
+	name, tag, digest := mysqlversion.SplitImage(ref)
+	switch {
+	case tag == "" && digest != "":
+		p.fail(key, "%q has no tag, and a digest alone cannot say which MySQL it is: add the tag before the @digest, e.g. %s:%s@%s",
+			ref, name, example, digest)
+		return configured, ref
+	case tag == "":
+		p.fail(key, "%q has no tag, so it cannot say which MySQL it is: add the MySQL version as its tag, e.g. %s:%s", ref, name, example)
+		return configured, ref
+	}
+	v, err := mysqlversion.Parse(tag)
+	if err != nil {
+		p.fail(key, "%q: its tag %v", ref, err)
+		return configured, ref
+	}
+	if known && !configured.Admits(v) {
+		tagged := configured.String()
+		if configured.Patch < 0 {
+			tagged += " or " + configured.String() + ".N"
+		}
+		p.fail(key, "%q has MySQL %s but %s is %s: set mysqlVersion to %s as well, or use an image tagged %s",
+			ref, v, mysqlversion.ConfigKey, configured, v, tagged)
+	}
+	return v, ref
 }

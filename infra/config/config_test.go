@@ -35,6 +35,7 @@ func TestParseDefaults(t *testing.T) {
 		{"NodeInstanceType", c.NodeInstanceType, "t3.medium"},
 		{"Node sizes", [3]int{c.NodeMinSize, c.NodeDesiredSize, c.NodeMaxSize}, [3]int{2, 2, 4}},
 		{"MySQLVersion", c.MySQLVersion.String(), "8.4"},
+		{"MySQLImage", c.MySQLImage, ""},
 		{"MySQLStorageSize", c.MySQLStorageSize.String(), "20Gi"},
 		{"Namespace", c.Namespace, "counter"},
 		{"AppImage", c.AppImage, testImage},
@@ -117,6 +118,59 @@ func TestParseRejects(t *testing.T) {
 			_, err := Parse(getter(map[string]string{"appImage": testImage, tt.key: tt.value}))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// digest is a well-formed image digest.
+const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// TestParseMySQLImage: mysqlImage's tag is the deployed version, which must be what
+// mysqlVersion asks for; every other image is refused naming both keys and the fix.
+func TestParseMySQLImage(t *testing.T) {
+	const ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/mysql"
+	tests := []struct {
+		version, image string
+		deployed       string // the deployed version, when accepted
+		wantErr        string
+	}{
+		{"", ecr + ":8.4.3", "8.4.3", ""}, // mysqlVersion's default, 8.4
+		{"8.4", ecr + ":8.4", "8.4", ""},
+		{"8.4.3", "registry.example.com/mysql:8.4.3@" + digest, "8.4.3", ""},
+		{"8.4", "localhost:5000/mysql:8.4.3", "8.4.3", ""},
+		{"9.1", "localhost:5000/mysql:9.1.2", "9.1.2", ""},
+		{"8.4", "reg/mysql:9.1", "", `counter-mysql:mysqlImage "reg/mysql:9.1" has MySQL 9.1 but counter-mysql:mysqlVersion is 8.4: ` +
+			"set mysqlVersion to 9.1 as well, or use an image tagged 8.4 or 8.4.N"},
+		{"8.4.3", "reg/mysql:8.4.2", "", `counter-mysql:mysqlImage "reg/mysql:8.4.2" has MySQL 8.4.2 but counter-mysql:mysqlVersion is 8.4.3: ` +
+			"set mysqlVersion to 8.4.2 as well, or use an image tagged 8.4.3"},
+		{"8.4.3", "reg/mysql:8.4", "", "set mysqlVersion to 8.4 as well, or use an image tagged 8.4.3"},
+		{"8.4", "localhost:5000/mysql@" + digest, "", `counter-mysql:mysqlImage "localhost:5000/mysql@` + digest + `" has no tag, ` +
+			"and a digest alone cannot say which MySQL it is: add the tag before the @digest, e.g. localhost:5000/mysql:8.4@" + digest},
+		{"8.4", "localhost:5000/mysql", "", `counter-mysql:mysqlImage "localhost:5000/mysql" has no tag, so it cannot say which MySQL it is: ` +
+			"add the MySQL version as its tag, e.g. localhost:5000/mysql:8.4"},
+		{"8.4", "reg/mysql:lts", "", `counter-mysql:mysqlImage "reg/mysql:lts": its tag "lts" is not a MySQL version: use 8.0, 8.4 or 9.x`},
+		{"8.4", "reg/mysql:8.1", "", `counter-mysql:mysqlImage "reg/mysql:8.1": its tag "8.1" is not supported`},
+		{"8.4", "reg/MySQL:8.4", "", `counter-mysql:mysqlImage "reg/MySQL:8.4" is not an image reference: use registry/name:tag, e.g. registry.example.com/mysql:8.4.3`},
+		{"8.4", "reg/mysql:8.4 ", "", `counter-mysql:mysqlImage "reg/mysql:8.4 " is not an image reference`},
+		{"8.4", "reg/mysql:8.4@sha256:abc", "", `counter-mysql:mysqlImage "reg/mysql:8.4@sha256:abc" is not an image reference`},
+		// A bad mysqlVersion is reported once, not again as a mismatch.
+		{"8.1", "reg/mysql:8.4", "", `counter-mysql:mysqlVersion "8.1" is not supported`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version+" "+tt.image, func(t *testing.T) {
+			c, err := Parse(getter(map[string]string{"appImage": testImage, "mysqlVersion": tt.version, "mysqlImage": tt.image}))
+			if tt.wantErr == "" {
+				if err != nil || c.MySQLVersion.String() != tt.deployed || c.MySQLImage != tt.image {
+					t.Fatalf("version %q, image %q, err %v; want version %s and the image as given", c.MySQLVersion, c.MySQLImage, err, tt.deployed)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v\nwant it to contain %q", err, tt.wantErr)
+			}
+			if n := strings.Count(err.Error(), "\n"); n != 1 {
+				t.Errorf("%d problems reported, want 1:\n%v", n, err)
 			}
 		})
 	}

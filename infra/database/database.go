@@ -87,7 +87,11 @@ type Args struct {
 	Namespace pulumi.StringInput
 	// Instance is the stack's app.kubernetes.io/instance label.
 	Instance string
-	Version  mysqlversion.Version
+	// Version is the MySQL that runs, for the labels; Image's tag must say it.
+	Version mysqlversion.Version
+	// Image is where MySQL is pulled from (a mirror, a private registry); "" means the
+	// official image of Version.
+	Image string
 	// StorageClassName is the class of the data volume; nil means the cluster default.
 	StorageClassName pulumi.StringPtrInput
 	// StorageSize is a Kubernetes quantity, e.g. "20Gi".
@@ -196,6 +200,10 @@ func Labels(instance string, v mysqlversion.Version) labels.App {
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*MySQL, error) {
 	if err := args.Sizing.check(); err != nil {
 		return nil, err
+	}
+	// The version guard reads the version back from the deployed image's tag.
+	if v, err := mysqlversion.FromImage(args.image()); err != nil || v != args.Version {
+		return nil, fmt.Errorf("database: Args.Image %q is not tagged with Args.Version %s: tag it so, or leave it empty for the official image", args.Image, args.Version)
 	}
 	if args.ReadyTimeout <= 0 {
 		return nil, fmt.Errorf("database: Args.ReadyTimeout is %s: set how long an up may wait for MySQL to be Ready", args.ReadyTimeout)
@@ -505,9 +513,18 @@ func (b *builder) claimSize(sts *appsv1.StatefulSet) error {
 	return err
 }
 
-// pullPolicy is Always for a series tag, which moves, and IfNotPresent for a pinned patch.
-func pullPolicy(v mysqlversion.Version) string {
-	if v.Patch < 0 {
+// image is the container's image: Args.Image, or the official image of Args.Version.
+func (a *Args) image() string {
+	if a.Image != "" {
+		return a.Image
+	}
+	return a.Version.Image()
+}
+
+// pullPolicy is Always for a series tag, which moves, and IfNotPresent for a pinned patch
+// or a digest, which do not.
+func pullPolicy(image string, v mysqlversion.Version) string {
+	if _, _, digest := mysqlversion.SplitImage(image); v.Patch < 0 && digest == "" {
 		return "Always"
 	}
 	return "IfNotPresent"
@@ -586,7 +603,7 @@ func podSpec(args *Args, files serverFiles, secret pulumi.StringOutput) *corev1.
 		TerminationGracePeriodSeconds: pulumi.Int(120),
 		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
 			Name:  pulumi.String(containerName),
-			Image: pulumi.String(args.Version.Image()),
+			Image: pulumi.String(args.image()),
 			// The image's entrypoint, behind startScript: accounts follow the Secret.
 			Command: pulumi.ToStringArray([]string{"sh", "-c", startScript(), "mysql-start", dataDir, initDir, "docker-entrypoint.sh", "mysqld"}),
 			Env: corev1.EnvVarArray{
@@ -611,8 +628,9 @@ func podSpec(args *Args, files serverFiles, secret pulumi.StringOutput) *corev1.
 			},
 			// A series tag (mysql:8.4) moves with each patch release: pulling it at every
 			// start keeps a rescheduled pod from running an older cached patch than the data
-			// directory has seen. A pinned patch never changes, so the cached image is right.
-			ImagePullPolicy: pulumi.String(pullPolicy(args.Version)),
+			// directory has seen. A pinned patch or a digest never changes, so the cached
+			// image is right.
+			ImagePullPolicy: pulumi.String(pullPolicy(args.image(), args.Version)),
 			// Ephemeral storage is /tmp (MySQL's temporary files; this workload's are tiny)
 			// and the socket directory, bounded by their emptyDirs' limits, plus logs.
 			Resources: &corev1.ResourceRequirementsArgs{

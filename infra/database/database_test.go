@@ -366,13 +366,56 @@ func TestAccountsFollowTheSecret(t *testing.T) {
 }
 
 // TestPullPolicyFollowsTheTag: a series tag, which moves with each patch release, is pulled
-// at every start; a pinned patch uses the cached image.
+// at every start; a pinned patch or a digest uses the cached image.
 func TestPullPolicyFollowsTheTag(t *testing.T) {
-	for v, want := range map[string]string{"8.4": "Always", "8.4.3": "IfNotPresent", "9.1": "Always"} {
-		_, objs := render(t, func(a *database.Args) { a.Version = version(t, v) })
+	tests := []struct{ version, image, want string }{
+		{"8.4", "", "Always"},
+		{"8.4.3", "", "IfNotPresent"},
+		{"9.1", "", "Always"},
+		{"8.4", "localhost:5000/mysql:8.4", "Always"},
+		{"8.4.3", "localhost:5000/mysql:8.4.3", "IfNotPresent"},
+		{"8.4", "registry.example.com/mysql:8.4@" + digest, "IfNotPresent"},
+		{"8.4.3", "registry.example.com/mysql:8.4.3@" + digest, "IfNotPresent"},
+	}
+	for _, tt := range tests {
+		_, objs := render(t, func(a *database.Args) { a.Version, a.Image = version(t, tt.version), tt.image })
 		c := pulumitest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec", "containers", "0")
-		if got := pulumitest.Field(c, "imagePullPolicy"); got != want {
-			t.Errorf("version %s (image %v): imagePullPolicy %v, want %s", v, pulumitest.Field(c, "image"), got, want)
+		if got := pulumitest.Field(c, "imagePullPolicy"); got != tt.want {
+			t.Errorf("version %s (image %v): imagePullPolicy %v, want %s", tt.version, pulumitest.Field(c, "image"), got, tt.want)
+		}
+	}
+}
+
+// digest is a well-formed image digest.
+const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// TestImageFromAMirror: Args.Image is run as given, with Args.Version's labels; an image
+// whose tag is not Args.Version is refused before anything is registered, since the
+// version guard reads the version back from the image.
+func TestImageFromAMirror(t *testing.T) {
+	for _, tt := range []struct{ version, image string }{
+		{"8.4.3", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/mysql:8.4.3"},
+		{"8.4", "localhost:5000/mysql:8.4"},
+		{"9.1", "registry.example.com/mysql:9.1@" + digest},
+	} {
+		_, objs := render(t, func(a *database.Args) { a.Version, a.Image = version(t, tt.version), tt.image })
+		tmpl := pulumitest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template")
+		if got := pulumitest.Field(tmpl, "spec", "containers", "0", "image"); got != tt.image {
+			t.Errorf("image = %v, want %s", got, tt.image)
+		}
+		if got := pulumitest.Field(tmpl, "metadata", "labels", "app.kubernetes.io/version"); got != tt.version {
+			t.Errorf("image %s: version label = %v, want %s", tt.image, got, tt.version)
+		}
+	}
+	for _, image := range []string{"localhost:5000/mysql:8.4.3", "localhost:5000/mysql:9.1", "mysql@" + digest, "mysql:lts"} {
+		a := args(t) // Version 8.4
+		a.Image = image
+		rec, err := pulumitest.Run(func(ctx *pulumi.Context) error {
+			_, err := database.New(ctx, "mysql", a)
+			return err
+		}, nil)
+		if err == nil || !strings.Contains(err.Error(), "is not tagged with Args.Version 8.4") || len(rec.Resources) > 0 {
+			t.Errorf("image %s with version 8.4: error %v and %d resources, want a refusal before any", image, err, len(rec.Resources))
 		}
 	}
 }

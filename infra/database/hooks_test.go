@@ -41,6 +41,9 @@ func TestGuardVersion(t *testing.T) {
 		{resource.PropertyMap{}, inputs("mysql:8.4"), ""},
 		{inputs("mysql:8.4"), resource.PropertyMap{"spec": resource.MakeComputed(resource.NewStringProperty(""))}, ""},
 		{inputs("mysql:lts"), inputs("mysql:8.4"), ""},
+		// A registry's port and a digest are not the tag.
+		{inputs("localhost:5000/mysql:8.4.3@sha256:" + strings.Repeat("0", 64)), inputs("mysql:8.4.2"), "8.4.3 -> 8.4.2 is a downgrade"},
+		{inputs("mysql:8.4"), inputs("localhost:5000/mysql:8.0@sha256:" + strings.Repeat("0", 64)), "8.4 -> 8.0 is a downgrade"},
 	}
 	for i, tt := range tests {
 		err := guardVersion(&pulumi.ResourceHookArgs{OldInputs: tt.old, NewInputs: tt.next})

@@ -67,13 +67,30 @@ func (v Version) String() string {
 // Image is the official Docker Hub image for this version.
 func (v Version) Image() string { return "mysql:" + v.String() }
 
-// FromImage reads the version back from an image reference such as "mysql:8.4.3".
+// Admits reports whether w is what v asks for: v itself or, when v names a series, one
+// of its patches.
+func (v Version) Admits(w Version) bool {
+	return w == v || (v.Patch < 0 && compareSeries(v, w) == 0)
+}
+
+// SplitImage splits an image reference into its name, tag and digest ("" when absent).
+// Neither a registry's port (localhost:5000/mysql) nor the digest (@sha256:…) is the tag.
+func SplitImage(ref string) (name, tag, digest string) {
+	name, digest, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndex(name, ":"); i >= 0 && !strings.Contains(name[i:], "/") {
+		name, tag = name[:i], name[i+1:]
+	}
+	return name, tag, digest
+}
+
+// FromImage reads the version back from an image reference's tag, such as "mysql:8.4.3"
+// or "localhost:5000/mysql:8.4.3@sha256:…".
 func FromImage(image string) (Version, error) {
-	i := strings.LastIndex(image, ":")
-	if i < 0 || strings.Contains(image[i:], "/") {
+	_, tag, _ := SplitImage(image)
+	if tag == "" {
 		return Version{}, fmt.Errorf("image %q has no version tag", image)
 	}
-	return Parse(image[i+1:])
+	return Parse(tag)
 }
 
 // CheckUpgrade allows only the in-place upgrades MySQL supports: patches within a series,

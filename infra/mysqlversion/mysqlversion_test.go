@@ -43,20 +43,64 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// digest is a well-formed image digest.
+const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 func TestFromImage(t *testing.T) {
 	for image, want := range map[string]string{
 		"mysql:8.4.3":                     "8.4.3",
 		"docker.io/library/mysql:9.1":     "9.1",
 		"registry.local:5000/mysql:8.0.4": "8.0.4",
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/mysql:8.4.3": "8.4.3",
+		// The digest's own ':' is not the tag's.
+		"mysql:8.4.3@" + digest:                    "8.4.3",
+		"localhost:5000/mysql:8.4@" + digest:       "8.4",
+		"registry.example.com/mysql:9.1@" + digest: "9.1",
 	} {
 		v, err := FromImage(image)
 		if err != nil || v.String() != want {
 			t.Errorf("FromImage(%q) = %v, %v; want %s", image, v, err, want)
 		}
 	}
-	for _, image := range []string{"mysql", "registry.local:5000/mysql", "mysql:lts"} {
+	for _, image := range []string{
+		"mysql", "registry.local:5000/mysql", "mysql:lts",
+		"mysql@" + digest, "localhost:5000/mysql@" + digest,
+	} {
 		if _, err := FromImage(image); err == nil {
 			t.Errorf("FromImage(%q) accepted an image without a supported tag", image)
+		}
+	}
+}
+
+func TestAdmits(t *testing.T) {
+	for _, tt := range []struct {
+		v, w string
+		want bool
+	}{
+		{"8.4", "8.4", true},
+		{"8.4", "8.4.3", true},
+		{"8.4.3", "8.4.3", true},
+		{"8.4.3", "8.4.2", false},
+		{"8.4.3", "8.4", false},
+		{"8.4", "9.1", false},
+		{"8.4", "8.0.40", false},
+	} {
+		if got := mustParse(t, tt.v).Admits(mustParse(t, tt.w)); got != tt.want {
+			t.Errorf("%s.Admits(%s) = %v, want %v", tt.v, tt.w, got, tt.want)
+		}
+	}
+}
+
+func TestSplitImage(t *testing.T) {
+	for ref, want := range map[string][3]string{
+		"mysql":                                {"mysql", "", ""},
+		"mysql:8.4":                            {"mysql", "8.4", ""},
+		"localhost:5000/mysql":                 {"localhost:5000/mysql", "", ""},
+		"localhost:5000/mysql:8.4.3@" + digest: {"localhost:5000/mysql", "8.4.3", digest},
+		"registry.example.com/mysql@" + digest: {"registry.example.com/mysql", "", digest},
+	} {
+		if name, tag, dig := SplitImage(ref); [3]string{name, tag, dig} != want {
+			t.Errorf("SplitImage(%q) = %q, %q, %q; want %q", ref, name, tag, dig, want)
 		}
 	}
 }

@@ -77,6 +77,9 @@ func CheckDeployed(cfg config.Config, d Deployed) error {
 	if d.MySQLVersion != "" {
 		if old, err := mysqlversion.Parse(d.MySQLVersion); err == nil {
 			if err := mysqlversion.CheckUpgrade(old, cfg.MySQLVersion); err != nil {
+				if cfg.MySQLImage != "" {
+					err = fmt.Errorf("%w (%s is the tag of %s:mysqlImage %q)", err, cfg.MySQLVersion, config.Project, cfg.MySQLImage)
+				}
 				return fmt.Errorf("refused before any change: %w", err)
 			}
 		}

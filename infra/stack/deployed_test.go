@@ -21,6 +21,11 @@ func TestRefusedAgainstTheDeployedStack(t *testing.T) {
 		{map[string]string{"mysqlVersion": "8.4.3"}, nil},
 		{map[string]string{"mysqlVersion": "9.1", "mysqlStorageSize": "30Gi"}, nil},
 		{map[string]string{"mysqlVersion": "8.0"}, []string{"counter-mysql:mysqlVersion", "8.4 -> 8.0", "set counter-mysql:mysqlVersion back to 8.4"}},
+		{map[string]string{"mysqlImage": "localhost:5000/mysql:8.4.3"}, nil},
+		// The image's tag is the version checked, and the message says where it came from.
+		{map[string]string{"mysqlVersion": "8.0", "mysqlImage": "localhost:5000/mysql:8.0.40"}, []string{
+			"8.4 -> 8.0.40 is a downgrade", `(8.0.40 is the tag of counter-mysql:mysqlImage "localhost:5000/mysql:8.0.40")`,
+		}},
 		{map[string]string{"mysqlStorageSize": "10Gi"}, []string{"counter-mysql:mysqlStorageSize 10Gi", "deployed volume's 20Gi", "set it back to 20Gi"}},
 		{map[string]string{"kubernetesVersion": "1.35"}, nil},
 		{map[string]string{"kubernetesVersion": "1.34"}, []string{"counter-mysql:kubernetesVersion: 1.35 -> 1.34 is a downgrade", "set counter-mysql:kubernetesVersion back to 1.35"}},

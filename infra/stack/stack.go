@@ -216,6 +216,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		Namespace:            namespace,
 		Instance:             instance,
 		Version:              cfg.MySQLVersion,
+		Image:                cfg.MySQLImage,
 		StorageClassName:     storageClass,
 		StorageSize:          cfg.MySQLStorageSize.String(),
 		Sizing:               sizing,

@@ -132,6 +132,9 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 		{map[string]string{"kubernetesVersion": "1.31"}, "counter-mysql:kubernetesVersion 1.31 reached the end of EKS extended support on 2026-11-26"},
 		{map[string]string{"kubernetesVersion": "1.37"}, "counter-mysql:kubernetesVersion 1.37 is not offered by EKS"},
 		{map[string]string{"vpcId": "vpc-0123456789abcdef1"}, "counter-mysql:vpcId vpc-0123456789abcdef1 needs subnets in at least two availability zones"},
+		{map[string]string{"mysqlImage": "reg/mysql:9.1"}, `counter-mysql:mysqlImage "reg/mysql:9.1" has MySQL 9.1 but counter-mysql:mysqlVersion is 8.4`},
+		{map[string]string{"mysqlImage": "reg/mysql@" + digest}, "a digest alone cannot say which MySQL it is: add the tag before the @digest"},
+		{map[string]string{"mysqlImage": "Reg/MySQL 8.4"}, "counter-mysql:mysqlImage \"Reg/MySQL 8.4\" is not an image reference"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -143,6 +146,38 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 				t.Fatalf("registered %d resources before failing", len(rec.Resources))
 			}
 		})
+	}
+}
+
+// digest is a well-formed image digest.
+const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// TestMySQLImageFromAMirror: the StatefulSet runs mysqlImage as given, pulled once when a
+// patch or a digest pins it, and its tag is the deployed version (label and output).
+func TestMySQLImageFromAMirror(t *testing.T) {
+	tests := []struct{ image, runs, pull, version string }{
+		{"", "mysql:8.4", "Always", "8.4"},
+		{"localhost:5000/mysql:8.4", "localhost:5000/mysql:8.4", "Always", "8.4"},
+		{"localhost:5000/mysql:8.4.3", "localhost:5000/mysql:8.4.3", "IfNotPresent", "8.4.3"},
+		{"registry.example.com/mysql:8.4@" + digest, "registry.example.com/mysql:8.4@" + digest, "IfNotPresent", "8.4"},
+	}
+	for _, tt := range tests {
+		overrides := map[string]string{"mysqlImage": tt.image}
+		sts, ok := stacktest.MustRun(t, overrides).Get("kubernetes:apps/v1:StatefulSet", "mysql")
+		if !ok {
+			t.Fatal("no StatefulSet")
+		}
+		tmpl := pulumitest.Field(sts.Object(), "spec", "template")
+		c := pulumitest.Field(tmpl, "spec", "containers", "0")
+		if image, pull := pulumitest.Field(c, "image"), pulumitest.Field(c, "imagePullPolicy"); image != tt.runs || pull != tt.pull {
+			t.Errorf("mysqlImage %q: runs %v (%v), want %s (%s)", tt.image, image, pull, tt.runs, tt.pull)
+		}
+		if got := pulumitest.Field(tmpl, "metadata", "labels", "app.kubernetes.io/version"); got != tt.version {
+			t.Errorf("mysqlImage %q: version label %v, want %s", tt.image, got, tt.version)
+		}
+		if values, _ := outputs(t, overrides); values["mysqlVersion"] != tt.version {
+			t.Errorf("mysqlImage %q: output mysqlVersion %q, want %s", tt.image, values["mysqlVersion"], tt.version)
+		}
 	}
 }
 
