@@ -59,6 +59,10 @@ func needMySQLSources(t *testing.T) {
 	t.Helper()
 	need(t, have("mariadbd") || have("/usr/sbin/mariadbd"), "mariadbd not installed: apt-get install mariadb-server mariadb-client")
 	need(t, have("dpkg") && have("ldd"), "dpkg or ldd missing: the MySQL stand-in is built from Debian's packages")
+	for _, pkg := range append([]string{"mariadb-client", "mariadb-server"}, mariadbPackages...) {
+		out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
+		need(t, strings.HasSuffix(string(out), " installed"), pkg+" not installed: apt-get install mariadb-server mariadb-client")
+	}
 	need(t, have("go"), "go not on PATH: the images compile Go programs")
 }
 
