@@ -103,6 +103,15 @@ func mysqlTest(ctx context.Context, t *testing.T, mysqlTar string) {
 
 	// First start: the entrypoint initialises an empty volume.
 	c := start(appPW)
+	// The restrictions hold: no capabilities, no new privileges, uid 999, read-only root.
+	if status, err := c.exec(ctx, "cat", "/proc/self/status"); err != nil ||
+		!strings.Contains(status, "\nCapEff:\t0000000000000000\n") || !strings.Contains(status, "\nNoNewPrivs:\t1\n") ||
+		!strings.Contains(status, "\nUid:\t999\t999\t999\t999\n") {
+		t.Errorf("the container's process status: %v\n%s", err, status)
+	}
+	if out, err := c.exec(ctx, "sh", "-c", ": >/etc/mysql/probe"); err == nil || !strings.Contains(out, "Read-only file system") {
+		t.Errorf("writing to the root filesystem: %v, %s; want read-only", err, out)
+	}
 	if fi, err := os.Stat(filepath.Join(volume, "data", "mysql")); err != nil || !owned(fi, MySQLUID) {
 		t.Errorf("data directory %s/data/mysql: %v, want it created by uid %d", volume, err, MySQLUID)
 	}
