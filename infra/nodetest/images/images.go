@@ -23,7 +23,7 @@
 //     utf8mb4_0900_ai_ci, and no in-server upgrade: every tag is the same image, so a
 //     "version upgrade" changes the tag only. my.cnf sets the MySQL 8 defaults that matter
 //     here (binary log on as binlog.NNNNNN, ROW format, 30 days; sql_mode; utf8mb4;
-//     max_allowed_packet 64M).
+//     max_allowed_packet 64M; innodb_autoinc_lock_mode 2).
 //   - Running as root: the official image steps down to mysql with gosu; this one refuses
 //     and must be run as uid 999 (its config says 999:999; the pod sets it anyway).
 //   - Time zone tables: MYSQL_INITDB_SKIP_TZINFO is always in effect (no zoneinfo).
@@ -32,6 +32,9 @@
 //     /docker-entrypoint-startdb.d are not handled.
 //   - No socket symlink at the package's compiled-in path (the official mysql_socket_fix):
 //     here /var/run is /run, so that path is the socket.
+//   - Of the other programs only mysql, mysqladmin, mariadb-check and mariadb-upgrade: no
+//     mysqldump, mysqlbinlog or mysqlsh (nothing in the project runs them in the pod);
+//     no MYSQL_MAJOR or MYSQL_VERSION in the environment.
 package images
 
 import (
