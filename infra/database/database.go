@@ -605,7 +605,7 @@ func podSpec(args *Args, files serverFiles, secret pulumi.StringOutput) *corev1.
 			Name:  pulumi.String(containerName),
 			Image: pulumi.String(args.image()),
 			// The image's entrypoint, behind startScript: accounts follow the Secret.
-			Command: pulumi.ToStringArray([]string{"sh", "-c", startScript(), "mysql-start", dataDir, initDir, "docker-entrypoint.sh", "mysqld"}),
+			Command: pulumi.ToStringArray(containerCommand()),
 			Env: corev1.EnvVarArray{
 				fromSecret("MYSQL_ROOT_PASSWORD", SecretKeyRootPassword),
 				&corev1.EnvVarArgs{Name: pulumi.String("MYSQL_DATABASE"), Value: pulumi.String(schema.Database)},
