@@ -13,7 +13,7 @@ test:
 test-unit:
 	go run ./internal/testrun -unit
 
-## kube-bins: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (pinned) once
+## kube-bins: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, and the real node's kubelet, kube-proxy and coredns (pinned) once
 kube-bins:
 	bash infra/kubetest/tools/build.sh
 
