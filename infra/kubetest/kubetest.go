@@ -42,6 +42,9 @@ import (
 // Version is the Kubernetes release the binaries are built from (see build.sh).
 const Version = "v1.33.13"
 
+// ServiceCIDR is the range of the Services' ClusterIPs.
+const ServiceCIDR = "10.96.0.0/16"
+
 // NodeName is the kwok-managed Node every cluster has.
 const NodeName = "kwok-node-0"
 
@@ -184,7 +187,7 @@ func StartControlPlane() (c *Cluster, err error) {
 		"--client-ca-file="+pki.ca.CertFile,
 		"--authorization-mode=Node,RBAC",
 		"--allow-privileged=true", // as on EKS: Pod Security admission is what restricts pods
-		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-cluster-ip-range="+ServiceCIDR,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+pki.saPublic,
 		"--service-account-signing-key-file="+pki.saPrivate,

@@ -31,7 +31,7 @@ var usually = map[string]string{
 }
 
 // serverPackages start servers or control planes; -unit leaves them out.
-var serverPackages = []string{"infra/e2e", "infra/kubetest", "infra/enginetest", "infra/nodetest/images"}
+var serverPackages = []string{"infra/e2e", "infra/kubetest", "infra/enginetest", "infra/nodetest", "infra/nodetest/images"}
 
 func main() {
 	unit := flag.Bool("unit", false, "unit tests only: no set-up, no database, Kubernetes or engine tier")

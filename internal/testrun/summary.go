@@ -68,6 +68,7 @@ var tiers = []tier{
 	{"real Kubernetes API server", []rule{{"infra/e2e", nil}, {"infra/kubetest", nil}}},
 	{"kube-score on the rendered objects", []rule{{"infra/kubescore", nil}}},
 	{"real Pulumi engine (CLI + provider)", []rule{{"infra/enginetest/...", nil}}},
+	{"real node: kubelet, containerd, runc, real pods", []rule{{"infra/nodetest/...", nil}}},
 	{"Docker image build", []rule{{"infra/image", regexp.MustCompile(`^TestBuildImage$`)}}},
 	{"Pulumi program under mocks, tooling", []rule{{"infra/...", nil}, {"internal/...", nil}}},
 }

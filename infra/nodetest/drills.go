@@ -1,0 +1,132 @@
+package nodetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// TagImage gives image src the reference dst too, as a push of the same image under a
+// new tag would (a rolling update to a "new" app image).
+func (n *Node) TagImage(ctx context.Context, src, dst string) error {
+	_, err := n.ctr(ctx, "images", "tag", "--force", src, dst)
+	return err
+}
+
+// Kill sends SIGKILL to every live process of the sandbox whose command name is comm
+// (e.g. "mariadbd" inside the MySQL container) and returns how many it killed: a crash,
+// with no chance to flush or shut down.
+func Kill(comm string) (int, error) {
+	pids, err := processes(func(name string) bool { return name == comm })
+	if err != nil {
+		return 0, err
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return 0, fmt.Errorf("kill -9 %d (%s): %w", pid, comm, err)
+		}
+	}
+	return len(pids), nil
+}
+
+// processes are the PIDs of the sandbox's live processes (not zombies) whose command
+// name matches. /proc is the sandbox's own: it sees only its PID namespace.
+func processes(match func(comm string) bool) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses, the state follows the last ')'.
+		s := string(stat)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open || close+2 >= len(s) {
+			continue
+		}
+		if state := s[close+2]; state == 'Z' || state == 'X' {
+			continue
+		}
+		if match(s[open+1 : close]) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// Reboot is a power cut and restart of the node: the kubelet and containerd are killed,
+// every container with them (runc's shims and everything in the pods' cgroups), then
+// containerd and the kubelet start again on the same state and volumes, and Reboot
+// returns once the Node is Ready. The control plane keeps running, as on a managed
+// cluster.
+func (n *Node) Reboot(ctx context.Context) error {
+	for _, p := range []interface{ Kill() error }{n.kubelet, n.containerd} {
+		if err := p.Kill(); err != nil {
+			return err
+		}
+	}
+	if err := killContainers(n.cgroupRoot); err != nil {
+		return err
+	}
+	if err := n.startContainerd(ctx); err != nil {
+		return err
+	}
+	return n.runKubelet(ctx, n.path("kubelet.yaml"))
+}
+
+// killContainers kills runc's shims and every process of the pods under cgroup root.
+func killContainers(root string) error {
+	shims, err := processes(func(comm string) bool { return strings.HasPrefix(comm, "containerd-shim") })
+	if err != nil {
+		return err
+	}
+	for _, pid := range shims {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if err := killCgroup(root); err != nil {
+		return fmt.Errorf("killing the pods' processes: %w", err)
+	}
+	return nil
+}
+
+// killCgroup sends SIGKILL to every process in root's cgroups (the pids hierarchy lists
+// them all) until none is left.
+func killCgroup(root string) error {
+	for range 50 {
+		var pids []int
+		_ = filepath.WalkDir(filepath.Join(cgroupFS, "pids", root), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+				return nil
+			}
+			b, _ := os.ReadFile(p)
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					pids = append(pids, pid)
+				}
+			}
+			return nil
+		})
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("processes are still left in " + root)
+}
