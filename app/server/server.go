@@ -36,7 +36,7 @@ type Deps struct {
 func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return middleware(d.Log, d.Metrics, mux)
+	return middleware(d.Log, d.Metrics, d.ShuttingDown, mux)
 }
 
 // errorBody is every error response.
@@ -60,6 +60,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) error {
 var (
 	jsonContentType = []string{"application/json"}
 	noStore         = []string{"no-store"}
+	connectionClose = []string{"close"}
 	contentLengths  [64][]string // of the bodies shorter than 64 bytes: every number's
 )
 
@@ -230,9 +231,15 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // middleware recovers panics (logged, answered 500 so one bad request cannot take the
 // process down) and records every request by route pattern (not raw path, which is
 // unbounded) and status code.
-func middleware(log *slog.Logger, m *Metrics, mux *http.ServeMux) http.Handler {
+func middleware(log *slog.Logger, m *Metrics, shuttingDown func() bool, mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if shuttingDown() {
+			// net/http closes the connection after this answer, and the client, told so,
+			// opens a new one, which the Service sends to a ready replica: no keep-alive
+			// connection is left for the listener's close to cut under a request.
+			w.Header()["Connection"] = connectionClose
+		}
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {

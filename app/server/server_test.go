@@ -191,6 +191,27 @@ func TestHealthz(t *testing.T) {
 	wantError(t, resp, body, http.StatusServiceUnavailable)
 }
 
+// TestShuttingDownClosesKeptConnections: once the process is stopping, every answer
+// says Connection: close and the server closes the connection after it, so keep-alive
+// clients move to another replica during SHUTDOWN_DELAY. Without it a client kept its
+// connection until the listener closed and could lose a request it sent just then (a
+// reset seen in a rolling update on the real node, issue 23).
+func TestShuttingDownClosesKeptConnections(t *testing.T) {
+	f := newFixture(t)
+	resp, _ := f.do(t, http.MethodGet, "/get-number")
+	// resp.Close: the answer said Connection: close (the client strips the header itself).
+	if resp.Close {
+		t.Error("serving: the answer closes the connection, want it kept")
+	}
+	f.down.Store(true)
+	for _, path := range []string{"/get-number", "/readyz", "/no-such-path"} {
+		resp, _ := f.do(t, http.MethodGet, path)
+		if !resp.Close {
+			t.Errorf("shutting down, %s: the connection is kept, want Connection: close", path)
+		}
+	}
+}
+
 func TestReadyz(t *testing.T) {
 	f := newFixture(t)
 	resp, body := f.do(t, http.MethodGet, "/readyz")
