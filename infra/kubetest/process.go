@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -24,6 +25,8 @@ type Process struct {
 	LogFile string
 	done    chan struct{} // closed when the process has exited
 	err     error         // exit status, valid once done is closed
+	// ended is set by Stop and Kill: the process was ended on purpose, not failed.
+	ended atomic.Bool
 }
 
 // startProcess starts bin with args, stdout and stderr going to dir/name.log.
@@ -50,9 +53,12 @@ func startProcess(dir, name, bin string, args ...string) (*Process, error) {
 	return p, nil
 }
 
-// Exited reports an error if the process has already ended, which during start-up
-// means it failed.
+// Exited reports an error if the process has ended other than by Stop or Kill, which
+// during start-up means it failed.
 func (p *Process) Exited() error {
+	if p.ended.Load() {
+		return nil
+	}
 	select {
 	case <-p.done:
 		return fmt.Errorf("%s exited during start-up (%v); log %s:\n%s", p.name, p.err, p.LogFile, p.logTail())
@@ -64,6 +70,7 @@ func (p *Process) Exited() error {
 // Stop ends the process group with SIGTERM, then SIGKILL after stopGrace; a process
 // that has already exited is left alone.
 func (p *Process) Stop() error {
+	p.ended.Store(true)
 	select {
 	case <-p.done: // already exited and reaped: its PID may belong to someone else now
 		return nil
@@ -87,6 +94,7 @@ func (p *Process) Stop() error {
 
 // Kill ends the process group at once with SIGKILL, as a crash would, and waits for it.
 func (p *Process) Kill() error {
+	p.ended.Store(true)
 	select {
 	case <-p.done:
 		return nil
