@@ -2,7 +2,7 @@
 SHELL := bash
 BIN   := $(CURDIR)/bin
 
-.PHONY: test test-unit test-kube test-engine kube-bins kube-score engine-bins lint tools bench bench-sweep run run-local ci
+.PHONY: test test-unit test-kube test-engine test-node kube-bins kube-score engine-bins lint tools bench bench-sweep run run-local ci
 
 ## test: every test tier, after the set-up a fresh machine needs (MariaDB when allowed, the
 ## pinned test binaries, cached); prints each skip reason and ends with a table of tiers
@@ -32,6 +32,10 @@ engine-bins:
 ## test-engine: build the binaries if missing, then run only the real-engine tier (pulumi preview/up/destroy)
 test-engine: kube-bins engine-bins
 	KUBETEST_REQUIRE=1 ENGINETEST_REQUIRE=1 go test -count=1 -timeout 30m -v ./infra/enginetest/...
+
+## test-node: build the binaries if missing, then run only the real-node tier (kubelet, containerd, real pods; needs root)
+test-node: kube-bins engine-bins
+	NODETEST_REQUIRE=1 ENGINETEST_REQUIRE=1 go test -count=1 -timeout 30m -v ./infra/nodetest/...
 
 ## tools: the pinned linters from .ci/tools/go.mod, into ./bin
 tools:

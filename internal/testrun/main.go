@@ -25,6 +25,7 @@ const heartbeatEvery = 30 * time.Second
 // load average of 13-16 infra/e2e 42 s, app/service 29 s, app/mysqltest 16 s.
 var usually = map[string]string{
 	"infra/enginetest": "~8 min",
+	"infra/nodetest":   "~4-6 min",
 	"infra/e2e":        "~40 s",
 	"app/service":      "20-30 s",
 	"app/mysqltest":    "~15 s",
