@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // cgroupFS is where the machine mounts its cgroup hierarchies (v1, one per controller).
@@ -73,16 +74,54 @@ func removeCgroups(root string) error {
 	return errors.Join(errs...)
 }
 
-// removeStaleCgroups removes what a killed run left: empty cgroups under nodetest-* roots.
+// lockDir holds one lock file per node's cgroup root, held for the life of the test
+// binary that uses the root: the kernel releases the lock however the process dies, so a
+// root whose lock can be taken belongs to a run that is over.
+var lockDir = filepath.Join(os.TempDir(), "nodetest-cgroups")
+
+// heldLocks keeps this run's lock files open (and so locked) until the process exits.
+var heldLocks []*os.File
+
+// claimCgroupRoot returns a new cgroup root for a node, locked as this run's.
+func claimCgroupRoot() (string, error) {
+	if err := os.MkdirAll(lockDir, 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(lockDir, "nodetest-*.lock")
+	if err != nil {
+		return "", err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return "", fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	heldLocks = append(heldLocks, f)
+	return "/" + strings.TrimSuffix(filepath.Base(f.Name()), ".lock"), nil
+}
+
+// releaseCgroupRoot removes root's cgroups and then its lock file.
+func releaseCgroupRoot(root string) error {
+	if err := removeCgroups(root); err != nil {
+		return err
+	}
+	return os.Remove(filepath.Join(lockDir, strings.TrimPrefix(root, "/")+".lock"))
+}
+
+// removeStaleCgroups removes the cgroups that killed runs left (their processes died with
+// them, their directories stay), and only those: a root whose lock is still held belongs
+// to a run in progress, maybe another package's.
 func removeStaleCgroups() {
-	seen := map[string]bool{}
-	for _, h := range hierarchies() {
-		entries, _ := os.ReadDir(h)
-		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), "nodetest-") && !seen[e.Name()] {
-				seen[e.Name()] = true
-				_ = removeCgroups("/" + e.Name())
+	locks, _ := filepath.Glob(filepath.Join(lockDir, "nodetest-*.lock"))
+	for _, lock := range locks {
+		f, err := os.Open(lock)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			if removeCgroups("/"+strings.TrimSuffix(filepath.Base(lock), ".lock")) == nil {
+				_ = os.Remove(lock)
 			}
 		}
+		f.Close()
 	}
 }

@@ -41,11 +41,15 @@ func (n *Node) path(elem ...string) string { return filepath.Join(append([]strin
 // CoreDNS, each once the previous one is usable, and loads the images.
 func start(t testing.TB) (n *Node, err error) {
 	removeStaleCgroups()
+	cgroupRoot, err := claimCgroupRoot()
+	if err != nil {
+		return nil, err
+	}
 	cp, err := kubetest.StartControlPlane()
 	if err != nil {
 		return nil, err
 	}
-	n = &Node{Cluster: cp, Dir: cp.Dir, cgroupRoot: "/nodetest-" + filepath.Base(cp.Dir)}
+	n = &Node{Cluster: cp, Dir: cp.Dir, cgroupRoot: cgroupRoot}
 	defer func() {
 		if err != nil {
 			err = errors.Join(fmt.Errorf("nodetest: starting the node (logs kept in %s): %w", n.Dir, err), n.stop(true))
@@ -77,7 +81,7 @@ func start(t testing.TB) (n *Node, err error) {
 // under Dir (they would keep it from being removed), the node's
 // cgroups, and Dir unless keep.
 func (n *Node) stop(keep bool) error {
-	errs := []error{n.Cluster.Stop(true), killContainers(n.cgroupRoot), unmountUnder(n.Dir), removeCgroups(n.cgroupRoot)}
+	errs := []error{n.Cluster.Stop(true), killContainers(n.cgroupRoot), unmountUnder(n.Dir), releaseCgroupRoot(n.cgroupRoot)}
 	if !keep {
 		errs = append(errs, os.RemoveAll(n.Dir))
 	}
