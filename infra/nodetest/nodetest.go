@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
@@ -106,15 +105,8 @@ func skip(t testing.TB) {
 	t.Skip(msg)
 }
 
-// shared is the node of one test binary, started by the first test that asks for it and
-// stopped by Main.
-var shared struct {
-	sync.Mutex
-	inMain  bool
-	started bool
-	node    *Node
-	err     error
-}
+// shared is the node of one test binary.
+var shared kubetest.Fixture[*Node]
 
 // Main runs the package's tests inside the sandbox (see the package comment) and stops
 // the shared node at the end. Use it as
@@ -137,25 +129,12 @@ func Main(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "nodetest: setting up the sandbox:", err)
 		return m.Run()
 	}
-	shared.Lock()
-	shared.inMain = true
-	shared.Unlock()
-
-	code := m.Run()
-
-	shared.Lock()
-	defer shared.Unlock()
-	if n := shared.node; n != nil {
-		failed := code != 0
-		if err := n.stop(failed); err != nil {
-			fmt.Fprintln(os.Stderr, "nodetest:", err)
-			code = 1
-		}
+	return shared.Run(m, "nodetest", func(n *Node, failed bool) error {
 		if failed {
-			fmt.Fprint(os.Stderr, "nodetest: ", n.Cluster.LogReport())
+			defer fmt.Fprint(os.Stderr, "nodetest: ", n.Cluster.LogReport())
 		}
-	}
-	return code
+		return n.stop(failed)
+	})
 }
 
 // Shared returns the package's node, starting it on first use. Tests sharing it work in
@@ -163,22 +142,13 @@ func Main(m *testing.M) int {
 func Shared(t testing.TB) *Node {
 	t.Helper()
 	skip(t)
-	shared.Lock()
-	defer shared.Unlock()
-	if !shared.inMain {
-		t.Fatal("nodetest.Shared needs func TestMain(m *testing.M) { os.Exit(nodetest.Main(m)) } in the test package")
-	}
-	if !shared.started {
-		shared.started = true
-		shared.node, shared.err = start(t)
-		if shared.err == nil {
-			t.Logf("node %s started; its logs are in %s", NodeName, shared.node.Cluster.Dir)
+	return shared.Get(t, "nodetest.Main(m)", func() (*Node, error) {
+		n, err := start(t)
+		if err == nil {
+			t.Logf("node %s started; its logs are in %s", NodeName, n.Dir)
 		}
-	}
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.node
+		return n, err
+	})
 }
 
 // errNotReady is a check's "not yet" without a more specific reason.
