@@ -275,9 +275,10 @@ func TestPauseUnderRunc(t *testing.T) {
 	}
 }
 
-// extract unpacks the image tagged ref in the docker-archive tarPath into dir, with the
-// owners and modes of its layers, and returns its configuration.
-func extract(t *testing.T, tarPath, ref, dir string) *v1.ConfigFile {
+// eachEntry reads the image tagged ref in the docker-archive tarPath, calls fn on every
+// entry of its flattened layers in order (r reads a regular file's contents), and returns
+// the image's configuration.
+func eachEntry(t *testing.T, tarPath, ref string, fn func(h *tar.Header, r io.Reader) error) *v1.ConfigFile {
 	t.Helper()
 	tag, err := name.NewTag(ref)
 	if err != nil {
@@ -291,23 +292,34 @@ func extract(t *testing.T, tarPath, ref, dir string) *v1.ConfigFile {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	flat := mutate.Extract(img)
 	defer flat.Close()
 	tr := tar.NewReader(flat)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return cfg
+		}
+		if err == nil {
+			err = fn(h, tr)
 		}
 		if err != nil {
-			t.Fatalf("reading %s's layers: %v", ref, err)
+			t.Fatalf("reading %s's layers: %s: %v", ref, h.Name, err)
 		}
-		clean := filepath.Clean("/" + h.Name)
-		target := filepath.Join(dir, clean)
+	}
+}
+
+// extract unpacks the image tagged ref in the docker-archive tarPath into dir, with the
+// owners and modes of its layers, and returns its configuration.
+func extract(t *testing.T, tarPath, ref, dir string) *v1.ConfigFile {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return eachEntry(t, tarPath, ref, func(h *tar.Header, r io.Reader) error {
+		target := filepath.Join(dir, filepath.Clean("/"+h.Name))
 		mode := h.FileInfo().Mode()
+		var err error
 		switch h.Typeflag {
 		case tar.TypeDir:
 			err = os.Mkdir(target, 0o700)
@@ -317,7 +329,7 @@ func extract(t *testing.T, tarPath, ref, dir string) *v1.ConfigFile {
 		case tar.TypeReg:
 			var f *os.File
 			if f, err = os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
-				_, err = io.Copy(f, tr)
+				_, err = io.Copy(f, r)
 				err = errors.Join(err, f.Close())
 			}
 		case tar.TypeSymlink:
@@ -331,11 +343,8 @@ func extract(t *testing.T, tarPath, ref, dir string) *v1.ConfigFile {
 		if err == nil && h.Typeflag != tar.TypeSymlink {
 			err = os.Chmod(target, mode.Perm()|mode&(os.ModeSticky|os.ModeSetuid|os.ModeSetgid)) // after chown, which clears set-id bits
 		}
-		if err != nil {
-			t.Fatalf("unpacking %s: %s: %v", ref, clean, err)
-		}
-	}
-	return cfg
+		return err
+	})
 }
 
 // userOf parses an image's "uid:gid".

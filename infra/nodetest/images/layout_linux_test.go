@@ -4,17 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"debug/elf"
-	"errors"
 	"io"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // entry is a file of an image as its layers have it.
@@ -26,40 +22,20 @@ type entry struct {
 // readImage returns the configuration and the files of the image tagged ref in tarPath.
 func readImage(t *testing.T, tarPath, ref string) (v1.Config, map[string]entry) {
 	t.Helper()
-	tag, err := name.NewTag(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := tarball.ImageFromPath(tarPath, &tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.OS != "linux" || len(cfg.RootFS.DiffIDs) == 0 {
-		t.Errorf("%s: os %q, %d layers", ref, cfg.OS, len(cfg.RootFS.DiffIDs))
-	}
 	files := map[string]entry{}
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	cfg := eachEntry(t, tarPath, ref, func(h *tar.Header, r io.Reader) error {
 		e := entry{hdr: h}
 		if h.Typeflag == tar.TypeReg {
-			if e.data, err = io.ReadAll(tr); err != nil {
-				t.Fatal(err)
+			var err error
+			if e.data, err = io.ReadAll(r); err != nil {
+				return err
 			}
 		}
 		files["/"+strings.TrimSuffix(h.Name, "/")] = e
+		return nil
+	})
+	if cfg.OS != "linux" || len(cfg.RootFS.DiffIDs) == 0 {
+		t.Errorf("%s: os %q, %d layers", ref, cfg.OS, len(cfg.RootFS.DiffIDs))
 	}
 	return cfg.Config, files
 }
