@@ -329,3 +329,19 @@ func (s *Stack) URNs(t *testing.T) []string {
 	}
 	return urns
 }
+
+// PasswordURNs are the URNs of the stack's two generated passwords, for the rotation
+// README documents (`pulumi up --replace` of both); t fails unless there are two.
+func (s *Stack) PasswordURNs(t *testing.T) []string {
+	t.Helper()
+	var urns []string
+	for _, urn := range s.URNs(t) {
+		if strings.Contains(urn, "random:index/randomPassword:RandomPassword") {
+			urns = append(urns, urn)
+		}
+	}
+	if len(urns) != 2 {
+		t.Fatalf("want the two RandomPassword resources, found %v", urns)
+	}
+	return urns
+}

@@ -133,15 +133,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("replacing the passwords rotates them and rolls MySQL and the app", func(t *testing.T) {
-		var urns []string
-		for _, urn := range s.URNs(t) {
-			if strings.Contains(urn, "random:index/randomPassword:RandomPassword") {
-				urns = append(urns, urn)
-			}
-		}
-		if len(urns) != 2 {
-			t.Fatalf("want the two RandomPassword resources, found %v", urns)
-		}
+		urns := s.PasswordURNs(t)
 		mysqlPod, err := w.client.CoreV1().Pods(ns).Get(ctx, pod0, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)

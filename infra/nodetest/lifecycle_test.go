@@ -395,15 +395,7 @@ func TestUserLife(t *testing.T) {
 
 	t.Run("password rotation by up: MySQL and the app follow the Secret", func(t *testing.T) {
 		before := s.number(t)
-		var urns []string
-		for _, urn := range s.URNs(t) {
-			if strings.Contains(urn, "RandomPassword") {
-				urns = append(urns, urn)
-			}
-		}
-		if len(urns) != 2 {
-			t.Fatalf("want the two RandomPassword resources, found %v", urns)
-		}
+		urns := s.PasswordURNs(t)
 		var upTook time.Duration
 		ops := s.underLoad(t, 5*time.Second, func() {
 			start := time.Now()
