@@ -258,17 +258,6 @@ func failures(ops []loadtest.Op) []string {
 	return out
 }
 
-// maxNumber is the highest number the history handed out.
-func maxNumber(ops []loadtest.Op) int64 {
-	var m int64
-	for _, o := range ops {
-		if o.OK() && o.Number > m {
-			m = o.Number
-		}
-	}
-	return m
-}
-
 // TestUserLife runs one stack through what its users do, on real containers: up, the
 // drills under load, upgrades and a node restart, then a destroy that keeps the volume and
 // a new stack that adopts it, and a destroy that deletes it.
