@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/counter-mysql/counter-mysql/infra/kubetest"
 )
 
 // TagImage gives image src the reference dst too, as a push of the same image under a
@@ -74,7 +76,7 @@ func processes(match func(comm string) bool) ([]int, error) {
 // returns once the Node is Ready. The control plane keeps running, as on a managed
 // cluster.
 func (n *Node) Reboot(ctx context.Context) error {
-	for _, p := range []interface{ Kill() error }{n.kubelet, n.containerd} {
+	for _, p := range []*kubetest.Process{n.kubelet, n.containerd} {
 		if err := p.Kill(); err != nil {
 			return err
 		}
@@ -82,7 +84,7 @@ func (n *Node) Reboot(ctx context.Context) error {
 	if err := killContainers(n.cgroupRoot); err != nil {
 		return err
 	}
-	if err := n.startContainerd(ctx); err != nil {
+	if err := n.runContainerd(ctx); err != nil {
 		return err
 	}
 	return n.runKubelet(ctx, n.path("kubelet.yaml"))

@@ -85,12 +85,6 @@ func (w *world) newStack(t *testing.T, namespace string, overrides map[string]st
 	return &stack{Stack: w.env.NewStack(t, name, cfg), w: w, namespace: namespace, config: cfg}
 }
 
-// set changes config keys of the stack.
-func (s *stack) set(t *testing.T, config map[string]string) {
-	t.Helper()
-	s.SetConfig(t, config)
-}
-
 // serviceURL is the app's Service, as a pod or `kubectl port-forward` reaches it: its
 // ClusterIP, routed by kube-proxy's rules to a ready pod.
 func (s *stack) serviceURL(t *testing.T) string {
@@ -355,7 +349,7 @@ func TestUserLife(t *testing.T) {
 		if err := w.node.TagImage(ctx, nodetest.AppImage, next); err != nil {
 			t.Fatal(err)
 		}
-		s.set(t, map[string]string{"appImage": next})
+		s.SetConfig(t, map[string]string{"appImage": next})
 		ops := s.underLoad(t, 3*time.Second, func() { s.MustUp(t) })
 		st := statuses(ops)
 		if st[http.StatusOK]+st[http.StatusServiceUnavailable] != len(ops) || st[http.StatusServiceUnavailable]*1000 > len(ops) {
@@ -371,7 +365,7 @@ func TestUserLife(t *testing.T) {
 			t.Fatal(err)
 		}
 		v := nodetest.MySQLVersions[1]
-		s.set(t, map[string]string{"mysqlVersion": v, "mysqlImage": nodetest.MySQLImage(v)})
+		s.SetConfig(t, map[string]string{"mysqlVersion": v, "mysqlImage": nodetest.MySQLImage(v)})
 		res, _ := s.MustUp(t)
 		if got := res.Outputs["mysqlVersion"].Value; got != v {
 			t.Errorf("output mysqlVersion %v, want %s", got, v)
@@ -420,7 +414,7 @@ func TestUserLife(t *testing.T) {
 	var kept string
 	last := s.number(t)
 	t.Run("destroy with retainVolumes keeps the volume's data", func(t *testing.T) {
-		s.set(t, map[string]string{"retainVolumes": "true"})
+		s.SetConfig(t, map[string]string{"retainVolumes": "true"})
 		if _, err := s.RunDestroy(t, true); err != nil {
 			t.Fatal(err)
 		}

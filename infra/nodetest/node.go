@@ -24,9 +24,9 @@ const startTimeout = 5 * time.Minute
 
 // Node is a running node and its control plane.
 type Node struct {
+	// Cluster is the control plane; its Dir also holds the node's configuration, state,
+	// volumes and logs.
 	Cluster *kubetest.Cluster
-	// Dir holds the node's configuration, state, volumes and logs (the control plane's Dir).
-	Dir string
 	// cgroupRoot is the kubelet's cgroup parent, under every mounted controller.
 	cgroupRoot string
 	// socket is containerd's gRPC socket.
@@ -35,7 +35,9 @@ type Node struct {
 	kubelet    *kubetest.Process
 }
 
-func (n *Node) path(elem ...string) string { return filepath.Join(append([]string{n.Dir}, elem...)...) }
+func (n *Node) path(elem ...string) string {
+	return filepath.Join(append([]string{n.Cluster.Dir}, elem...)...)
+}
 
 // start brings up the control plane, then containerd, the kubelet, kube-proxy and
 // CoreDNS, each once the previous one is usable, and loads the images.
@@ -49,10 +51,10 @@ func start(t testing.TB) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n = &Node{Cluster: cp, Dir: cp.Dir, cgroupRoot: cgroupRoot}
+	n = &Node{Cluster: cp, cgroupRoot: cgroupRoot}
 	defer func() {
 		if err != nil {
-			err = errors.Join(fmt.Errorf("nodetest: starting the node (logs kept in %s): %w", n.Dir, err), n.stop(true))
+			err = errors.Join(fmt.Errorf("nodetest: starting the node (logs kept in %s): %w", n.Cluster.Dir, err), n.stop(true))
 			n = nil
 		}
 	}()
@@ -78,12 +80,12 @@ func start(t testing.TB) (n *Node, err error) {
 
 // stop stops everything in reverse order of start, kills the containers (they outlive
 // containerd, as on a real node), then removes the mounts the kubelet and containerd left
-// under Dir (they would keep it from being removed), the node's
-// cgroups, and Dir unless keep.
+// under the directory (they would keep it from being removed), the node's
+// cgroups, and the directory unless keep.
 func (n *Node) stop(keep bool) error {
-	errs := []error{n.Cluster.Stop(true), killContainers(n.cgroupRoot), unmountUnder(n.Dir), releaseCgroupRoot(n.cgroupRoot)}
+	errs := []error{n.Cluster.Stop(true), killContainers(n.cgroupRoot), unmountUnder(n.Cluster.Dir), releaseCgroupRoot(n.cgroupRoot)}
 	if !keep {
-		errs = append(errs, os.RemoveAll(n.Dir))
+		errs = append(errs, os.RemoveAll(n.Cluster.Dir))
 	}
 	return errors.Join(errs...)
 }
@@ -141,8 +143,14 @@ func (n *Node) startContainerd(ctx context.Context) error {
 		n.path("containerd", "root"), n.path("containerd", "state"), n.socket, PauseImage, CNIBinDir, netd), 0o644); err != nil {
 		return err
 	}
+	return n.runContainerd(ctx)
+}
+
+// runContainerd starts containerd on the configuration startContainerd wrote and waits
+// until it serves.
+func (n *Node) runContainerd(ctx context.Context) error {
 	bin, _ := exec.LookPath("containerd")
-	p, err := n.Cluster.Start("containerd", bin, "--config", config)
+	p, err := n.Cluster.Start("containerd", bin, "--config", n.path("containerd", "config.toml"))
 	if err != nil {
 		return err
 	}

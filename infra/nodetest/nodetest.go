@@ -145,7 +145,7 @@ func Shared(t testing.TB) *Node {
 	return shared.Get(t, "nodetest.Main(m)", func() (*Node, error) {
 		n, err := start(t)
 		if err == nil {
-			t.Logf("node %s started; its logs are in %s", NodeName, n.Dir)
+			t.Logf("node %s started; its logs are in %s", NodeName, n.Cluster.Dir)
 		}
 		return n, err
 	})
