@@ -1,7 +1,7 @@
 // Package database runs one durable MySQL server in Kubernetes: a StatefulSet with one
 // replica and its own volume, a headless Service that gives the pod a stable DNS name,
-// generated credentials, a least-privilege application user, and a NetworkPolicy that
-// admits only the counter app.
+// generated credentials, least-privilege accounts for the application and a metrics
+// exporter, and a NetworkPolicy that admits only the counter app.
 //
 // There is deliberately no PodDisruptionBudget: with one replica any budget either allows
 // the eviction anyway or blocks every node drain (and so cluster upgrades) forever. A drain
@@ -71,6 +71,19 @@ const (
 	SecretKeyRootPassword = "root-password"
 	SecretKeyAppUser      = "app-user"
 	SecretKeyAppPassword  = "app-password"
+	// SecretKeyExporterPassword is ExporterUser's password.
+	SecretKeyExporterPassword = "exporter-password"
+)
+
+// The metrics exporter's account.
+const (
+	// ExporterUser is the metrics exporter's MySQL account. It can log in only from the
+	// pod's own loopback (exporterHost).
+	ExporterUser = "exporter"
+	// ExporterMaxConnections is the exporter account's MAX_USER_CONNECTIONS: mysqld_exporter
+	// opens one connection per scrape, so this admits two scrapers at once (an HA
+	// Prometheus pair) and one spare, and caps what a scrape storm can take from the app.
+	ExporterMaxConnections = 3
 )
 
 // VolumesConfigMapName is the ConfigMap that stands for the data volume's life cycle: the
@@ -274,7 +287,7 @@ func (b *builder) meta(name string) *metav1.ObjectMetaArgs {
 }
 
 // serverFiles are the ConfigMaps the pod mounts: the server configuration and the script
-// that creates the app's user on first start.
+// that creates the accounts on first start.
 type serverFiles struct{ config, initdb pulumi.StringOutput }
 
 func (b *builder) serverFiles() (serverFiles, error) {
@@ -287,7 +300,7 @@ func (b *builder) serverFiles() (serverFiles, error) {
 	}
 	initdb, err := corev1.NewConfigMap(b.ctx, b.name+"-initdb", &corev1.ConfigMapArgs{
 		Metadata: b.meta(""),
-		Data:     pulumi.StringMap{"create-app-user.sh": pulumi.String(createAppUser())},
+		Data:     pulumi.StringMap{initScriptName: pulumi.String(createAccounts())},
 	}, pulumi.Parent(b.parent))
 	if err != nil {
 		return serverFiles{}, err
@@ -513,6 +526,9 @@ func (b *builder) claimSize(sts *appsv1.StatefulSet) error {
 	return err
 }
 
+// initScriptName is the init script's file in the image's /docker-entrypoint-initdb.d.
+const initScriptName = "create-accounts.sh"
+
 // image is the container's image: Args.Image, or the official image of Args.Version.
 func (a *Args) image() string {
 	if a.Image != "" {
@@ -563,28 +579,35 @@ func (b *builder) credentials() (*corev1.Secret, pulumi.StringOutput, error) {
 	if err != nil {
 		return nil, pulumi.StringOutput{}, err
 	}
-	version := pulumi.All(root, app).ApplyT(func(pw []any) string {
-		sum := sha256.Sum256([]byte(pw[0].(string) + "\n" + pw[1].(string)))
+	exporter, err := password("exporter-password")
+	if err != nil {
+		return nil, pulumi.StringOutput{}, err
+	}
+	version := pulumi.All(root, app, exporter).ApplyT(func(pw []any) string {
+		sum := sha256.Sum256([]byte(pw[0].(string) + "\n" + pw[1].(string) + "\n" + pw[2].(string)))
 		return hex.EncodeToString(sum[:16])
 	}).(pulumi.StringOutput)
 	secret, err := corev1.NewSecret(b.ctx, b.name+"-credentials", &corev1.SecretArgs{
 		Metadata: b.meta(SecretName),
 		Type:     pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{
-			SecretKeyRootPassword: root,
-			SecretKeyAppUser:      pulumi.String(AppUser),
-			SecretKeyAppPassword:  app,
+			SecretKeyRootPassword:     root,
+			SecretKeyAppUser:          pulumi.String(AppUser),
+			SecretKeyAppPassword:      app,
+			SecretKeyExporterPassword: exporter,
 		},
 	}, pulumi.Parent(b.parent))
 	return secret, version, err
 }
 
+// fromSecret is an environment variable set from a key of the credentials Secret.
+func fromSecret(secret pulumi.StringOutput, env, key string) *corev1.EnvVarArgs {
+	return &corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{
+		SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: secret, Key: pulumi.String(key)},
+	}}
+}
+
 func podSpec(args *Args, files serverFiles, secret pulumi.StringOutput) *corev1.PodSpecArgs {
-	fromSecret := func(env, key string) *corev1.EnvVarArgs {
-		return &corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{
-			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: secret, Key: pulumi.String(key)},
-		}}
-	}
 	exec := func(command string) *corev1.ExecActionArgs {
 		return &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"sh", "-c", command})}
 	}
@@ -607,10 +630,11 @@ func podSpec(args *Args, files serverFiles, secret pulumi.StringOutput) *corev1.
 			// The image's entrypoint, behind startScript: accounts follow the Secret.
 			Command: pulumi.ToStringArray(containerCommand()),
 			Env: corev1.EnvVarArray{
-				fromSecret("MYSQL_ROOT_PASSWORD", SecretKeyRootPassword),
+				fromSecret(secret, "MYSQL_ROOT_PASSWORD", SecretKeyRootPassword),
 				&corev1.EnvVarArgs{Name: pulumi.String("MYSQL_DATABASE"), Value: pulumi.String(schema.Database)},
-				fromSecret(envAppUser, SecretKeyAppUser),
-				fromSecret(envAppPassword, SecretKeyAppPassword),
+				fromSecret(secret, envAppUser, SecretKeyAppUser),
+				fromSecret(secret, envAppPassword, SecretKeyAppPassword),
+				fromSecret(secret, envExporterPassword, SecretKeyExporterPassword),
 			},
 			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
 				Name: pulumi.String("mysql"), ContainerPort: pulumi.Int(Port),

@@ -272,7 +272,7 @@ func TestCredentialsAreSecret(t *testing.T) {
 	}
 	// Either the whole stringData or each password must be a Pulumi secret.
 	if data := secret.Inputs["stringData"]; !data.IsSecret() {
-		for _, key := range []string{database.SecretKeyRootPassword, database.SecretKeyAppPassword} {
+		for _, key := range []string{database.SecretKeyRootPassword, database.SecretKeyAppPassword, database.SecretKeyExporterPassword} {
 			if !data.ObjectValue()[resource.PropertyKey(key)].IsSecret() {
 				t.Errorf("stringData.%s is not a Pulumi secret", key)
 			}
@@ -300,10 +300,11 @@ func TestCredentialsAreSecret(t *testing.T) {
 		}
 	}
 	wantEnv := map[string]string{
-		"MYSQL_ROOT_PASSWORD": "secret:" + database.SecretKeyRootPassword,
-		"MYSQL_DATABASE":      schema.Database,
-		"APP_DB_USER":         "secret:" + database.SecretKeyAppUser,
-		"APP_DB_PASSWORD":     "secret:" + database.SecretKeyAppPassword,
+		"MYSQL_ROOT_PASSWORD":  "secret:" + database.SecretKeyRootPassword,
+		"MYSQL_DATABASE":       schema.Database,
+		"APP_DB_USER":          "secret:" + database.SecretKeyAppUser,
+		"APP_DB_PASSWORD":      "secret:" + database.SecretKeyAppPassword,
+		"EXPORTER_DB_PASSWORD": "secret:" + database.SecretKeyExporterPassword,
 	}
 	if !maps.Equal(env, wantEnv) {
 		t.Errorf("env = %v, want %v", env, wantEnv)
@@ -321,12 +322,12 @@ func TestServerFiles(t *testing.T) {
 			t.Errorf("my.cnf lacks %q:\n%s", want, cnf)
 		}
 	}
-	script, _ := pulumitest.Field(objs.get(t, "ConfigMap/mysql-initdb"), "data", "create-app-user.sh").(string)
+	script, _ := pulumitest.Field(objs.get(t, "ConfigMap/mysql-initdb"), "data", "create-accounts.sh").(string)
 	grant := "GRANT " + schema.Privileges + " ON " + schema.Database + ".* TO '${APP_DB_USER}'@'%';"
 	if !strings.Contains(script, grant) || !strings.Contains(script, "IDENTIFIED BY '${APP_DB_PASSWORD}'") {
 		t.Errorf("init script does not create the app user with exactly %q:\n%s", grant, script)
 	}
-	if strings.Contains(script, "`") || strings.Contains(script, "ALL PRIVILEGES") {
+	if strings.Contains(script, "`") || strings.Contains(script, "GRANT ALL") {
 		t.Errorf("init script has command substitution or grants too much:\n%s", script)
 	}
 }

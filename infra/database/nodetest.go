@@ -19,8 +19,9 @@ type NodeTestContainer struct {
 	Probes map[string][]string
 }
 
-// NodeTest returns the container for the given sizing and passwords.
-func NodeTest(size Sizing, rootPassword, appPassword string) NodeTestContainer {
+// NodeTest returns the container for the given sizing and passwords. It is the MySQL
+// container only: the node tier runs no metrics sidecar (its image is not offline).
+func NodeTest(size Sizing, rootPassword, appPassword, exporterPassword string) NodeTestContainer {
 	sh := func(command string) []string { return []string{"sh", "-c", command} }
 	return NodeTestContainer{
 		Command: containerCommand(),
@@ -29,10 +30,11 @@ func NodeTest(size Sizing, rootPassword, appPassword string) NodeTestContainer {
 			"MYSQL_DATABASE=" + schema.Database,
 			envAppUser + "=" + AppUser,
 			envAppPassword + "=" + appPassword,
+			envExporterPassword + "=" + exporterPassword,
 		},
 		Files: map[string]string{
-			"/etc/mysql/conf.d/counter.cnf":                  myCnf(size),
-			"/docker-entrypoint-initdb.d/create-app-user.sh": createAppUser(),
+			"/etc/mysql/conf.d/counter.cnf":                 myCnf(size),
+			"/docker-entrypoint-initdb.d/" + initScriptName: createAccounts(),
 		},
 		Writable: []string{volumeMount, "/var/run/mysqld", "/tmp", initDir},
 		Probes: map[string][]string{

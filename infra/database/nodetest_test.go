@@ -15,7 +15,7 @@ import (
 // are mounted, and the writable mounts.
 func TestNodeTestIsThePod(t *testing.T) {
 	_, objs := render(t, nil)
-	node := database.NodeTest(args(t).Sizing, "root-pw", "app-pw")
+	node := database.NodeTest(args(t).Sizing, "root-pw", "app-pw", "exporter-pw")
 	pod := pulumitest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec")
 	container := pulumitest.Field(pod, "containers", "0").(map[string]any)
 
@@ -41,7 +41,7 @@ func TestNodeTestIsThePod(t *testing.T) {
 		if key, ok := pulumitest.Field(e, "valueFrom", "secretKeyRef", "key").(string); ok {
 			value = map[string]string{
 				database.SecretKeyRootPassword: "root-pw", database.SecretKeyAppUser: database.AppUser,
-				database.SecretKeyAppPassword: "app-pw",
+				database.SecretKeyAppPassword: "app-pw", database.SecretKeyExporterPassword: "exporter-pw",
 			}[key]
 		}
 		env = append(env, e["name"].(string)+"="+value)

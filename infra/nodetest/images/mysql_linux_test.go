@@ -27,8 +27,8 @@ func mysqlTest(ctx context.Context, t *testing.T, mysqlTar string) {
 		t.Errorf("image user %q, want %d:%d", cfg.Config.User, MySQLUID, MySQLUID)
 	}
 	size := database.Sizing{CPURequest: "250m", CPULimit: "1", MemoryMiB: 512, MaxConnections: 50}
-	rootPW, appPW := password(), password()
-	node := database.NodeTest(size, rootPW, appPW)
+	rootPW, appPW, exporterPW := password(), password(), password()
+	node := database.NodeTest(size, rootPW, appPW, exporterPW)
 
 	// The pod's volumes: the data volume, owned by the pod's fsGroup as the kubelet leaves
 	// it; emptyDirs (0777; /tmp as tmpfs); the ConfigMaps' files, read-only.
@@ -67,7 +67,7 @@ func mysqlTest(ctx context.Context, t *testing.T, mysqlTar string) {
 	}
 	start := func(appPW string) *container {
 		t.Helper()
-		node := database.NodeTest(size, rootPW, appPW)
+		node := database.NodeTest(size, rootPW, appPW, exporterPW)
 		s.args, s.env = node.Command, append(append([]string{}, cfg.Config.Env...), node.Env...)
 		c := runContainer(ctx, t, "mysql", bundle, s)
 		began := time.Now()
@@ -139,6 +139,11 @@ func mysqlTest(ctx context.Context, t *testing.T, mysqlTar string) {
 		t.Errorf("schemas %s and test: %s, want MYSQL_DATABASE only", schema.Database, db)
 	}
 	denied(ctx, t, sock, "root", rootPW+"x")
+	// The exporter's account, as MySQL itself took the init script's grants (the MySQL
+	// tier's accounts test checks what they allow, on MariaDB).
+	if grants := query(ctx, t, root, "SHOW GRANTS FOR '"+database.ExporterUser+"'@'127.0.0.1'"); !strings.Contains(grants, "PROCESS, REPLICATION CLIENT ON *.*") {
+		t.Errorf("the exporter's grants %q lack PROCESS, REPLICATION CLIENT", grants)
+	}
 	app := connect(ctx, t, sock, database.AppUser, appPW, schema.Database)
 	if grants := query(ctx, t, app, "SHOW GRANTS"); !strings.Contains(grants, schema.Privileges) {
 		t.Errorf("the app user's grants %q lack %s", grants, schema.Privileges)
@@ -152,7 +157,7 @@ func mysqlTest(ctx context.Context, t *testing.T, mysqlTar string) {
 	app.Close()
 	stop(c)
 	first := c.log.String()
-	if !strings.Contains(first, "Initializing database files") || !strings.Contains(first, "sourcing /docker-entrypoint-initdb.d/create-app-user.sh") {
+	if !strings.Contains(first, "Initializing database files") || !strings.Contains(first, "sourcing /docker-entrypoint-initdb.d/create-accounts.sh") {
 		t.Errorf("the first start did not initialise the data directory and source the init script")
 	}
 
@@ -172,7 +177,7 @@ func mysqlTest(ctx context.Context, t *testing.T, mysqlTar string) {
 	if strings.Contains(second, "Initializing database files") || strings.Contains(second, "init process done") {
 		t.Errorf("the second start initialised the data directory again")
 	}
-	for _, pw := range []string{rootPW, appPW, newAppPW} {
+	for _, pw := range []string{rootPW, appPW, newAppPW, exporterPW} {
 		if strings.Contains(first+second, pw) {
 			t.Errorf("a password appears in the container's output")
 		}
