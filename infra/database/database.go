@@ -1,7 +1,8 @@
 // Package database runs one durable MySQL server in Kubernetes: a StatefulSet with one
 // replica and its own volume, a headless Service that gives the pod a stable DNS name,
-// generated credentials, least-privilege accounts for the application and a metrics
-// exporter, and a NetworkPolicy that admits only the counter app.
+// generated credentials, a least-privilege application user, an optional metrics sidecar
+// (mysqld_exporter) with an account of its own, and a NetworkPolicy that admits only the
+// counter app to MySQL and scrapers to the metrics.
 //
 // There is deliberately no PodDisruptionBudget: with one replica any budget either allows
 // the eviction anyway or blocks every node drain (and so cluster upgrades) forever. A drain
@@ -75,15 +76,23 @@ const (
 	SecretKeyExporterPassword = "exporter-password"
 )
 
-// The metrics exporter's account.
+// The metrics sidecar (Args.ExporterImage).
 const (
-	// ExporterUser is the metrics exporter's MySQL account. It can log in only from the
-	// pod's own loopback (exporterHost).
+	// ExporterUser is the metrics sidecar's MySQL account. It exists whether or not the
+	// sidecar runs (Args.ExporterImage), so turning the sidecar on or off never needs an
+	// account change; it can log in only from the pod's own loopback (exporterHost).
 	ExporterUser = "exporter"
+	// ExporterPort is where the metrics sidecar serves /metrics, on the container port
+	// named ExporterPortName, which a PodMonitor scrapes.
+	ExporterPort     = 9104
+	ExporterPortName = "metrics"
 	// ExporterMaxConnections is the exporter account's MAX_USER_CONNECTIONS: mysqld_exporter
 	// opens one connection per scrape, so this admits two scrapers at once (an HA
 	// Prometheus pair) and one spare, and caps what a scrape storm can take from the app.
 	ExporterMaxConnections = 3
+	// exporterUID is nobody, the user the official mysqld_exporter image runs as.
+	exporterUID           = 65534
+	exporterContainerName = "metrics"
 )
 
 // VolumesConfigMapName is the ConfigMap that stands for the data volume's life cycle: the
@@ -109,6 +118,9 @@ type Args struct {
 	StorageClassName pulumi.StringPtrInput
 	// StorageSize is a Kubernetes quantity, e.g. "20Gi".
 	StorageSize string
+	// ExporterImage is the metrics sidecar's image, mysqld_exporter v0.15 or later (its
+	// flags and password variable); "" runs no sidecar.
+	ExporterImage string
 	// Sizing is the server's CPU, memory and connection limit (DefaultSizing, with the
 	// stack's connection budget).
 	Sizing Sizing
@@ -331,15 +343,7 @@ func (b *builder) networkPolicy() error {
 			// Egress too, with no rule: MySQL resolves no names (skip-name-resolve) and
 			// calls nothing, so it may reach nothing.
 			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
-			// The only rule: the counter pods, on the MySQL port. All other ingress is denied.
-			Ingress: networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
-				From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
-					PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(b.args.Clients)},
-				}},
-				Ports: networkingv1.NetworkPolicyPortArray{&networkingv1.NetworkPolicyPortArgs{
-					Port: pulumi.Int(Port), Protocol: pulumi.String("TCP"),
-				}},
-			}},
+			Ingress:     b.ingress(),
 		},
 	}, pulumi.Parent(b.parent))
 	return err
@@ -412,6 +416,30 @@ func (b *builder) restoreSource() (*apiextensions.CustomResource, error) {
 		pulumi.Parent(b.parent), pulumi.DependsOn(b.args.Storage),
 		// Its name is fixed (the claim template names it), so the old one goes first.
 		pulumi.ReplaceOnChanges([]string{"spec"}), pulumi.DeleteBeforeReplace(true))
+}
+
+// ingress admits the counter pods on the MySQL port and, with the metrics sidecar, any pod
+// of any namespace on its port: where Prometheus runs is the cluster's business. All other
+// ingress is denied. The sidecar reaches MySQL over the pod's loopback, which no
+// NetworkPolicy filters.
+func (b *builder) ingress() networkingv1.NetworkPolicyIngressRuleArray {
+	tcp := func(port int) networkingv1.NetworkPolicyPortArray {
+		return networkingv1.NetworkPolicyPortArray{&networkingv1.NetworkPolicyPortArgs{Port: pulumi.Int(port), Protocol: pulumi.String("TCP")}}
+	}
+	rules := networkingv1.NetworkPolicyIngressRuleArray{&networkingv1.NetworkPolicyIngressRuleArgs{
+		From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
+			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(b.args.Clients)},
+		}},
+		Ports: tcp(Port),
+	}}
+	if b.args.ExporterImage == "" {
+		return rules
+	}
+	return append(rules, &networkingv1.NetworkPolicyIngressRuleArgs{
+		// An empty namespace selector is every namespace (pods only, not outside addresses).
+		From:  networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: &metav1.LabelSelectorArgs{}}},
+		Ports: tcp(ExporterPort),
+	})
 }
 
 // snapshotAPIVersion is the CSI snapshot API.
@@ -618,13 +646,17 @@ func podSpec(args *Args, files serverFiles, secret pulumi.StringOutput) *corev1.
 		return &corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path), ReadOnly: pulumi.Bool(readOnly)}
 	}
 	memory := pulumi.String(fmt.Sprintf("%dMi", args.Sizing.MemoryMiB))
+	var sidecars corev1.ContainerArray
+	if args.ExporterImage != "" {
+		sidecars = append(sidecars, exporterContainer(args.ExporterImage, secret))
+	}
 	return &corev1.PodSpecArgs{
 		SecurityContext: podsecurity.Pod(mysqlUID),
 		// The database needs no Kubernetes API access.
 		AutomountServiceAccountToken: pulumi.Bool(false),
 		// Long enough for InnoDB to flush the buffer pool and shut down cleanly.
 		TerminationGracePeriodSeconds: pulumi.Int(120),
-		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
+		Containers: append(corev1.ContainerArray{&corev1.ContainerArgs{
 			Name:  pulumi.String(containerName),
 			Image: pulumi.String(args.image()),
 			// The image's entrypoint, behind startScript: accounts follow the Secret.
@@ -671,7 +703,7 @@ func podSpec(args *Args, files serverFiles, secret pulumi.StringOutput) *corev1.
 				mount("tmp", "/tmp", false),
 				mount("init", initDir, false),
 			},
-		}},
+		}}, sidecars...),
 		Volumes: corev1.VolumeArray{
 			&corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: files.config}},
 			&corev1.VolumeArgs{Name: pulumi.String("initdb"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: files.initdb}},
@@ -682,5 +714,48 @@ func podSpec(args *Args, files serverFiles, secret pulumi.StringOutput) *corev1.
 				Medium: pulumi.String("Memory"), SizeLimit: pulumi.String("1Mi"),
 			}},
 		},
+	}
+}
+
+// exporterContainer is the metrics sidecar: mysqld_exporter reading MySQL's status as
+// ExporterUser over the pod's loopback (127.0.0.1, not localhost: the exporter dials TCP),
+// its password from the Secret in the variable it reads, never in an argument.
+//
+// It has no probes, on purpose. The pod is Ready only when all its containers are, and the
+// headless Service publishes only ready pods (publishNotReadyAddresses false): the name
+// the app connects to would vanish with any failing exporter probe, taking MySQL from the
+// app for the sake of metrics. A container without probes is ready while it runs; whether
+// the exporter works is for its scraper to see (the target's up, and mysql_up for MySQL).
+// An exporter that exits still makes the pod NotReady until it runs again; an empty
+// ExporterImage removes it.
+func exporterContainer(image string, secret pulumi.StringOutput) *corev1.ContainerArgs {
+	security := podsecurity.Container()
+	// The pod runs as mysql; the exporter as the image's own nobody, owning nothing here.
+	security.RunAsUser, security.RunAsGroup = pulumi.Int(exporterUID), pulumi.Int(exporterUID)
+	return &corev1.ContainerArgs{
+		Name:  pulumi.String(exporterContainerName),
+		Image: pulumi.String(image),
+		Args: pulumi.ToStringArray([]string{
+			fmt.Sprintf("--mysqld.address=127.0.0.1:%d", Port),
+			"--mysqld.username=" + ExporterUser,
+			fmt.Sprintf("--web.listen-address=:%d", ExporterPort),
+		}),
+		Env: corev1.EnvVarArray{fromSecret(secret, "MYSQLD_EXPORTER_PASSWORD", SecretKeyExporterPassword)},
+		Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
+			Name: pulumi.String(ExporterPortName), ContainerPort: pulumi.Int(ExporterPort),
+		}},
+		// A pinned tag or digest (the stack checks): the cached image is right, and a
+		// restart never waits on the registry while the pod, and so MySQL, is NotReady.
+		ImagePullPolicy: pulumi.String("IfNotPresent"),
+		// It writes no files: ephemeral storage is its log, which the kubelet rotates at
+		// 5 x 10Mi by default. Going over a limit evicts the whole pod, MySQL too, so the
+		// limit is well above that. Going over the memory limit restarts the exporter (and
+		// so makes the pod NotReady for that moment): ample for a process that keeps
+		// nothing between scrapes.
+		Resources: &corev1.ResourceRequirementsArgs{
+			Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("64Mi"), "ephemeral-storage": pulumi.String("16Mi")},
+			Limits:   pulumi.StringMap{"cpu": pulumi.String("200m"), "memory": pulumi.String("64Mi"), "ephemeral-storage": pulumi.String("128Mi")},
+		},
+		SecurityContext: security,
 	}
 }

@@ -539,3 +539,109 @@ func TestTwoDatabasesInOneProgram(t *testing.T) {
 		t.Errorf("before-create hooks = %q, want %q", hooks, want)
 	}
 }
+
+// exporterImage is the sidecar's image in these tests.
+const exporterImage = "prom/mysqld-exporter:v0.17.2"
+
+// TestExporterSidecar: with Args.ExporterImage, the pod runs mysqld_exporter beside MySQL,
+// logging in over the pod's loopback with the password from the Secret (never an
+// argument), restricted, bounded, on the port named metrics, and without probes; the
+// NetworkPolicy lets any namespace's pods in on that port and nothing more.
+func TestExporterSidecar(t *testing.T) {
+	_, objs := render(t, func(a *database.Args) { a.ExporterImage = exporterImage })
+	pod := pulumitest.Field(objs.get(t, "StatefulSet/mysql"), "spec", "template", "spec")
+	containers := pulumitest.Field(pod, "containers").([]any)
+	if len(containers) != 2 || pulumitest.Field(containers[0], "name") != "mysql" {
+		t.Fatalf("containers %v, want mysql then the exporter", containers)
+	}
+	c := containers[1].(map[string]any)
+	var args []string
+	for _, a := range c["args"].([]any) {
+		args = append(args, a.(string))
+	}
+	wantArgs := []string{"--mysqld.address=127.0.0.1:3306", "--mysqld.username=" + database.ExporterUser, "--web.listen-address=:9104"}
+	if !slices.Equal(args, wantArgs) {
+		t.Errorf("args %q, want %q", args, wantArgs)
+	}
+	for _, pw := range pulumitest.Strings(pulumitest.Field(objs.get(t, "Secret/"+database.SecretName), "stringData")) {
+		if strings.Contains(strings.Join(args, " "), pw) {
+			t.Error("a value of the credentials Secret is in the exporter's arguments")
+		}
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"name", c["name"], "metrics"},
+		{"image", c["image"], exporterImage},
+		{"imagePullPolicy", c["imagePullPolicy"], "IfNotPresent"},
+		{"env", len(c["env"].([]any)), 1},
+		{"env name", pulumitest.Field(c, "env", "0", "name"), "MYSQLD_EXPORTER_PASSWORD"},
+		{"env secret", pulumitest.Field(c, "env", "0", "valueFrom", "secretKeyRef", "name"), database.SecretName},
+		{"env key", pulumitest.Field(c, "env", "0", "valueFrom", "secretKeyRef", "key"), database.SecretKeyExporterPassword},
+		{"port name", pulumitest.Field(c, "ports", "0", "name"), database.ExporterPortName},
+		{"port", pulumitest.Field(c, "ports", "0", "containerPort"), int64(database.ExporterPort)},
+		{"runAsUser", pulumitest.Field(c, "securityContext", "runAsUser"), int64(65534)},
+		{"runAsGroup", pulumitest.Field(c, "securityContext", "runAsGroup"), int64(65534)},
+		{"runAsNonRoot", pulumitest.Field(c, "securityContext", "runAsNonRoot"), true},
+		{"readOnlyRootFilesystem", pulumitest.Field(c, "securityContext", "readOnlyRootFilesystem"), true},
+		{"allowPrivilegeEscalation", pulumitest.Field(c, "securityContext", "allowPrivilegeEscalation"), false},
+		{"capabilities", pulumitest.Field(c, "securityContext", "capabilities", "drop", "0"), "ALL"},
+		{"pod seccomp", pulumitest.Field(pod, "securityContext", "seccompProfile", "type"), "RuntimeDefault"},
+		// The pod is Ready only when every container is, and the headless Service publishes
+		// only ready pods: a failing exporter probe would take MySQL away from the app.
+		{"readinessProbe", c["readinessProbe"], nil},
+		{"livenessProbe", c["livenessProbe"], nil},
+		{"startupProbe", c["startupProbe"], nil},
+		{"publishNotReadyAddresses", pulumitest.Field(objs.get(t, "Service/mysql"), "spec", "publishNotReadyAddresses"), false},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("exporter %s = %#v, want %#v", ch.name, ch.got, ch.want)
+		}
+	}
+	for _, kind := range []string{"requests", "limits"} {
+		for _, r := range []string{"cpu", "memory", "ephemeral-storage"} {
+			if v, _ := pulumitest.Field(c, "resources", kind, r).(string); v == "" {
+				t.Errorf("exporter resources.%s.%s unset", kind, r)
+			}
+		}
+	}
+
+	rules := pulumitest.Field(objs.get(t, "NetworkPolicy/mysql"), "spec", "ingress").([]any)
+	if len(rules) != 2 {
+		t.Fatalf("ingress rules %v, want the app's and the scrapers'", rules)
+	}
+	scrape := rules[1].(map[string]any)
+	if ports := scrape["ports"].([]any); len(ports) != 1 || pulumitest.Field(ports[0], "port") != int64(database.ExporterPort) ||
+		pulumitest.Field(ports[0], "protocol") != "TCP" {
+		t.Errorf("scrapers' ports %v, want %d/TCP only", ports, database.ExporterPort)
+	}
+	// An empty namespaceSelector: every namespace. Dropping it would leave an empty peer,
+	// which the API server refuses.
+	from := scrape["from"].([]any)
+	if selector, ok := pulumitest.Field(from, "0", "namespaceSelector").(map[string]any); len(from) != 1 || len(from[0].(map[string]any)) != 1 || !ok || len(selector) != 0 {
+		t.Errorf("scrapers' peers %v, want every namespace's pods", from)
+	}
+}
+
+// TestNoExporter: without Args.ExporterImage there is no sidecar and no metrics port in the
+// NetworkPolicy, but the exporter's account is kept in step all the same (its password
+// reaches MySQL's start script), so turning the sidecar back on needs nothing else.
+func TestNoExporter(t *testing.T) {
+	_, objs := render(t, nil)
+	sts := objs.get(t, "StatefulSet/mysql")
+	if n := len(pulumitest.Field(sts, "spec", "template", "spec", "containers").([]any)); n != 1 {
+		t.Errorf("%d containers, want MySQL only", n)
+	}
+	if n := len(pulumitest.Field(objs.get(t, "NetworkPolicy/mysql"), "spec", "ingress").([]any)); n != 1 {
+		t.Errorf("%d ingress rules, want the app's only", n)
+	}
+	found := false
+	for _, e := range pulumitest.Field(sts, "spec", "template", "spec", "containers", "0", "env").([]any) {
+		found = found || pulumitest.Field(e, "valueFrom", "secretKeyRef", "key") == database.SecretKeyExporterPassword
+	}
+	if !found {
+		t.Error("MySQL's container lacks the exporter's password: its account would not follow the Secret")
+	}
+}
