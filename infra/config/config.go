@@ -45,12 +45,14 @@ const (
 
 // The MySQL connection budget: each app replica's pool holds at most AppDBConns
 // connections (the coalescer keeps one statement in flight; the rest serve readiness
-// checks and start-up), and MaxAppReplicas of them leave MySQL's MySQLMaxConnections
-// room for administration.
+// checks and start-up), the metrics exporter at most ExporterDBConns (its account's
+// MAX_USER_CONNECTIONS, database.ExporterMaxConnections), and MaxAppReplicas of the app's
+// with the exporter's leave MySQL's MySQLMaxConnections room for administration.
 const (
 	MySQLMaxConnections = 100
 	AppDBConns          = 4
 	MaxAppReplicas      = 20
+	ExporterDBConns     = 3
 )
 
 // Config is the whole validated stack configuration.
@@ -83,7 +85,10 @@ type Config struct {
 	MySQLStorageSize resource.Quantity
 	// MySQLReadyTimeout bounds how long an up waits for MySQL to be Ready on its new spec.
 	MySQLReadyTimeout time.Duration
-	Namespace         string
+	// MySQLExporter runs mysqld_exporter beside MySQL, from MySQLExporterImage.
+	MySQLExporter      bool
+	MySQLExporterImage string
+	Namespace          string
 
 	AppImage    string
 	AppReplicas int
@@ -119,6 +124,8 @@ var Defaults = map[string]string{
 	"mysqlVersion":         "8.4",
 	"mysqlStorageSize":     "20Gi",
 	"mysqlReadyTimeout":    "15m",
+	"mysqlExporter":        "true",
+	"mysqlExporterImage":   "prom/mysqld-exporter:v0.17.2",
 	"namespace":            "counter",
 	"appReplicas":          "3",
 	"serviceType":          ServiceClusterIP,
@@ -132,7 +139,7 @@ var Keys = []string{
 	"mode", "kubeconfig", "storageClassName",
 	"kubernetesVersion", "nodeInstanceType", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize",
 	"vpcId", "publicSubnetIds", "privateSubnetIds",
-	"mysqlVersion", "mysqlImage", "mysqlStorageSize", "mysqlReadyTimeout", "namespace",
+	"mysqlVersion", "mysqlImage", "mysqlStorageSize", "mysqlReadyTimeout", "mysqlExporter", "mysqlExporterImage", "namespace",
 	"appImage", "appReplicas", "serviceType",
 	"retainVolumes", "volumeCleanupTimeout", "finalSnapshot", "snapshotClassName", "restoreFromSnapshot",
 }
@@ -197,8 +204,10 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 		MySQLStorageSize: p.quantity("mysqlStorageSize"),
 		// The startup probe alone allows a first start 10 minutes; the floor keeps a
 		// typo (15s for 15m) from failing every up, the ceiling keeps a stuck up bounded.
-		MySQLReadyTimeout: p.durationIn("mysqlReadyTimeout", 30*time.Second, 6*time.Hour),
-		Namespace:         p.dns1123Label("namespace"),
+		MySQLReadyTimeout:  p.durationIn("mysqlReadyTimeout", 30*time.Second, 6*time.Hour),
+		MySQLExporter:      p.bool("mysqlExporter"),
+		MySQLExporterImage: p.pinnedImage("mysqlExporterImage", "registry.example.com/prom/mysqld-exporter:v0.17.2"),
+		Namespace:          p.dns1123Label("namespace"),
 
 		AppImage:    p.image("appImage", "ghcr.io/you/counter:v1"),
 		AppReplicas: p.positive("appReplicas"),
@@ -415,6 +424,17 @@ func (p *parser) image(key, example string) string {
 		p.fail(key, "%q is not an image reference: use registry/name:tag, e.g. %s", v, example)
 	}
 	return v
+}
+
+// pinnedImage is an image reference with a tag other than latest, or a digest: a tag that
+// moves would change what runs whenever a node pulls it.
+func (p *parser) pinnedImage(key, example string) string {
+	refused := len(p.errs)
+	ref := p.image(key, example)
+	if _, tag, digest := mysqlversion.SplitImage(ref); len(p.errs) == refused && digest == "" && (tag == "" || tag == "latest") {
+		p.fail(key, "%q is not pinned: give it a version tag or a digest, e.g. %s", ref, example)
+	}
+	return ref
 }
 
 func (p *parser) optionalMatch(key string, re *regexp.Regexp, want string) string {

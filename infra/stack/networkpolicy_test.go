@@ -100,14 +100,11 @@ func peerOK(rule map[string]any, key string, policyNS map[string]string, peer po
 	return false
 }
 
-// TestNetworkPoliciesAllowOnlyWhatIsNeeded asserts who can reach what under the rendered
-// policies: the app takes traffic on its port only and reaches only MySQL and DNS; MySQL
-// takes only the app on 3306 and reaches nothing.
-func TestNetworkPoliciesAllowOnlyWhatIsNeeded(t *testing.T) {
-	rec := stacktest.MustRun(t, map[string]string{"mode": "existing"})
-	var policies []*unstructured.Unstructured
-	var app, mysql map[string]string
-	for _, o := range rec.MustObjects(t) {
+// policiesOf are the stack's NetworkPolicies with overrides, and the app's and MySQL's pod
+// labels.
+func policiesOf(t *testing.T, overrides map[string]string) (policies []*unstructured.Unstructured, app, mysql map[string]string) {
+	t.Helper()
+	for _, o := range stacktest.MustRun(t, overrides).MustObjects(t) {
 		switch {
 		case o.GetKind() == "NetworkPolicy":
 			policies = append(policies, o)
@@ -120,6 +117,14 @@ func TestNetworkPoliciesAllowOnlyWhatIsNeeded(t *testing.T) {
 	if len(policies) != 2 || app == nil || mysql == nil {
 		t.Fatalf("want 2 NetworkPolicies, the app and MySQL; got %d policies", len(policies))
 	}
+	return policies, app, mysql
+}
+
+// TestNetworkPoliciesAllowOnlyWhatIsNeeded asserts who can reach what under the rendered
+// policies: the app takes traffic on its port only and reaches only MySQL and DNS; MySQL
+// takes only the app on 3306, any pod on its metrics port, and reaches nothing.
+func TestNetworkPoliciesAllowOnlyWhatIsNeeded(t *testing.T) {
+	policies, app, mysql := policiesOf(t, map[string]string{"mode": "existing"})
 	ns := map[string]string{"kubernetes.io/metadata.name": policies[0].GetNamespace()}
 	kubeSystem := map[string]string{"kubernetes.io/metadata.name": "kube-system"}
 	var (
@@ -148,9 +153,26 @@ func TestNetworkPoliciesAllowOnlyWhatIsNeeded(t *testing.T) {
 		{appPod, outside, 80, "TCP", false},
 		{mysqlPod, dns, 53, "UDP", false},
 		{mysqlPod, outside, 443, "TCP", false},
+		// Scrapers, wherever Prometheus runs; the metrics port only.
+		{outside, mysqlPod, 9104, "TCP", true},
+		{other, mysqlPod, 9104, "TCP", true},
+		{outside, mysqlPod, 9104, "UDP", false},
+		{outside, mysqlPod, 9105, "TCP", false},
+		{other, mysqlPod, 3306, "TCP", false},
 	} {
 		if got := allowed(policies, ns, c.from, c.to, c.port, c.proto); got != c.want {
 			t.Errorf("%s -> %s:%d/%s allowed = %v, want %v", c.from.name, c.to.name, c.port, c.proto, got, c.want)
 		}
+	}
+}
+
+// TestNoMetricsPortWithoutTheExporter: with mysqlExporter false nothing serves metrics,
+// and the policy admits nobody on that port.
+func TestNoMetricsPortWithoutTheExporter(t *testing.T) {
+	policies, _, mysql := policiesOf(t, map[string]string{"mode": "existing", "mysqlExporter": "false"})
+	ns := map[string]string{"kubernetes.io/metadata.name": policies[0].GetNamespace()}
+	outside := pod{"a pod in another namespace", map[string]string{"kubernetes.io/metadata.name": "monitoring"}, map[string]string{"app": "prometheus"}}
+	if allowed(policies, ns, outside, pod{"mysql", ns, mysql}, 9104, "TCP") {
+		t.Error("the metrics port is open with mysqlExporter false")
 	}
 }

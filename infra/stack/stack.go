@@ -212,6 +212,10 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 	}
 	sizing := database.DefaultSizing
 	sizing.MaxConnections = config.MySQLMaxConnections
+	exporterImage := "" // no metrics sidecar
+	if cfg.MySQLExporter {
+		exporterImage = cfg.MySQLExporterImage
+	}
 	db, err := database.New(ctx, databaseName, &database.Args{
 		Namespace:            namespace,
 		Instance:             instance,
@@ -219,6 +223,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		Image:                cfg.MySQLImage,
 		StorageClassName:     storageClass,
 		StorageSize:          cfg.MySQLStorageSize.String(),
+		ExporterImage:        exporterImage,
 		Sizing:               sizing,
 		RetainVolumes:        cfg.RetainVolumes,
 		RetainVolumesSetting: config.Project + ":retainVolumes",

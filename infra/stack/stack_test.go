@@ -52,6 +52,7 @@ var (
 		"kubernetes:core/v1:Namespace counter",
 		"random:index/randomPassword:RandomPassword mysql-root-password",
 		"random:index/randomPassword:RandomPassword mysql-app-password",
+		"random:index/randomPassword:RandomPassword mysql-exporter-password",
 		"kubernetes:core/v1:Secret mysql-credentials",
 		"kubernetes:core/v1:ConfigMap mysql-config",
 		"kubernetes:core/v1:ConfigMap mysql-initdb",
@@ -178,6 +179,39 @@ func TestMySQLImageFromAMirror(t *testing.T) {
 		if values, _ := outputs(t, overrides); values["mysqlVersion"] != tt.version {
 			t.Errorf("mysqlImage %q: output mysqlVersion %q, want %s", tt.image, values["mysqlVersion"], tt.version)
 		}
+	}
+}
+
+// TestMySQLExporter: the metrics sidecar runs by default from the pinned official image,
+// from mysqlExporterImage when that is set, and not at all with mysqlExporter false.
+func TestMySQLExporter(t *testing.T) {
+	for _, tt := range []struct {
+		overrides map[string]string
+		want      []string // the pod's containers: name=image
+	}{
+		{nil, []string{"mysql=mysql:8.4", "metrics=prom/mysqld-exporter:v0.17.2"}},
+		{map[string]string{"mysqlExporterImage": "registry.example.com/prom/mysqld-exporter:v0.17.2@" + digest},
+			[]string{"mysql=mysql:8.4", "metrics=registry.example.com/prom/mysqld-exporter:v0.17.2@" + digest}},
+		{map[string]string{"mysqlExporter": "false"}, []string{"mysql=mysql:8.4"}},
+	} {
+		sts, ok := stacktest.MustRun(t, tt.overrides).Get("kubernetes:apps/v1:StatefulSet", "mysql")
+		if !ok {
+			t.Fatal("no StatefulSet")
+		}
+		var got []string
+		for _, c := range pulumitest.Field(sts.Object(), "spec", "template", "spec", "containers").([]any) {
+			got = append(got, fmt.Sprint(pulumitest.Field(c, "name"), "=", pulumitest.Field(c, "image")))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%v: containers %q, want %q", tt.overrides, got, tt.want)
+		}
+	}
+	// The connection budget counts the exporter's account as it is capped.
+	if config.ExporterDBConns != database.ExporterMaxConnections {
+		t.Errorf("the budget counts %d exporter connections, its account allows %d", config.ExporterDBConns, database.ExporterMaxConnections)
+	}
+	if used := config.MaxAppReplicas*config.AppDBConns + config.ExporterDBConns; used >= config.MySQLMaxConnections {
+		t.Errorf("the app and the exporter may hold %d of MySQL's %d connections: none left for administration", used, config.MySQLMaxConnections)
 	}
 }
 
