@@ -77,6 +77,9 @@ func (w *world) newStack(t *testing.T, namespace string, overrides map[string]st
 		"volumeCleanupTimeout": "2m",
 		// The node has no snapshot controller; the final snapshot is the API tier's.
 		"finalSnapshot": "false",
+		// The node has only the images built here, not mysqld_exporter's, and no registry:
+		// no sidecar (its account is kept all the same, by MySQL's own scripts).
+		"mysqlExporter": "false",
 	}
 	for k, v := range overrides {
 		cfg[k] = v
