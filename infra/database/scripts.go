@@ -20,16 +20,16 @@ const (
 // with its password (skip-name-resolve: hosts are matched by address).
 const exporterHost = "127.0.0.1"
 
-// exporterPrivileges are what mysqld_exporter's collectors read, and nothing in any
-// database: PROCESS for the processlist and the InnoDB tables of information_schema,
-// REPLICATION CLIENT for the replica status (both also cover SHOW GLOBAL STATUS and
-// VARIABLES), and the performance_schema tables of its optional collectors.
+// exporterPrivileges are what mysqld_exporter's collectors need, and nothing in any
+// database: PROCESS for the InnoDB tables of information_schema and other users' threads
+// in the processlist, REPLICATION CLIENT for the replica status, and the performance_schema
+// tables of its optional collectors (SHOW GLOBAL STATUS and VARIABLES need nothing).
 var exporterPrivileges = []string{"PROCESS, REPLICATION CLIENT ON *.*", "SELECT ON performance_schema.*"}
 
 // exporterAccount is the SQL that makes the exporter's account exactly what it must be:
 // created if missing (a stack deployed before it existed), with the password the Secret
 // has now (a rotation), its connection cap, and exactly exporterPrivileges. password is
-// how the password appears in the script: a shell expansion, already SQL-quoted.
+// the shell expansion that stands for the password in the script at hand.
 func exporterAccount(password string) []string {
 	account := fmt.Sprintf("'%s'@'%s'", ExporterUser, exporterHost)
 	limit := fmt.Sprintf("WITH MAX_USER_CONNECTIONS %d", ExporterMaxConnections)
