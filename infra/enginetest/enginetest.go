@@ -330,8 +330,9 @@ func (s *Stack) URNs(t *testing.T) []string {
 	return urns
 }
 
-// PasswordURNs are the URNs of the stack's two generated passwords, for the rotation
-// README documents (`pulumi up --replace` of both); t fails unless there are two.
+// PasswordURNs are the URNs of the stack's generated passwords (root, app, exporter), for
+// the rotation docs/operating.md documents (`pulumi up --replace` of each); t fails unless
+// there are three.
 func (s *Stack) PasswordURNs(t *testing.T) []string {
 	t.Helper()
 	var urns []string
@@ -340,8 +341,8 @@ func (s *Stack) PasswordURNs(t *testing.T) []string {
 			urns = append(urns, urn)
 		}
 	}
-	if len(urns) != 2 {
-		t.Fatalf("want the two RandomPassword resources, found %v", urns)
+	if len(urns) != 3 {
+		t.Fatalf("want the three RandomPassword resources, found %v", urns)
 	}
 	return urns
 }

@@ -40,7 +40,7 @@ func TestLifecycle(t *testing.T) {
 		notFound(t, "namespace "+ns+" after preview", err)
 	})
 
-	var rootPassword, appPassword string
+	passwords := map[string]string{} // the Secret's, by key
 	t.Run("up creates every object and exports the outputs", func(t *testing.T) {
 		res, out := s.MustUp(t)
 		want := map[string]string{
@@ -81,16 +81,18 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rootPassword, appPassword = string(secret.Data[database.SecretKeyRootPassword]), string(secret.Data[database.SecretKeyAppPassword])
-		if len(rootPassword) != 32 || len(appPassword) != 32 {
-			t.Fatalf("passwords of %d and %d characters, want 32", len(rootPassword), len(appPassword))
+		for _, key := range []string{database.SecretKeyRootPassword, database.SecretKeyAppPassword, database.SecretKeyExporterPassword} {
+			passwords[key] = string(secret.Data[key])
+			if len(passwords[key]) != 32 {
+				t.Fatalf("%s of %d characters, want 32", key, len(passwords[key]))
+			}
 		}
-		for name, p := range map[string]string{"root": rootPassword, "app": appPassword} {
+		for name, p := range passwords {
 			if where := s.plainInState(t, p); len(where) > 0 {
-				t.Errorf("the %s password is in plain text in the state file, in %s", name, strings.Join(where, ", "))
+				t.Errorf("%s is in plain text in the state file, in %s", name, strings.Join(where, ", "))
 			}
 			if strings.Contains(out, p) {
-				t.Errorf("the %s password is in the output of pulumi up", name)
+				t.Errorf("%s is in the output of pulumi up", name)
 			}
 		}
 	})
@@ -144,8 +146,10 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(secret.Data[database.SecretKeyRootPassword]) == rootPassword || string(secret.Data[database.SecretKeyAppPassword]) == appPassword {
-			t.Fatal("the passwords did not change")
+		for key, old := range passwords {
+			if string(secret.Data[key]) == old {
+				t.Fatalf("%s did not change", key)
+			}
 		}
 		eventually(t, "a new "+pod0, func(ctx context.Context) error {
 			p, err := w.client.CoreV1().Pods(ns).Get(ctx, pod0, metav1.GetOptions{})
