@@ -1,0 +1,99 @@
+// Package monitoring wires the stack into a Prometheus Operator: PodMonitors that scrape
+// the app and MySQL's exporter, and (when the cluster serves monitoring.coreos.com/v1, see
+// Decide) nothing else is needed from the operator's side than a Prometheus that selects
+// them by label.
+//
+// PodMonitors rather than ServiceMonitors: the app's Service may be a load balancer and
+// MySQL's is headless for DNS; a PodMonitor scrapes each pod by its port name whatever
+// Service fronts it. Their names are fixed because the operator makes them the series'
+// job label ("<namespace>/<name>"), which the alerts select on.
+package monitoring
+
+import (
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/counter-mysql/counter-mysql/infra/labels"
+	"github.com/counter-mysql/counter-mysql/infra/ownership"
+)
+
+// Type is the component's type token.
+const Type = "counter-mysql:monitoring:Monitoring"
+
+// Names of the PodMonitors: the jobs of the series they scrape.
+const (
+	AppMonitorName   = "counter-app"
+	MySQLMonitorName = "mysql"
+)
+
+// scrapeInterval is how often Prometheus scrapes: the kube-prometheus-stack default.
+const scrapeInterval = "30s"
+
+// Target is a workload to scrape: its pods and the name of the port serving /metrics.
+type Target struct {
+	Pods map[string]string
+	Port string
+}
+
+// Args configures the monitoring objects.
+type Args struct {
+	// Namespace is the stack's; the PodMonitors look for pods in their own namespace.
+	Namespace pulumi.StringInput
+	// Labels are the app.kubernetes.io labels of the objects themselves.
+	Labels labels.App
+	// Extra labels (counter-mysql:monitoringLabels) let a Prometheus select the objects.
+	Extra map[string]string
+	App   Target
+	// MySQL is nil when the exporter sidecar is off: nothing to scrape.
+	MySQL *Target
+}
+
+// Monitoring is the component.
+type Monitoring struct {
+	pulumi.ResourceState
+}
+
+// New creates the monitoring objects. Call it only when Decide enabled them.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Monitoring, error) {
+	m := &Monitoring{}
+	if err := ctx.RegisterComponentResource(Type, name, m, opts...); err != nil {
+		return nil, err
+	}
+	all := args.Labels.All()
+	for k, v := range args.Extra {
+		all[k] = v
+	}
+	meta := func(object string) *metav1.ObjectMetaArgs {
+		return &metav1.ObjectMetaArgs{
+			Name: pulumi.String(object), Namespace: args.Namespace,
+			Labels: pulumi.ToStringMap(all), Annotations: ownership.Annotations(nil),
+		}
+	}
+	type monitor struct {
+		name string
+		Target
+	}
+	monitors := []monitor{{AppMonitorName, args.App}}
+	if args.MySQL != nil {
+		monitors = append(monitors, monitor{MySQLMonitorName, *args.MySQL})
+	}
+	for _, t := range monitors {
+		object := t.name
+		if _, err := apiextensions.NewCustomResource(ctx, name+"-"+object, &apiextensions.CustomResourceArgs{
+			ApiVersion: pulumi.String(GroupVersion),
+			Kind:       pulumi.String("PodMonitor"),
+			Metadata:   meta(object),
+			OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+				"selector": pulumi.Map{"matchLabels": pulumi.ToStringMap(t.Pods)},
+				"podMetricsEndpoints": pulumi.Array{pulumi.Map{
+					"port": pulumi.String(t.Port), "path": pulumi.String("/metrics"), "interval": pulumi.String(scrapeInterval),
+				}},
+			}},
+		}, pulumi.Parent(m)); err != nil {
+			return nil, err
+		}
+	}
+	return m, ctx.RegisterResourceOutputs(m, pulumi.Map{})
+}
