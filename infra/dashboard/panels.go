@@ -81,7 +81,7 @@ func rows() []row {
 			target{"sum(" + selector("counter_ready") + ")", "ready"}),
 	}}, {"Counter", []cog.Builder[dashboard.Panel]{
 		statPanel("Numbers left", units.Short,
-			"Numbers the counter can still hand out before "+maxNumber+" (2^63-1).",
+			"Numbers the counter can still hand out before "+maxNumber+" (2^63-1); to about a thousand: Prometheus's floats round numbers this large.",
 			target{maxNumber + " - max(" + selector("counter_last_number") + ")", "left"}),
 		statPanel("Last number", units.NoUnit,
 			"The counter's value: the highest number allocated so far.",
