@@ -29,11 +29,15 @@ var promqlToken = regexp.MustCompile(`\[[^\]]*\]|"[^"]*"|\b(?:by|without)\s*\([^
 // namespaceMatcher is the filter every selector needs.
 var namespaceMatcher = regexp.MustCompile(`[{,]namespace="\$namespace"[,}]`)
 
+// promqlKeywords are PromQL's binary operators and modifiers spelt as words: names that
+// are no metrics.
+var promqlKeywords = []string{"and", "or", "unless", "on", "ignoring", "group_left", "group_right", "bool", "offset"}
+
 // selectors are the metric selectors of expr: name and label matchers ("" for none).
 func selectors(expr string) map[string][]string {
 	s := map[string][]string{}
 	for _, m := range promqlToken.FindAllStringSubmatch(expr, -1) {
-		if m[1] != "" && !strings.HasSuffix(m[2], "(") {
+		if m[1] != "" && !strings.HasSuffix(m[2], "(") && !slices.Contains(promqlKeywords, m[1]) {
 			s[m[1]] = append(s[m[1]], m[2])
 		}
 	}
@@ -62,7 +66,7 @@ func TestQueriesFilterByNamespace(t *testing.T) {
 
 // The scanner finds selectors, and one without the namespace, so the test above can fail.
 func TestSelectors(t *testing.T) {
-	got := selectors(`histogram_quantile(0.99, sum by (le) (rate(a_bucket{namespace="$namespace",route="/x"}[$__rate_interval]))) / max(b) by (c) - 9223372036854775807`)
+	got := selectors(`histogram_quantile(0.99, sum by (le) (rate(a_bucket{namespace="$namespace",route="/x"}[$__rate_interval]))) / (max(b) by (c) or vector(0)) - 9223372036854775807`)
 	want := map[string][]string{"a_bucket": {`{namespace="$namespace",route="/x"}`}, "b": {""}}
 	if len(got) != len(want) || !slices.Equal(got["a_bucket"], want["a_bucket"]) || !slices.Equal(got["b"], want["b"]) {
 		t.Fatalf("selectors = %q, want %q", got, want)
