@@ -69,9 +69,11 @@ func rows() []row {
 		timeseriesPanel("Requests per second by code", units.RequestsPerSecond,
 			"/get-number answers, all pods. 503: no number (MySQL unreachable, a statement past REQUEST_TIMEOUT, numbers exhausted); 499: the client left before its answer.",
 			target{"sum by (code) (rate(" + selector("counter_http_requests_total", getNumber) + "[$__rate_interval]))", "{{code}}"}),
+		// A code's series exists once a request had it: "or vector(0)" shows 0, not
+		// "No data", before the first 5xx.
 		timeseriesPanel("Error ratio (5xx)", units.PercentUnit,
 			"Share of /get-number answers that were 5xx.",
-			target{rate("counter_http_requests_total", getNumber, `code=~"5.."`) + " / " + rate("counter_http_requests_total", getNumber), "5xx"}).
+			target{"(" + rate("counter_http_requests_total", getNumber, `code=~"5.."`) + " or vector(0)) / " + rate("counter_http_requests_total", getNumber), "5xx"}).
 			Max(1),
 		timeseriesPanel("Latency of /get-number", units.Seconds,
 			"From the request's arrival to its answer, all pods.",
