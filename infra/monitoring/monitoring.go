@@ -10,11 +10,15 @@
 package monitoring
 
 import (
+	"maps"
+
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/counter-mysql/counter-mysql/infra/dashboard"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
 	"github.com/counter-mysql/counter-mysql/infra/ownership"
 )
@@ -95,5 +99,30 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, err
 		}
 	}
+	if err := newDashboard(ctx, name, args, all, m); err != nil {
+		return nil, err
+	}
 	return m, ctx.RegisterResourceOutputs(m, pulumi.Map{})
+}
+
+// DashboardConfigMapName is the ConfigMap holding the Grafana dashboard.
+const DashboardConfigMapName = "counter-mysql-dashboard"
+
+// newDashboard ships the dashboard as a ConfigMap with the label kube-prometheus-stack's
+// Grafana sidecar looks for.
+func newDashboard(ctx *pulumi.Context, name string, args *Args, labels map[string]string, parent pulumi.Resource) error {
+	data, err := dashboard.ConfigMapData()
+	if err != nil {
+		return err
+	}
+	withSidecar := maps.Clone(labels)
+	withSidecar[dashboard.SidecarLabel] = dashboard.SidecarLabelValue
+	_, err = corev1.NewConfigMap(ctx, name+"-dashboard", &corev1.ConfigMapArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(DashboardConfigMapName), Namespace: args.Namespace,
+			Labels: pulumi.ToStringMap(withSidecar), Annotations: ownership.Annotations(nil),
+		},
+		Data: pulumi.ToStringMap(data),
+	}, pulumi.Parent(parent))
+	return err
 }

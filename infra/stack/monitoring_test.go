@@ -1,6 +1,9 @@
 package stack_test
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,6 +43,18 @@ func TestMonitoringFollowsTheCluster(t *testing.T) {
 		monitors := rec.ByType(podMonitor)
 		if len(monitors) != tt.want {
 			t.Errorf("%s, served %v: %d PodMonitors, want %d", tt.setting, tt.serves, len(monitors), tt.want)
+		}
+		dashboard, ok := rec.Get("kubernetes:core/v1:ConfigMap", "monitoring-dashboard")
+		if ok != (tt.want > 0) {
+			t.Errorf("%s, served %v: dashboard ConfigMap %v, want %v", tt.setting, tt.serves, ok, tt.want > 0)
+		}
+		if ok {
+			in := dashboard.Inputs.Mappable()
+			labels := in["metadata"].(map[string]any)["labels"].(map[string]any)
+			data := in["data"].(map[string]any)
+			if labels["grafana_dashboard"] != "1" || labels["release"] != "prom" || !strings.Contains(fmt.Sprint(data["counter-mysql.json"]), `"uid": "counter-mysql"`) {
+				t.Errorf("dashboard ConfigMap labels %v, data keys %v: want the sidecar's label, release=prom and the dashboard", labels, slices.Collect(maps.Keys(data)))
+			}
 		}
 		for _, m := range monitors {
 			in := m.Inputs.Mappable()
