@@ -23,6 +23,7 @@ import (
 // changes, the version guard, a volume resize and the pod-deletion drill, a plain destroy
 // the engine refuses, and destroy --run-program leaving no volume behind.
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	s := w.newStack(t, nil)
 	ns := s.namespace
