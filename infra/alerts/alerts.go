@@ -3,6 +3,15 @@
 // renders them two ways: as the spec of a Prometheus Operator PrometheusRule (RuleSpec) and
 // as a rules file for Prometheus and promtool (RulesFile).
 //
+// For the Prometheus Operator, in a Pulumi program:
+//
+//	groups, err := alerts.Groups(alerts.StackArgs(namespace))
+//	spec, err := alerts.RuleSpec(groups)
+//	apiextensions.NewCustomResource(ctx, "alerts", &apiextensions.CustomResourceArgs{
+//		ApiVersion: pulumi.String("monitoring.coreos.com/v1"), Kind: pulumi.String("PrometheusRule"),
+//		Metadata: ..., OtherFields: kubernetes.UntypedArgs{"spec": spec},
+//	})
+//
 // Each rule links its section of docs/alerts.md, the runbook. The rules are unit-tested
 // by promtool (tools/ pins and builds it): testdata/ holds, for every alert, series that
 // must fire it and series that must not.
@@ -107,9 +116,9 @@ func Groups(a Args) ([]Group, error) {
 	}, nil
 }
 
-// Anchor is the fragment of an alert's section in docs/alerts.md, whose heading is the
+// anchor is the fragment of an alert's section in docs/alerts.md, whose heading is the
 // alert's name: GitHub lower-cases headings for their anchors.
-func Anchor(alert string) string { return strings.ToLower(alert) }
+func anchor(alert string) string { return strings.ToLower(alert) }
 
 // RuleSpec is the spec of a PrometheusRule holding groups, as plain JSON values (maps,
 // slices, strings), which a Pulumi apiextensions.CustomResource's untyped fields take.

@@ -50,7 +50,7 @@ func TestEveryRuleIsComplete(t *testing.T) {
 				t.Errorf("%s: no %s annotation", r.Alert, a)
 			}
 		}
-		if want := DefaultRunbookURL + "#" + Anchor(r.Alert); r.Annotations["runbook_url"] != want {
+		if want := DefaultRunbookURL + "#" + anchor(r.Alert); r.Annotations["runbook_url"] != want {
 			t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
 		}
 	}
@@ -76,7 +76,7 @@ func TestRunbookHasEverySection(t *testing.T) {
 	}
 	alerts := map[string]bool{}
 	for _, r := range allRules(mustGroups(t, testArgs)) {
-		alerts[Anchor(r.Alert)] = true
+		alerts[anchor(r.Alert)] = true
 		if _, anchor, _ := strings.Cut(r.Annotations["runbook_url"], "#"); !sections[anchor] {
 			t.Errorf("%s: docs/alerts.md has no heading with anchor #%s: add a section `## %s`", r.Alert, anchor, r.Alert)
 		}

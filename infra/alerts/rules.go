@@ -172,7 +172,7 @@ func (a Args) rules(defs []def) []Rule {
 			Annotations: map[string]string{
 				"summary":     d.Summary,
 				"description": d.Describe,
-				"runbook_url": a.RunbookURL + "#" + Anchor(d.Alert),
+				"runbook_url": a.RunbookURL + "#" + anchor(d.Alert),
 			},
 		}
 	}
