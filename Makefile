@@ -2,7 +2,7 @@
 SHELL := bash
 BIN   := $(CURDIR)/bin
 
-.PHONY: test test-unit test-kube test-engine test-node kube-bins monitoring-crds kube-score engine-bins lint tools bench bench-sweep run run-local ci
+.PHONY: test test-unit test-kube test-engine test-node kube-bins monitoring-crds kube-score promtool engine-bins lint tools bench bench-sweep run run-local ci
 
 ## test: every test tier, after the set-up a fresh machine needs (MariaDB when allowed, the
 ## pinned test binaries, cached); prints each skip reason and ends with a table of tiers
@@ -28,6 +28,10 @@ test-kube: kube-bins monitoring-crds
 ## kube-score: build kube-score v1.20.0 (pinned in infra/kubescore/tools/go.mod) once, for the manifest check
 kube-score:
 	bash infra/kubescore/tools/build.sh
+
+## promtool: build promtool (Prometheus 3.16, pinned in infra/alerts/tools/go.mod) once, for the alerting rules' tests
+promtool:
+	bash infra/alerts/tools/build.sh
 
 ## engine-bins: build the Pulumi CLI and the Kubernetes provider (pinned) once, for the real-engine tier
 engine-bins:
