@@ -38,7 +38,9 @@ type Args struct {
 	// Namespace is the stack's namespace. The kubelet's volume metrics are selected by it,
 	// and every alert carries it as a label, for routing.
 	Namespace string
-	// AppJob and MySQLJob are the `job` label of the app's metrics and of mysqld_exporter's.
+	// AppJob and MySQLJob are the `job` label of the app's metrics and of mysqld_exporter's;
+	// MySQLJob "" means the stack runs no exporter, so the rules on its metrics are left out
+	// (MySQLDown would fire forever on the absent series).
 	// The Prometheus Operator names a PodMonitor's job "<namespace>/<PodMonitor name>",
 	// which is unique per stack, so the app's and MySQL's series are selected by job alone.
 	AppJob, MySQLJob string
@@ -66,10 +68,8 @@ func (a Args) Validate() error {
 	if msgs := validation.IsDNS1123Label(a.Namespace); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("alerts: Namespace %q is not a namespace name (%s): set the stack's namespace", a.Namespace, strings.Join(msgs, "; ")))
 	}
-	for _, job := range []struct{ field, value string }{{"AppJob", a.AppJob}, {"MySQLJob", a.MySQLJob}} {
-		if job.value == "" {
-			errs = append(errs, fmt.Errorf("alerts: %s is empty: set the job label Prometheus gives those targets (with the Prometheus Operator, \"<namespace>/<PodMonitor name>\")", job.field))
-		}
+	if a.AppJob == "" {
+		errs = append(errs, fmt.Errorf("alerts: AppJob is empty: set the job label Prometheus gives the app's targets (with the Prometheus Operator, \"<namespace>/<PodMonitor name>\")"))
 	}
 	if a.AppJob != "" && a.AppJob == a.MySQLJob {
 		errs = append(errs, fmt.Errorf("alerts: AppJob and MySQLJob are both %q: the app and mysqld_exporter are scraped by different jobs; set each to its own", a.AppJob))

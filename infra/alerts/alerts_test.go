@@ -5,6 +5,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,7 +105,6 @@ func TestArgsValidation(t *testing.T) {
 		{func(a *Args) { a.Namespace = "" }, "Namespace"},
 		{func(a *Args) { a.Namespace = "Counter_1" }, "Namespace"},
 		{func(a *Args) { a.AppJob = "" }, "AppJob"},
-		{func(a *Args) { a.MySQLJob = "" }, "MySQLJob"},
 		{func(a *Args) { a.MySQLJob = a.AppJob }, "AppJob and MySQLJob"},
 		{func(a *Args) { a.DataClaim = "" }, "DataClaim"},
 		{func(a *Args) { a.DataClaim = "data mysql" }, "DataClaim"},
@@ -151,5 +151,24 @@ func TestRuleSpecMatchesRulesFile(t *testing.T) {
 	first := spec["groups"].([]any)[0].(map[string]any)["rules"].([]any)[0].(map[string]any)
 	if first["for"] != "10m" {
 		t.Errorf("for = %#v, want \"10m\"", first["for"])
+	}
+}
+
+// Without an exporter (MySQLJob ""), nothing selects its metrics, so no alert fires on
+// their absence; the volume and app alerts stay.
+func TestNoExporterNoExporterRules(t *testing.T) {
+	a := testArgs
+	a.MySQLJob = ""
+	var alerts []string
+	for _, r := range allRules(mustGroups(t, a)) {
+		if strings.Contains(r.Expr, "mysql_") {
+			t.Errorf("%s selects the exporter's metrics: %s", r.Alert, r.Expr)
+		}
+		alerts = append(alerts, r.Alert)
+	}
+	for _, want := range []string{"MySQLVolumeNearlyFull", "MySQLVolumeFillingUp", "CounterNoReadyPod"} {
+		if !slices.Contains(alerts, want) {
+			t.Errorf("without an exporter the rules lack %s: %v", want, alerts)
+		}
 	}
 }

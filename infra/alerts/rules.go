@@ -99,13 +99,14 @@ func wentBackwards(last string) string {
 	}, "\n")
 }
 
-// mysqlRules watch MySQL through mysqld_exporter, and its volume through the kubelet.
+// mysqlRules watch MySQL through mysqld_exporter, when there is one, and its volume
+// through the kubelet.
 func mysqlRules(a Args) []def {
-	up := a.mysql("mysql_up")
-	volume := func(metric string) string {
-		return selector(metric, eq("namespace", a.Namespace), eq("persistentvolumeclaim", a.DataClaim))
+	if a.MySQLJob == "" {
+		return volumeRules(a)
 	}
-	return []def{{
+	up := a.mysql("mysql_up")
+	return append([]def{{
 		Alert: "MySQLDown",
 		// absent: the exporter itself is not scraped (mysql-0 gone, or the scrape broken).
 		Expr:     fmt.Sprintf("%s == 0 or absent(%s)", up, up),
@@ -114,6 +115,22 @@ func mysqlRules(a Args) []def {
 		Summary:  "MySQL in namespace " + a.Namespace + " is down or not scraped",
 		Describe: "For 5 minutes mysqld_exporter has not reached MySQL (mysql_up 0), or has not been scraped at all: the app answers 503 and hands out no numbers. Check pod mysql-0 (events, restarts, logs), its volume claim " + a.DataClaim + ", and the exporter's logs.",
 	}, {
+		Alert: "MySQLConnectionsNearMax",
+		Expr: fmt.Sprintf("%s / %s > 0.8",
+			a.mysql("mysql_global_status_threads_connected"), a.mysql("mysql_global_variables_max_connections")),
+		For:      minutes(5),
+		Severity: warning,
+		Summary:  "MySQL uses {{ $value | humanizePercentage }} of max_connections",
+		Describe: "For 5 minutes MySQL in namespace " + a.Namespace + " has had more than 80% of max_connections open. At the limit new connections fail, the app's among them (503). The app's pools are budgeted against max_connections: check the app's replica count and pool size, and who else is connected (SHOW PROCESSLIST).",
+	}}, volumeRules(a)...)
+}
+
+// volumeRules watch MySQL's volume through the kubelet's metrics.
+func volumeRules(a Args) []def {
+	volume := func(metric string) string {
+		return selector(metric, eq("namespace", a.Namespace), eq("persistentvolumeclaim", a.DataClaim))
+	}
+	return []def{{
 		Alert: "MySQLVolumeNearlyFull",
 		Expr: fmt.Sprintf("min by (namespace, persistentvolumeclaim) (%s / %s) < 0.1",
 			volume("kubelet_volume_stats_available_bytes"), volume("kubelet_volume_stats_capacity_bytes")),
@@ -130,14 +147,6 @@ func mysqlRules(a Args) []def {
 		Severity: warning,
 		Summary:  "MySQL's volume " + a.DataClaim + " fills within a day at the last 6 hours' rate",
 		Describe: "At the rate its free space fell over the last 6 hours, the volume " + a.DataClaim + " in namespace " + a.Namespace + " is full within 24 hours. Find what grows (binary logs, the InnoDB files) and grow the volume (mysqlStorageSize) before MySQLVolumeNearlyFull.",
-	}, {
-		Alert: "MySQLConnectionsNearMax",
-		Expr: fmt.Sprintf("%s / %s > 0.8",
-			a.mysql("mysql_global_status_threads_connected"), a.mysql("mysql_global_variables_max_connections")),
-		For:      minutes(5),
-		Severity: warning,
-		Summary:  "MySQL uses {{ $value | humanizePercentage }} of max_connections",
-		Describe: "For 5 minutes MySQL in namespace " + a.Namespace + " has had more than 80% of max_connections open. At the limit new connections fail, the app's among them (503). The app's pools are budgeted against max_connections: check the app's replica count and pool size, and who else is connected (SHOW PROCESSLIST).",
 	}}
 }
 

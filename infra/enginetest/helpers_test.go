@@ -330,7 +330,8 @@ func (w *world) wantMonitoring(t *testing.T, namespace string) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"podmonitors": {monitoring.AppMonitorName},
+		"podmonitors":     {monitoring.AppMonitorName},
+		"prometheusrules": {monitoring.RuleName},
 	}
 	for resource, names := range want {
 		gvr := schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: resource}

@@ -1,7 +1,8 @@
-// Package monitoring wires the stack into a Prometheus Operator: PodMonitors that scrape
-// the app and MySQL's exporter, and (when the cluster serves monitoring.coreos.com/v1, see
-// Decide) nothing else is needed from the operator's side than a Prometheus that selects
-// them by label.
+// Package monitoring wires the stack into a Prometheus Operator, when the cluster serves
+// monitoring.coreos.com/v1 (see Decide): PodMonitors that scrape the app and MySQL's
+// exporter, a PrometheusRule with the alerts (package alerts), and the Grafana
+// dashboard (package dashboard) in a ConfigMap for Grafana's sidecar. All a Prometheus
+// needs is to select them by label (monitoringLabels).
 //
 // PodMonitors rather than ServiceMonitors: the app's Service may be a load balancer and
 // MySQL's is headless for DNS; a PodMonitor scrapes each pod by its port name whatever
@@ -18,6 +19,7 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/counter-mysql/counter-mysql/infra/alerts"
 	"github.com/counter-mysql/counter-mysql/infra/dashboard"
 	"github.com/counter-mysql/counter-mysql/infra/labels"
 	"github.com/counter-mysql/counter-mysql/infra/ownership"
@@ -52,6 +54,8 @@ type Args struct {
 	App   Target
 	// MySQL is nil when the exporter sidecar is off: nothing to scrape.
 	MySQL *Target
+	// NamespaceName is Namespace's value, which the alerts select on.
+	NamespaceName string
 }
 
 // Monitoring is the component.
@@ -99,10 +103,45 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, err
 		}
 	}
+	if err := newRules(ctx, name, args, meta(RuleName), m); err != nil {
+		return nil, err
+	}
 	if err := newDashboard(ctx, name, args, all, m); err != nil {
 		return nil, err
 	}
 	return m, ctx.RegisterResourceOutputs(m, pulumi.Map{})
+}
+
+// RuleName is the PrometheusRule holding the alerts.
+const RuleName = "counter-mysql"
+
+// AlertArgs are what the alerts select for a stack in namespace: the series of the
+// PodMonitors New creates, and the StatefulSet's claim.
+func AlertArgs(namespace string, exporter bool) alerts.Args {
+	a := alerts.StackArgs(namespace)
+	if !exporter {
+		a.MySQLJob = ""
+	}
+	return a
+}
+
+// newRules creates the PrometheusRule with the stack's alerts.
+func newRules(ctx *pulumi.Context, name string, args *Args, meta *metav1.ObjectMetaArgs, parent pulumi.Resource) error {
+	groups, err := alerts.Groups(AlertArgs(args.NamespaceName, args.MySQL != nil))
+	if err != nil {
+		return err
+	}
+	spec, err := alerts.RuleSpec(groups)
+	if err != nil {
+		return err
+	}
+	_, err = apiextensions.NewCustomResource(ctx, name+"-rules", &apiextensions.CustomResourceArgs{
+		ApiVersion:  pulumi.String(GroupVersion),
+		Kind:        pulumi.String("PrometheusRule"),
+		Metadata:    meta,
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.ToMap(spec)},
+	}, pulumi.Parent(parent))
+	return err
 }
 
 // DashboardConfigMapName is the ConfigMap holding the Grafana dashboard.

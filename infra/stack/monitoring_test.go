@@ -44,6 +44,18 @@ func TestMonitoringFollowsTheCluster(t *testing.T) {
 		if len(monitors) != tt.want {
 			t.Errorf("%s, served %v: %d PodMonitors, want %d", tt.setting, tt.serves, len(monitors), tt.want)
 		}
+		rules := rec.ByType("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+		if len(rules) != min(tt.want, 1) {
+			t.Errorf("%s, served %v: %d PrometheusRules, want %d", tt.setting, tt.serves, len(rules), min(tt.want, 1))
+		}
+		for _, r := range rules {
+			groups := fmt.Sprint(r.Inputs.Mappable()["spec"])
+			for _, want := range []string{"CounterNoReadyPod", `job="counter/counter-app"`, `persistentvolumeclaim="data-mysql-0"`} {
+				if !strings.Contains(groups, want) {
+					t.Errorf("PrometheusRule spec lacks %s: %s", want, groups)
+				}
+			}
+		}
 		dashboard, ok := rec.Get("kubernetes:core/v1:ConfigMap", "monitoring-dashboard")
 		if ok != (tt.want > 0) {
 			t.Errorf("%s, served %v: dashboard ConfigMap %v, want %v", tt.setting, tt.serves, ok, tt.want > 0)

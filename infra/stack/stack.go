@@ -301,10 +301,11 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 
 	if monitored {
 		if _, err := monitoring.New(ctx, "monitoring", &monitoring.Args{
-			Namespace: namespace,
-			Labels:    labels.App{Name: "counter-mysql", Instance: instance, Component: "monitoring"},
-			Extra:     cfg.MonitoringLabels,
-			App:       monitoring.Target{Pods: counterapp.Labels(instance).Selector(), Port: counterapp.PortName},
+			Namespace:     namespace,
+			Labels:        labels.App{Name: "counter-mysql", Instance: instance, Component: "monitoring"},
+			Extra:         cfg.MonitoringLabels,
+			App:           monitoring.Target{Pods: counterapp.Labels(instance).Selector(), Port: counterapp.PortName},
+			NamespaceName: cfg.Namespace,
 		}, pulumi.Providers(provider)); err != nil {
 			return nil, err
 		}
