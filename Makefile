@@ -2,7 +2,7 @@
 SHELL := bash
 BIN   := $(CURDIR)/bin
 
-.PHONY: test test-unit test-kube test-engine test-node kube-bins kube-score engine-bins lint tools bench bench-sweep run run-local ci
+.PHONY: test test-unit test-kube test-engine test-node kube-bins monitoring-crds kube-score promtool engine-bins lint tools bench bench-sweep run run-local ci
 
 ## test: every test tier, after the set-up a fresh machine needs (MariaDB when allowed, the
 ## pinned test binaries, cached); prints each skip reason and ends with a table of tiers
@@ -17,13 +17,21 @@ test-unit:
 kube-bins:
 	bash infra/kubetest/tools/build.sh
 
-## test-kube: build the binaries if missing, then run only the real-Kubernetes tier
-test-kube: kube-bins
+## monitoring-crds: generate the Prometheus Operator's monitoring.coreos.com/v1 CRDs (v0.95.2, with controller-gen v0.23.0; both pinned in infra/kubetest/tools/promcrd/go.mod) once, for the real-Kubernetes tier
+monitoring-crds:
+	bash infra/kubetest/tools/promcrd/build.sh
+
+## test-kube: build the binaries and CRDs if missing, then run only the real-Kubernetes tier
+test-kube: kube-bins monitoring-crds
 	KUBETEST_REQUIRE=1 go test -count=1 ./infra/e2e/... ./infra/kubetest/...
 
 ## kube-score: build kube-score v1.20.0 (pinned in infra/kubescore/tools/go.mod) once, for the manifest check
 kube-score:
 	bash infra/kubescore/tools/build.sh
+
+## promtool: build promtool (Prometheus 3.16, pinned in infra/alerts/tools/go.mod) once, for the alerting rules' tests
+promtool:
+	bash infra/alerts/tools/build.sh
 
 ## engine-bins: build the Pulumi CLI and the Kubernetes provider (pinned) once, for the real-engine tier
 engine-bins:

@@ -22,8 +22,8 @@ func (s *latencyStore) Add(_ context.Context, n int64) (int64, error) {
 
 type nopObserver struct{}
 
-func (nopObserver) Batch(int, time.Duration, error) {}
-func (nopObserver) Abandoned(int)                   {}
+func (nopObserver) Batch(int, int64, time.Duration, error) {}
+func (nopObserver) Abandoned(int)                          {}
 
 // The coalescer's own cost: 1 caller (every statement its own, so the hand-offs show) and
 // 64 (as the load generator), against a 200 µs statement. ns/op is the time per number.

@@ -32,8 +32,9 @@ type Adder interface {
 // time (from whichever goroutine ran the statement); implementations must be safe for
 // concurrent use anyway.
 type Observer interface {
-	// Batch reports one statement for size numbers, how long it took and its outcome.
-	Batch(size int, took time.Duration, err error)
+	// Batch reports one statement for size numbers, the last number it allocated (when
+	// err is nil), how long it took and its outcome.
+	Batch(size int, last int64, took time.Duration, err error)
 	// Abandoned reports numbers committed for callers that had already left.
 	Abandoned(n int)
 }
@@ -223,7 +224,7 @@ func (c *Coalescer) flush(batch []*waiter) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	start := time.Now()
 	last, err := c.store.Add(ctx, int64(len(batch)))
-	c.obs.Batch(len(batch), time.Since(start), err)
+	c.obs.Batch(len(batch), last, time.Since(start), err)
 	cancel()
 	first := last - int64(len(batch)) + 1
 	lost := 0
@@ -263,7 +264,7 @@ func (s *Single) Next(ctx context.Context) (int64, error) {
 	defer cancel()
 	start := time.Now()
 	n, err := s.store.Add(ctx, 1)
-	s.obs.Batch(1, time.Since(start), err)
+	s.obs.Batch(1, n, time.Since(start), err)
 	return n, err
 }
 

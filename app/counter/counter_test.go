@@ -49,7 +49,7 @@ type recorder struct {
 	errs      int
 }
 
-func (o *recorder) Batch(_ int, _ time.Duration, err error) {
+func (o *recorder) Batch(_ int, _ int64, _ time.Duration, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err != nil {

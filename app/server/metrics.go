@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,10 @@ type Metrics struct {
 	dbErrors  prometheus.Counter
 	handedOut prometheus.Counter
 	abandoned prometheus.Counter
+	// lastNumber and ready back gauges read at scrape time: a batch or a readiness check
+	// stores an integer, no float conversion or lock on the request path.
+	lastNumber atomic.Int64
+	ready      atomic.Bool
 	// routes holds each route label's children once bound: WithLabelValues hashes its
 	// labels and takes a lock, which every request would pay.
 	routes map[string]*routeMetrics
@@ -75,24 +80,48 @@ func NewMetrics() *Metrics {
 			Help: "Numbers committed but never handed out (gaps): their answer could not be written, or their request had timed out.",
 		}),
 	}
+	lastNumber := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "counter_last_number",
+		Help: "The highest number this replica has allocated (committed), 0 before its first: how close the counter is to 2^63-1, and whether the sequence went backwards (a restore from an old backup).",
+	}, func() float64 { return float64(m.lastNumber.Load()) })
+	ready := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "counter_ready",
+		Help: "1 if this replica's latest readiness check (/readyz) passed, else 0 (also before the first).",
+	}, func() float64 {
+		if m.ready.Load() {
+			return 1
+		}
+		return 0
+	})
 	m.routes = make(map[string]*routeMetrics, len(routeLabels))
 	for _, r := range routeLabels {
 		m.routes[r] = &routeMetrics{}
 	}
 	m.registry.MustRegister(m.requests, m.latency, m.batchSize, m.statement, m.dbErrors, m.handedOut, m.abandoned,
+		lastNumber, ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 // Batch implements counter.Observer.
-func (m *Metrics) Batch(size int, took time.Duration, err error) {
+func (m *Metrics) Batch(size int, last int64, took time.Duration, err error) {
 	m.statement.Observe(took.Seconds())
 	if err != nil {
 		m.dbErrors.Inc()
 		return
 	}
 	m.batchSize.Observe(float64(size))
+	// Statements of the Single counter may return out of order: keep the highest.
+	for {
+		cur := m.lastNumber.Load()
+		if last <= cur || m.lastNumber.CompareAndSwap(cur, last) {
+			return
+		}
+	}
 }
+
+// Ready records the outcome of a readiness check.
+func (m *Metrics) Ready(ok bool) { m.ready.Store(ok) }
 
 // Abandoned implements counter.Observer.
 func (m *Metrics) Abandoned(n int) { m.abandoned.Add(float64(n)) }

@@ -156,7 +156,9 @@ func handleReadyz(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := waitContext(r, d.RequestTimeout)
 		defer cancel()
-		if err := d.Ready(ctx); err != nil {
+		err := d.Ready(ctx)
+		d.Metrics.Ready(err == nil)
+		if err != nil {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 			return

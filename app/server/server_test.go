@@ -212,10 +212,13 @@ func TestShuttingDownClosesKeptConnections(t *testing.T) {
 	}
 }
 
+// /readyz answers the check's outcome and records it in counter_ready, 0 until the first.
 func TestReadyz(t *testing.T) {
 	f := newFixture(t)
+	f.waitMetrics(t, []string{"counter_ready 0\n"}, nil)
 	resp, body := f.do(t, http.MethodGet, "/readyz")
 	wantJSON(t, resp, body, http.StatusOK, &struct{}{})
+	f.waitMetrics(t, []string{"counter_ready 1\n"}, nil)
 	notReady := errors.New("database unreachable")
 	f.ready.Store(&notReady)
 	resp, body = f.do(t, http.MethodGet, "/readyz")
@@ -223,6 +226,7 @@ func TestReadyz(t *testing.T) {
 	if !strings.Contains(body, notReady.Error()) {
 		t.Errorf("readyz body %s does not say why", body)
 	}
+	f.waitMetrics(t, []string{"counter_ready 0\n"}, nil)
 }
 
 func TestMetricsExposed(t *testing.T) {
@@ -341,19 +345,22 @@ func TestGoneClient(t *testing.T) {
 	}
 }
 
-// Batch feeds the batch size, statement latency and error metrics.
+// Batch feeds the batch size, statement latency, error and last-number metrics; the last
+// number never moves down, whatever order statements report in.
 func TestMetricsBatch(t *testing.T) {
 	m := NewMetrics()
-	m.Batch(3, 2*time.Millisecond, nil)
-	m.Batch(5, 30*time.Millisecond, errors.New("connection refused"))
+	m.Batch(3, 12, 2*time.Millisecond, nil)
+	m.Batch(1, 9, time.Millisecond, nil)
+	m.Batch(5, 0, 29*time.Millisecond, errors.New("connection refused"))
 	rec := httptest.NewRecorder()
 	m.handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for _, want := range []string{
-		"counter_batch_size_sum 3\n",
-		"counter_batch_size_count 1\n",
+		"counter_batch_size_sum 4\n",
+		"counter_batch_size_count 2\n",
+		"counter_last_number 12\n",
 		"counter_db_statement_duration_seconds_sum 0.032\n",
-		"counter_db_statement_duration_seconds_count 2\n",
-		`counter_db_statement_duration_seconds_bucket{le="0.002"} 1` + "\n",
+		"counter_db_statement_duration_seconds_count 3\n",
+		`counter_db_statement_duration_seconds_bucket{le="0.002"} 2` + "\n",
 		"counter_db_errors_total 1\n",
 	} {
 		if !strings.Contains(rec.Body.String(), want) {

@@ -197,8 +197,8 @@ type outageLog struct {
 	failing atomic.Bool
 }
 
-func (o *outageLog) Batch(size int, took time.Duration, err error) {
-	o.Metrics.Batch(size, took, err)
+func (o *outageLog) Batch(size int, last int64, took time.Duration, err error) {
+	o.Metrics.Batch(size, last, took, err)
 	if err != nil && !o.failing.Swap(true) {
 		o.log.Warn("database statements failing; answering 503 until they succeed", "err", err)
 	} else if err == nil && o.failing.Swap(false) {

@@ -37,6 +37,20 @@ const (
 	ModeExisting Mode = "existing"
 )
 
+// Monitoring says whether the stack creates Prometheus Operator objects (PodMonitors, a
+// PrometheusRule) and the Grafana dashboard's ConfigMap.
+type Monitoring string
+
+const (
+	// MonitoringAuto creates them where the cluster serves monitoring.coreos.com/v1,
+	// decided at preview.
+	MonitoringAuto Monitoring = "auto"
+	// MonitoringOn creates them and refuses a cluster that does not serve the API.
+	MonitoringOn Monitoring = "on"
+	// MonitoringOff creates none.
+	MonitoringOff Monitoring = "off"
+)
+
 // Service types the counter Service may have.
 const (
 	ServiceClusterIP    = string(corev1.ServiceTypeClusterIP)
@@ -94,6 +108,11 @@ type Config struct {
 	AppReplicas int
 	ServiceType string
 
+	Monitoring Monitoring
+	// MonitoringLabels go on the monitoring objects, so a Prometheus that selects them by
+	// label (kube-prometheus-stack: release=<its release>) picks them up.
+	MonitoringLabels map[string]string
+
 	RetainVolumes        bool
 	VolumeCleanupTimeout time.Duration
 	// FinalSnapshot takes a VolumeSnapshot of the MySQL volume before a destroy deletes it.
@@ -129,6 +148,8 @@ var Defaults = map[string]string{
 	"namespace":            "counter",
 	"appReplicas":          "3",
 	"serviceType":          ServiceClusterIP,
+	"monitoring":           string(MonitoringAuto),
+	"monitoringLabels":     "",
 	"retainVolumes":        "false",
 	"volumeCleanupTimeout": "10m",
 	"finalSnapshot":        "true",
@@ -141,6 +162,7 @@ var Keys = []string{
 	"vpcId", "publicSubnetIds", "privateSubnetIds",
 	"mysqlVersion", "mysqlImage", "mysqlStorageSize", "mysqlReadyTimeout", "mysqlExporter", "mysqlExporterImage", "namespace",
 	"appImage", "appReplicas", "serviceType",
+	"monitoring", "monitoringLabels",
 	"retainVolumes", "volumeCleanupTimeout", "finalSnapshot", "snapshotClassName", "restoreFromSnapshot",
 }
 
@@ -212,6 +234,9 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 		AppImage:    p.image("appImage", "ghcr.io/you/counter:v1"),
 		AppReplicas: p.positive("appReplicas"),
 		ServiceType: p.oneOf("serviceType", ServiceClusterIP, ServiceLoadBalancer),
+
+		Monitoring:       Monitoring(p.oneOf("monitoring", string(MonitoringAuto), string(MonitoringOn), string(MonitoringOff))),
+		MonitoringLabels: p.labels("monitoringLabels"),
 
 		RetainVolumes:        p.bool("retainVolumes"),
 		VolumeCleanupTimeout: p.duration("volumeCleanupTimeout"),
@@ -340,6 +365,26 @@ func (p *parser) positive(key string) int {
 		return 0
 	}
 	return n
+}
+
+// labels reads key=value pairs separated by commas, as kubectl label takes them.
+func (p *parser) labels(key string) map[string]string {
+	v := p.value(key)
+	if v == "" {
+		return nil
+	}
+	labels := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		errs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(val)...)
+		if !ok || len(errs) > 0 {
+			p.fail(key, "%q is not a label: use name=value pairs separated by commas, e.g. release=kube-prometheus-stack (%s)",
+				pair, strings.Join(errs, "; "))
+			continue
+		}
+		labels[k] = val
+	}
+	return labels
 }
 
 func (p *parser) bool(key string) bool {

@@ -43,6 +43,8 @@ func TestParseDefaults(t *testing.T) {
 		{"AppImage", c.AppImage, testImage},
 		{"AppReplicas", c.AppReplicas, 3},
 		{"ServiceType", c.ServiceType, ServiceClusterIP},
+		{"Monitoring", c.Monitoring, MonitoringAuto},
+		{"MonitoringLabels", len(c.MonitoringLabels), 0},
 		{"RetainVolumes", c.RetainVolumes, false},
 		{"VolumeCleanupTimeout", c.VolumeCleanupTimeout, 10 * time.Minute},
 		{"FinalSnapshot", c.FinalSnapshot, true},
@@ -61,9 +63,13 @@ func TestParseAcceptsExistingMode(t *testing.T) {
 		"appImage": testImage, "mode": "existing", "kubeconfig": "/tmp/kc", "storageClassName": "standard",
 		"retainVolumes": "true", "serviceType": "LoadBalancer", "mysqlVersion": "9.1.0",
 		"finalSnapshot": "false", "snapshotClassName": "csi-aws-vsc",
+		"monitoring": "on", "monitoringLabels": "release=kube-prometheus-stack, team=data",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Monitoring != MonitoringOn || len(c.MonitoringLabels) != 2 || c.MonitoringLabels["release"] != "kube-prometheus-stack" || c.MonitoringLabels["team"] != "data" {
+		t.Errorf("monitoring %q with labels %v, want on with release and team", c.Monitoring, c.MonitoringLabels)
 	}
 	if c.Mode != ModeExisting || c.Kubeconfig != "/tmp/kc" || c.StorageClassName != "standard" ||
 		!c.RetainVolumes || c.FinalSnapshot || c.SnapshotClassName != "csi-aws-vsc" || c.ServiceType != ServiceLoadBalancer || c.MySQLVersion.Image() != "mysql:9.1.0" {
@@ -105,6 +111,10 @@ func TestParseRejects(t *testing.T) {
 		{"appReplicas", "-1", `counter-mysql:appReplicas "-1" is not valid`},
 		{"appReplicas", "21", `counter-mysql:appReplicas 21 is too many: use at most 20`},
 		{"serviceType", "NodePort", `counter-mysql:serviceType "NodePort" is not allowed: use ClusterIP or LoadBalancer`},
+		{"monitoring", "yes", `counter-mysql:monitoring "yes" is not allowed: use auto or on or off`},
+		{"monitoringLabels", "release", `counter-mysql:monitoringLabels "release" is not a label: use name=value pairs`},
+		{"monitoringLabels", "a=b,release=kube prometheus", `counter-mysql:monitoringLabels "release=kube prometheus" is not a label`},
+		{"monitoringLabels", "-x=1", `counter-mysql:monitoringLabels "-x=1" is not a label`},
 		{"retainVolumes", "yes please", `counter-mysql:retainVolumes "yes please" is not valid: use true or false`},
 		{"volumeCleanupTimeout", "10", `counter-mysql:volumeCleanupTimeout "10" is not valid`},
 		{"volumeCleanupTimeout", "-1m", `counter-mysql:volumeCleanupTimeout "-1m" is not valid`},

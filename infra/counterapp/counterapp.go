@@ -23,6 +23,8 @@ const (
 	ServiceName = "counter"
 	// DeploymentName names the pods counter-<hash>.
 	DeploymentName = "counter"
+	// PortName names the app's port, where it also serves /metrics.
+	PortName = "http"
 	// httpPort is where the app listens; the Service exposes it on servicePort.
 	httpPort    = 8080
 	servicePort = 80
@@ -118,7 +120,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Type:     pulumi.String(args.ServiceType),
 			Selector: pulumi.ToStringMap(app.Selector()),
 			Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
-				Name: pulumi.String("http"), Port: pulumi.Int(servicePort), TargetPort: pulumi.String("http"),
+				Name: pulumi.String(PortName), Port: pulumi.Int(servicePort), TargetPort: pulumi.String(PortName),
 			}},
 		},
 	}, pulumi.Parent(c))
@@ -211,7 +213,7 @@ func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
 		}}
 	}
 	get := func(path string) *corev1.HTTPGetActionArgs {
-		return &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("http")}
+		return &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String(PortName)}
 	}
 	return &corev1.PodSpecArgs{
 		SecurityContext: podsecurity.Pod(appUID),
@@ -245,7 +247,7 @@ func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
 				env("DB_MAX_CONNS", pulumi.Sprintf("%d", args.DBMaxConns)),
 			},
 			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
-				Name: pulumi.String("http"), ContainerPort: pulumi.Int(httpPort),
+				Name: pulumi.String(PortName), ContainerPort: pulumi.Int(httpPort),
 			}},
 			StartupProbe: &corev1.ProbeArgs{
 				HttpGet: get("/healthz"), PeriodSeconds: pulumi.Int(2), FailureThreshold: pulumi.Int(30),

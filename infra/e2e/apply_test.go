@@ -22,6 +22,8 @@ var variants = map[string]map[string]string{
 	"LoadBalancer":                       {"serviceType": "LoadBalancer"},
 	"mysql 8.0":                          {"mysqlVersion": "8.0"},
 	"existing mode with a storage class": {"mode": "existing", "storageClassName": "standard"},
+	"monitoring labels":                  {"mode": "existing", "monitoringLabels": "release=kube-prometheus-stack"},
+	"monitoring off":                     {"monitoring": "off"},
 }
 
 // TestRenderedObjectsAreAccepted applies every object the program renders, for every
@@ -42,6 +44,9 @@ func TestRenderedObjectsAreAccepted(t *testing.T) {
 				if kinds[kind] == 0 {
 					t.Errorf("no %s rendered (got %v)", kind, kinds)
 				}
+			}
+			if monitored := kinds["PodMonitor"] > 0 && kinds["PrometheusRule"] == 1; monitored != (overrides["monitoring"] != "off") {
+				t.Errorf("PodMonitors rendered: %v with monitoring %q on a cluster that serves the API (got %v)", monitored, overrides["monitoring"], kinds)
 			}
 		})
 	}

@@ -51,9 +51,11 @@ type env struct {
 	warnings *warnings
 }
 
-// snapshotCRDs installs the snapshot API into the shared cluster once: the EKS stack
-// renders a VolumeSnapshotClass, and the destroy takes a final snapshot.
-var snapshotCRDs struct {
+// crds installs into the shared cluster once the snapshot API (the EKS stack renders a
+// VolumeSnapshotClass, and the destroy takes a final snapshot) and the Prometheus
+// Operator's (monitoring auto then renders the monitoring objects, as on a cluster
+// with kube-prometheus-stack).
+var crds struct {
 	sync.Once
 	err error
 }
@@ -61,9 +63,13 @@ var snapshotCRDs struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := kubetest.Shared(t)
-	snapshotCRDs.Do(func() { snapshotCRDs.err = kubetest.InstallSnapshotCRDs(context.Background(), c.Config) })
-	if snapshotCRDs.err != nil {
-		t.Fatal(snapshotCRDs.err)
+	crds.Do(func() {
+		if crds.err = kubetest.InstallSnapshotCRDs(context.Background(), c.Config); crds.err == nil {
+			crds.err = kubetest.InstallMonitoringCRDs(context.Background(), c.Config)
+		}
+	})
+	if crds.err != nil {
+		t.Fatal(crds.err)
 	}
 	snaps, err := snapshotclient.NewForConfig(c.Config)
 	if err != nil {
@@ -113,12 +119,13 @@ type deployment struct {
 }
 
 // render runs the Pulumi program with config overrides and a fresh namespace, so tests
-// sharing the cluster never see each other's objects.
+// sharing the cluster never see each other's objects. The cluster serves the Prometheus
+// Operator's API (newEnv), so the program is told so.
 func (e *env) render(t *testing.T, overrides map[string]string) *deployment {
 	t.Helper()
 	cfg := stacktest.Config(overrides)
 	cfg["namespace"] = "e2e-" + strings.ToLower(rand.Text()[:8])
-	rec, err := stacktest.Run(cfg)
+	rec, err := stacktest.RunServingMonitoring(cfg, true)
 	if err != nil {
 		t.Fatalf("rendering the stack with %v: %v", overrides, err)
 	}
@@ -155,7 +162,7 @@ var applyOrder = map[string]int{
 	"Namespace":    0,
 	"StorageClass": 1, "VolumeSnapshotClass": 1, "Secret": 1, "ConfigMap": 1, "ServiceAccount": 1, "Service": 1,
 	"StatefulSet": 2, "Deployment": 2,
-	"PodDisruptionBudget": 3, "NetworkPolicy": 3,
+	"PodDisruptionBudget": 3, "NetworkPolicy": 3, "PodMonitor": 3, "PrometheusRule": 3,
 }
 
 // apply server-side-applies every object in dependency order, for real, and fails t

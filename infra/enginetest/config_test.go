@@ -10,6 +10,7 @@ import (
 // TestBadConfig: through the real engine, a bad stack setting stops preview and up with the
 // program's one message naming the key, and nothing is created.
 func TestBadConfig(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	s := w.newStack(t, nil)
 	for _, tc := range []struct{ key, value, valid string }{

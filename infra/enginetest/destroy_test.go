@@ -18,6 +18,7 @@ import (
 // driver deletes whatever is released with reclaim policy Delete, and a new stack in the
 // same namespace mounts it.
 func TestRetainVolumes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	for _, tc := range []struct{ applied, atDestroy bool }{
 		{false, false}, {false, true}, {true, false}, {true, true},
@@ -81,6 +82,7 @@ func TestRetainVolumes(t *testing.T) {
 // The one scenario on a class that binds Immediately (the API's default mode), so the
 // program is seen to work on both kinds.
 func TestFailedDestroyCleansUpOnRetry(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	s := w.newStack(t, map[string]string{"volumeCleanupTimeout": "5s", "storageClassName": immediateClass})
 	s.MustUp(t)

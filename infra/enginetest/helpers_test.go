@@ -19,10 +19,14 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/counter-mysql/counter-mysql/infra/dashboard"
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
+	"github.com/counter-mysql/counter-mysql/infra/monitoring"
 	"github.com/counter-mysql/counter-mysql/infra/storageclass"
 )
 
@@ -79,6 +83,11 @@ func newWorld(t *testing.T) *world {
 			}
 		}
 		if provisionErr = kubetest.InstallSnapshotCRDs(ctx, c.Config); provisionErr != nil {
+			return
+		}
+		// A cluster with the Prometheus Operator, as with kube-prometheus-stack: every
+		// stack's monitoring (auto by default) creates its objects, and destroys them.
+		if provisionErr = kubetest.InstallMonitoringCRDs(ctx, c.Config); provisionErr != nil {
 			return
 		}
 		// The default class, so existing mode needs no snapshotClassName.
@@ -310,5 +319,30 @@ func mustContain(t *testing.T, what, text string, wants ...string) {
 		if !strings.Contains(text, want) {
 			t.Errorf("%s does not say %q:\n%s", what, want, text)
 		}
+	}
+}
+
+// wantMonitoring fails t unless namespace has the stack's monitoring objects.
+func (w *world) wantMonitoring(t *testing.T, namespace string) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(w.cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"podmonitors":     {monitoring.AppMonitorName},
+		"prometheusrules": {monitoring.RuleName},
+	}
+	for resource, names := range want {
+		gvr := schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: resource}
+		for _, name := range names {
+			if _, err := dyn.Resource(gvr).Namespace(namespace).Get(t.Context(), name, metav1.GetOptions{}); err != nil {
+				t.Errorf("%s %s: %v", resource, name, err)
+			}
+		}
+	}
+	cm, err := w.client.CoreV1().ConfigMaps(namespace).Get(t.Context(), monitoring.DashboardConfigMapName, metav1.GetOptions{})
+	if err != nil || cm.Labels[dashboard.SidecarLabel] != dashboard.SidecarLabelValue {
+		t.Errorf("dashboard ConfigMap %s: %v (labels %v), want it labelled for Grafana's sidecar", monitoring.DashboardConfigMapName, err, cm.GetLabels())
 	}
 }

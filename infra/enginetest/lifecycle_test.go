@@ -23,19 +23,21 @@ import (
 // changes, the version guard, a volume resize and the pod-deletion drill, a plain destroy
 // the engine refuses, and destroy --run-program leaving no volume behind.
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	s := w.newStack(t, nil)
 	ns := s.namespace
 	ctx := t.Context()
 
 	t.Run("preview plans the stack and creates nothing", func(t *testing.T) {
-		res, _, err := s.RunPreview(t)
+		res, out, err := s.RunPreview(t)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n := res.ChangeSummary[apitype.OpCreate]; n < 15 {
 			t.Errorf("preview plans %d creates, want the whole stack (%v)", n, res.ChangeSummary)
 		}
+		mustContain(t, "the preview", out, "monitoring: counter-mysql:monitoring is auto and the cluster serves monitoring.coreos.com/v1")
 		_, err = w.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		notFound(t, "namespace "+ns+" after preview", err)
 	})
@@ -77,6 +79,10 @@ func TestLifecycle(t *testing.T) {
 		if err != nil || len(pols.Items) == 0 {
 			t.Errorf("no NetworkPolicy in %s (%v)", ns, err)
 		}
+		if monitored, _ := res.Outputs["monitoring"].Value.(bool); !monitored {
+			t.Errorf("output monitoring = %v on a cluster with the Prometheus Operator, want true", res.Outputs["monitoring"].Value)
+		}
+		w.wantMonitoring(t, ns)
 		secret, err := w.client.CoreV1().Secrets(ns).Get(ctx, database.SecretName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)

@@ -18,6 +18,7 @@ const restoreSetting = "counter-mysql:restoreFromSnapshot"
 // volume from it, keeps that origin on later runs, refuses a change of the setting, and
 // its own destroy leaves the source snapshot alone. Bad values fail at preview.
 func TestRestoreFromSnapshot(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	old := w.newStack(t, nil)
 	old.MustUp(t)

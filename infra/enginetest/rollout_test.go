@@ -26,6 +26,7 @@ import (
 // Deployment's fields again under another provider-style manager, which is what that run's
 // apply left; the kill itself is not reproduced (its timing is the CLI's, not the test's).
 func TestRetryAfterKilledRunConverges(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	s := w.newStack(t, map[string]string{"appReplicas": "2"})
 	s.MustUp(t)
@@ -73,6 +74,7 @@ func TestRetryAfterKilledRunConverges(t *testing.T) {
 // naming the pod and why, instead of reporting success with MySQL down. Once the cause is
 // gone, the next up finishes the rollout.
 func TestUpWaitsForMySQL(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	s := w.newStack(t, map[string]string{"mysqlReadyTimeout": "30s"})
 	s.MustUp(t)

@@ -19,6 +19,7 @@ import (
 // today's program must keep that namespace (an alias), not replace it: deleting a namespace
 // deletes the StatefulSet, the claim and so the data in it.
 func TestNamespaceMovedFromDatabase(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	s := w.newStack(t, nil)
 	s.MustUp(t)

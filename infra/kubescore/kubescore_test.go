@@ -89,11 +89,16 @@ func requireBinary(t *testing.T) string {
 }
 
 // renderYAML is every Kubernetes object the stack creates with overrides, as one
-// multi-document YAML file.
+// multi-document YAML file, on a cluster that serves the Prometheus Operator's API, so
+// the monitoring objects are scored too.
 func renderYAML(t *testing.T, overrides map[string]string) []byte {
 	t.Helper()
+	rec, err := stacktest.RunServingMonitoring(stacktest.Config(overrides), true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []byte
-	for _, obj := range stacktest.MustRun(t, overrides).MustObjects(t) {
+	for _, obj := range rec.MustObjects(t) {
 		b, err := yaml.Marshal(obj.Object)
 		if err != nil {
 			t.Fatal(err)

@@ -104,12 +104,18 @@ func Start(t testing.TB) *Cluster {
 func skipWithoutBinaries(t testing.TB) {
 	t.Helper()
 	if err := binariesPresent(); err != nil {
-		msg := fmt.Sprintf("real-Kubernetes tier disabled: %v; build the binaries with `make kube-bins` (or infra/kubetest/tools/build.sh)", err)
-		if os.Getenv("KUBETEST_REQUIRE") == "1" {
-			t.Fatal(msg + " (KUBETEST_REQUIRE=1)")
-		}
-		t.Skip(msg)
+		skipOrRequire(t, fmt.Sprintf("real-Kubernetes tier disabled: %v; build the binaries with `make kube-bins` (or infra/kubetest/tools/build.sh)", err))
 	}
+}
+
+// skipOrRequire skips t for something of the tier that is not built (msg says how to build
+// it), or fails it when KUBETEST_REQUIRE=1, as in CI, where nothing may be missing.
+func skipOrRequire(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("KUBETEST_REQUIRE") == "1" {
+		t.Fatal(msg + " (KUBETEST_REQUIRE=1)")
+	}
+	t.Skip(msg)
 }
 
 func binariesPresent() error {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -18,14 +17,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/yaml"
 )
 
 // snapshotModule holds the snapshot API's Go types and, in config/crd, its CRDs: the
@@ -34,8 +29,6 @@ const snapshotModule = "github.com/kubernetes-csi/external-snapshotter/client/v8
 
 // DefaultSnapshotClassAnnotation marks the VolumeSnapshotClass used when a snapshot names none.
 const DefaultSnapshotClassAnnotation = "snapshot.storage.kubernetes.io/is-default-class"
-
-var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
 // InstallSnapshotCRDs installs the snapshot.storage.k8s.io CRDs (VolumeSnapshot,
 // VolumeSnapshotContent, VolumeSnapshotClass) and waits until they are served. It needs
@@ -49,42 +42,7 @@ func InstallSnapshotCRDs(ctx context.Context, cfg *rest.Config) error {
 	if err != nil || len(files) != 3 {
 		return fmt.Errorf("kubetest: want 3 snapshot CRDs in %s/config/crd, found %v (%v)", snapshotModule, files, err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	crds := dyn.Resource(crdResource)
-	var names []string
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		var obj unstructured.Unstructured
-		if err := yaml.Unmarshal(data, &obj.Object); err != nil {
-			return fmt.Errorf("kubetest: %s: %w", f, err)
-		}
-		if _, err := crds.Create(ctx, &obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("kubetest: creating CRD %s: %w", obj.GetName(), err)
-		}
-		names = append(names, obj.GetName())
-	}
-	return wait.PollUntilContextTimeout(ctx, csiPoll, time.Minute, true, func(ctx context.Context) (bool, error) {
-		for _, name := range names {
-			crd, err := crds.Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return false, nil
-			}
-			conditions, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
-			if !slices.ContainsFunc(conditions, func(c any) bool {
-				m, _ := c.(map[string]any)
-				return m["type"] == "Established" && m["status"] == "True"
-			}) {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	return installCRDs(ctx, cfg, files)
 }
 
 // SnapshotVolumes plays the snapshot controller and the CSI driver's csi-snapshotter

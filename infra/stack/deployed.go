@@ -29,6 +29,8 @@ type Deployed struct {
 	MySQLStorageSize string
 	// KubernetesVersion is the EKS cluster's minor version (output kubernetesVersion).
 	KubernetesVersion string
+	// Kubeconfig reaches the EKS cluster the last up created (output kubeconfig, a secret).
+	Kubeconfig string
 	// RestoredFrom is the snapshot the stack's volume started from (output
 	// restoredFromSnapshot); zero if it started empty.
 	RestoredFrom restore.Source
@@ -59,7 +61,12 @@ func readDeployed(ctx *pulumi.Context) (Deployed, error) {
 			*field = s
 		}
 	}
-	out, err := ref.GetOutputDetails(restoredOutput)
+	out, err := ref.GetOutputDetails("kubeconfig")
+	if err != nil {
+		return Deployed{}, fmt.Errorf("reading output kubeconfig of the deployed stack %s: %w", name, err)
+	}
+	d.Kubeconfig, _ = out.SecretValue.(string)
+	out, err = ref.GetOutputDetails(restoredOutput)
 	if err != nil {
 		return Deployed{}, fmt.Errorf("reading output %s of the deployed stack %s: %w", restoredOutput, name, err)
 	}

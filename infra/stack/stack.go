@@ -20,6 +20,8 @@ import (
 	"github.com/counter-mysql/counter-mysql/infra/database"
 	"github.com/counter-mysql/counter-mysql/infra/image"
 	"github.com/counter-mysql/counter-mysql/infra/kubeclient"
+	"github.com/counter-mysql/counter-mysql/infra/labels"
+	"github.com/counter-mysql/counter-mysql/infra/monitoring"
 	"github.com/counter-mysql/counter-mysql/infra/restore"
 	"github.com/counter-mysql/counter-mysql/infra/storage"
 )
@@ -27,15 +29,21 @@ import (
 // Program deploys the stack and exports its outputs. Configuration is validated before
 // any resource is registered, and checked against the deployed stack (CheckDeployed) and
 // EKS's version calendar as of today before anything but the reference to it.
-func Program(ctx *pulumi.Context) error { return program(ctx, time.Now()) }
+func Program(ctx *pulumi.Context) error { return program(ctx, time.Now(), servedByCluster) }
 
 // ProgramOn is Program on the given day: whether EKS still offers a Kubernetes version
 // depends on the date, which tests fix.
 func ProgramOn(today time.Time) pulumi.RunFunc {
-	return func(ctx *pulumi.Context) error { return program(ctx, today) }
+	return func(ctx *pulumi.Context) error { return program(ctx, today, servedByCluster) }
 }
 
-func program(ctx *pulumi.Context, today time.Time) error {
+// ProgramWith is ProgramOn with served in place of asking the cluster whether it serves
+// the Prometheus Operator's API, for tests whose cluster is a mock.
+func ProgramWith(today time.Time, served func(config.Config, Deployed) monitoring.Served) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error { return program(ctx, today, served) }
+}
+
+func program(ctx *pulumi.Context, today time.Time, served func(config.Config, Deployed) monitoring.Served) error {
 	cfg, err := config.Load(ctx)
 	if err != nil {
 		return err
@@ -62,7 +70,16 @@ func program(ctx *pulumi.Context, today time.Time) error {
 	if err != nil {
 		return err
 	}
-	out, err := Deploy(ctx, cfg, sourceRoot, from)
+	monitor, err := monitoring.Decide(cfg.Monitoring, served(cfg, deployed))
+	if err != nil {
+		return err
+	}
+	// Said at every preview and up: whether the objects come or go is the cluster's doing
+	// as much as the configuration's.
+	if err := ctx.Log.Info("monitoring: "+monitor.Why, nil); err != nil {
+		return err
+	}
+	out, err := Deploy(ctx, cfg, sourceRoot, from, monitor.Enabled)
 	if err != nil {
 		return err
 	}
@@ -81,7 +98,31 @@ func program(ctx *pulumi.Context, today time.Time) error {
 	ctx.Export("mysqlVersion", out.MySQLVersion)
 	ctx.Export("mysqlStorageSize", pulumi.String(cfg.MySQLStorageSize.String()))
 	ctx.Export("appImage", out.AppImage)
+	ctx.Export(monitoringOutput, pulumi.Bool(monitor.Enabled))
 	return nil
+}
+
+// monitoringOutput says whether the stack has its monitoring objects.
+const monitoringOutput = "monitoring"
+
+// servedByCluster asks the stack's cluster: in existing mode the configured one; in EKS
+// mode the one the last up created, through the kubeconfig it exported (none yet: a new
+// stack's cluster cannot serve anything).
+func servedByCluster(cfg config.Config, d Deployed) monitoring.Served {
+	return func() (bool, error) {
+		kubeconfig := cfg.Kubeconfig
+		if cfg.Mode == config.ModeEKS {
+			if d.Kubeconfig == "" {
+				return false, monitoring.ErrNoCluster
+			}
+			kubeconfig = d.Kubeconfig
+		}
+		clients, err := kubeclient.FromConfig(kubeconfig)()
+		if err != nil {
+			return false, fmt.Errorf("reaching the cluster: %w", err)
+		}
+		return monitoring.Discover(clients.Kube.Discovery())()
+	}
 }
 
 // databaseName is the database component's name; deployed stacks' URNs and hook names
@@ -109,7 +150,7 @@ type Outputs struct {
 // Deploy creates every resource for a validated configuration; the app image, unless
 // configured, builds from the repository at root. The MySQL volume starts from from, or
 // empty if nil.
-func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.Source) (*Outputs, error) {
+func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.Source, monitored bool) (*Outputs, error) {
 	out := &Outputs{}
 	// Every object's app.kubernetes.io/instance label, so two stacks sharing a cluster
 	// never select each other's pods.
@@ -261,6 +302,18 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 	}, pulumi.Providers(provider), pulumi.DependsOn([]pulumi.Resource{db.StatefulSet}))
 	if err != nil {
 		return nil, err
+	}
+
+	if monitored {
+		if _, err := monitoring.New(ctx, "monitoring", &monitoring.Args{
+			Namespace:     namespace,
+			Labels:        labels.App{Name: "counter-mysql", Instance: instance, Component: "monitoring"},
+			Extra:         cfg.MonitoringLabels,
+			App:           monitoring.Target{Pods: counterapp.Labels(instance).Selector(), Port: counterapp.PortName},
+			NamespaceName: cfg.Namespace,
+		}, pulumi.Providers(provider)); err != nil {
+			return nil, err
+		}
 	}
 
 	out.Namespace = namespace

@@ -322,7 +322,7 @@ func outputs(t *testing.T, overrides map[string]string) (values map[string]strin
 	cfg.AWSProfile = overrides["aws:profile"]
 	values, secret = map[string]string{}, map[string]bool{}
 	_, err = stacktest.RunProgram(func(ctx *pulumi.Context) error {
-		out, err := stack.Deploy(ctx, cfg, repoRoot, nil)
+		out, err := stack.Deploy(ctx, cfg, repoRoot, nil, false)
 		if err != nil {
 			return err
 		}
@@ -428,7 +428,7 @@ func TestLongStackNameFailsFirst(t *testing.T) {
 	}
 	m := &countingMocks{}
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		_, err := stack.Deploy(ctx, cfg, repoRoot, nil)
+		_, err := stack.Deploy(ctx, cfg, repoRoot, nil, false)
 		return err
 	}, pulumi.WithMocks("counter-mysql", strings.Repeat("production-", 6), m))
 	if err == nil || !strings.Contains(err.Error(), "use a shorter stack name") {
@@ -448,7 +448,7 @@ func deploy(t *testing.T, root string, overrides map[string]string) (*pulumitest
 		t.Fatal(err)
 	}
 	return stacktest.RunProgram(func(ctx *pulumi.Context) error {
-		_, err := stack.Deploy(ctx, cfg, root, nil)
+		_, err := stack.Deploy(ctx, cfg, root, nil, false)
 		return err
 	})
 }

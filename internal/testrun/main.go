@@ -84,7 +84,9 @@ func (r *runner) setup() {
 	r.step("installing missing system packages (MariaDB, gcc): 25 s measured when something is missing", "bash", ".ci/install-packages")
 	r.step("downloading the Go modules: 20 s-1.5 min cold, nothing to do when cached", "go", "mod", "download")
 	r.step("building the Kubernetes test binaries: cold, 8-28 min for the control plane, and kubelet, kube-proxy and CoreDNS add 5 min of CPU (13 min measured at load average 20); 2 GB of memory; nothing to do when cached", "bash", "infra/kubetest/tools/build.sh")
+	r.step("generating the Prometheus Operator CRDs: ~4 min cold, mostly compiling controller-gen (3 min 55 s measured at load average 13-15), nothing to do when cached", "bash", "infra/kubetest/tools/promcrd/build.sh")
 	r.step("building kube-score: 1-1.5 min cold, nothing to do when cached", "bash", "infra/kubescore/tools/build.sh")
+	r.step("building promtool: 5-10 min cold (8.5-9.6 min measured at load average 10), nothing to do when cached", "bash", "infra/alerts/tools/build.sh")
 	if os.Getenv("ENGINETEST_REQUIRE") == "1" || os.Getenv("TEST_ENGINE") == "1" {
 		r.step("building the Pulumi CLI and Kubernetes provider: 17-26 min cold, nothing to do when cached", "bash", "infra/enginetest/tools/build.sh")
 	} else {
@@ -95,7 +97,7 @@ func (r *runner) setup() {
 // unit runs every package that starts no server, with the database tier pointed at a
 // binary that does not exist so its tests skip, whatever the environment requires.
 func (r *runner) unit() {
-	r.env = []string{"COUNTER_TEST_MYSQLD=/nonexistent/mariadbd", "COUNTER_TEST_MYSQL_DSN=", "COUNTER_TEST_REQUIRE_MYSQL=", "KUBESCORE_REQUIRE="}
+	r.env = []string{"COUNTER_TEST_MYSQLD=/nonexistent/mariadbd", "COUNTER_TEST_MYSQL_DSN=", "COUNTER_TEST_REQUIRE_MYSQL=", "KUBESCORE_REQUIRE=", "PROMTOOL_REQUIRE="}
 	out, err := r.command("go", "list", "./app/...", "./infra/...", "./internal/...").Output()
 	if err != nil {
 		r.setupErr = append(r.setupErr, fmt.Sprintf("go list: %v", err))

@@ -67,6 +67,7 @@ var tiers = []tier{
 	{"app: HTTP, coalescer, config, SQLite, run()", []rule{{"app/...", nil}}},
 	{"real Kubernetes API server", []rule{{"infra/e2e", nil}, {"infra/kubetest", nil}}},
 	{"kube-score on the rendered objects", []rule{{"infra/kubescore", nil}}},
+	{"promtool on the alerting rules", []rule{{"infra/alerts", regexp.MustCompile(`^TestPromtool`)}}},
 	{"real Pulumi engine (CLI + provider)", []rule{{"infra/enginetest/...", nil}}},
 	{"real node: kubelet, containerd, runc, real pods", []rule{{"infra/nodetest/...", nil}}},
 	{"Docker image build", []rule{{"infra/image", regexp.MustCompile(`^TestBuildImage$`)}}},

@@ -15,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/counter-mysql/counter-mysql/infra/config"
+	"github.com/counter-mysql/counter-mysql/infra/monitoring"
 	"github.com/counter-mysql/counter-mysql/infra/pulumitest"
 	"github.com/counter-mysql/counter-mysql/infra/stack"
 )
@@ -48,10 +49,23 @@ func Run(cfg map[string]string) (*pulumitest.Recorded, error) {
 // RunIn is Run in an account that differs from the usual one, for a stack whose last up
 // exported deployed (nil: never deployed).
 func RunIn(account pulumitest.Account, cfg map[string]string, deployed map[string]any) (*pulumitest.Recorded, error) {
+	return run(account, cfg, deployed, false)
+}
+
+// RunServingMonitoring is Run on a cluster that serves the Prometheus Operator's API when
+// serves is true; Run's cluster does not.
+func RunServingMonitoring(cfg map[string]string, serves bool) (*pulumitest.Recorded, error) {
+	return run(pulumitest.Account{}, cfg, nil, serves)
+}
+
+func run(account pulumitest.Account, cfg map[string]string, deployed map[string]any, servesMonitoring bool) (*pulumitest.Recorded, error) {
 	running.Lock()
 	defer running.Unlock()
+	served := func(config.Config, stack.Deployed) monitoring.Served {
+		return func() (bool, error) { return servesMonitoring, nil }
+	}
 	return withConfig(cfg, func() (*pulumitest.Recorded, error) {
-		return pulumitest.RunIn(account, stack.ProgramOn(Today), deployed)
+		return pulumitest.RunIn(account, stack.ProgramWith(Today, served), deployed)
 	})
 }
 
