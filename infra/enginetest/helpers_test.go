@@ -330,7 +330,7 @@ func (w *world) wantMonitoring(t *testing.T, namespace string) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"podmonitors":     {monitoring.AppMonitorName},
+		"podmonitors":     {monitoring.AppMonitorName, monitoring.MySQLMonitorName}, // the exporter is on by default
 		"prometheusrules": {monitoring.RuleName},
 	}
 	for resource, names := range want {

@@ -7,14 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/counter-mysql/counter-mysql/infra/database"
 	"github.com/counter-mysql/counter-mysql/infra/stack/stacktest"
 )
 
 const podMonitor = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 
 // The monitoring objects exist exactly when the setting and the cluster say so, carry the
-// configured labels, and scrape the app's pods by their port name; on without the API is
-// refused before anything is registered.
+// configured labels, and scrape the app's pods and MySQL's exporter by their port names;
+// on without the API is refused before anything is registered.
 func TestMonitoringFollowsTheCluster(t *testing.T) {
 	tests := []struct {
 		setting string
@@ -22,10 +23,10 @@ func TestMonitoringFollowsTheCluster(t *testing.T) {
 		want    int // PodMonitors
 		fail    string
 	}{
-		{"auto", true, 1, ""},
+		{"auto", true, 2, ""},
 		{"auto", false, 0, ""},
 		{"off", true, 0, ""},
-		{"on", true, 1, ""},
+		{"on", true, 2, ""},
 		{"on", false, 0, "counter-mysql:monitoring is on, but the cluster does not serve monitoring.coreos.com/v1"},
 	}
 	for _, tt := range tests {
@@ -68,18 +69,43 @@ func TestMonitoringFollowsTheCluster(t *testing.T) {
 				t.Errorf("dashboard ConfigMap labels %v, data keys %v: want the sidecar's label, release=prom and the dashboard", labels, slices.Collect(maps.Keys(data)))
 			}
 		}
+		// PodMonitor name -> the pods' app.kubernetes.io/name and the port scraped.
+		scrapes := map[string][2]string{"counter-app": {"counter", "http"}, "mysql": {"mysql", database.ExporterPortName}}
 		for _, m := range monitors {
 			in := m.Inputs.Mappable()
 			meta := in["metadata"].(map[string]any)
-			if meta["name"] != "counter-app" || meta["labels"].(map[string]any)["release"] != "prom" {
-				t.Errorf("PodMonitor metadata %v, want name counter-app and label release=prom", meta)
+			want, ok := scrapes[fmt.Sprint(meta["name"])]
+			if !ok || meta["labels"].(map[string]any)["release"] != "prom" {
+				t.Errorf("PodMonitor metadata %v, want name counter-app or mysql and label release=prom", meta)
+				continue
 			}
 			spec := in["spec"].(map[string]any)
 			endpoint := spec["podMetricsEndpoints"].([]any)[0].(map[string]any)
 			selector := spec["selector"].(map[string]any)["matchLabels"].(map[string]any)
-			if endpoint["port"] != "http" || endpoint["path"] != "/metrics" || selector["app.kubernetes.io/name"] != "counter" {
-				t.Errorf("PodMonitor spec %v, want the app's pods on port http, /metrics", spec)
+			if endpoint["port"] != want[1] || endpoint["path"] != "/metrics" || selector["app.kubernetes.io/name"] != want[0] {
+				t.Errorf("PodMonitor %v spec %v, want the %s pods on port %s, /metrics", meta["name"], spec, want[0], want[1])
 			}
+		}
+	}
+}
+
+// TestNoMySQLPodMonitorWithoutTheExporter: with mysqlExporter false nothing serves MySQL's
+// metrics, so there is no PodMonitor for it and the alerts on its metrics are left out.
+func TestNoMySQLPodMonitorWithoutTheExporter(t *testing.T) {
+	rec, err := stacktest.RunServingMonitoring(stacktest.Config(map[string]string{"mode": "existing", "monitoring": "on", "mysqlExporter": "false"}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range rec.ByType(podMonitor) {
+		names = append(names, m.Name)
+	}
+	if !slices.Equal(names, []string{"monitoring-counter-app"}) {
+		t.Errorf("PodMonitors %q, want the app's only", names)
+	}
+	for _, r := range rec.ByType("kubernetes:monitoring.coreos.com/v1:PrometheusRule") {
+		if spec := fmt.Sprint(r.Inputs.Mappable()["spec"]); strings.Contains(spec, `job="counter/mysql"`) {
+			t.Errorf("the alerts select the exporter's job, which nothing scrapes: %s", spec)
 		}
 	}
 }

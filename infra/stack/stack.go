@@ -253,9 +253,12 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 	}
 	sizing := database.DefaultSizing
 	sizing.MaxConnections = config.MySQLMaxConnections
-	exporterImage := "" // no metrics sidecar
+	// The metrics sidecar, and the PodMonitor target it makes; without it nothing
+	// serves MySQL's metrics, so there is nothing to scrape (nil).
+	exporterImage, mysqlMetrics := "", (*monitoring.Target)(nil)
 	if cfg.MySQLExporter {
 		exporterImage = cfg.MySQLExporterImage
+		mysqlMetrics = &monitoring.Target{Pods: database.Labels(instance, cfg.MySQLVersion).Selector(), Port: database.ExporterPortName}
 	}
 	db, err := database.New(ctx, databaseName, &database.Args{
 		Namespace:            namespace,
@@ -310,6 +313,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 			Labels:        labels.App{Name: "counter-mysql", Instance: instance, Component: "monitoring"},
 			Extra:         cfg.MonitoringLabels,
 			App:           monitoring.Target{Pods: counterapp.Labels(instance).Selector(), Port: counterapp.PortName},
+			MySQL:         mysqlMetrics,
 			NamespaceName: cfg.Namespace,
 		}, pulumi.Providers(provider)); err != nil {
 			return nil, err
