@@ -25,18 +25,10 @@ func requirePromtool(t *testing.T) string {
 	if bin == "" {
 		bin = filepath.Join(kubetest.CacheDir("promtool-"+promtoolVersion), "promtool")
 	}
-	out, err := exec.Command(bin, "--version").CombinedOutput()
-	if err == nil && !strings.Contains(string(out), "version "+promtoolVersion+" ") {
-		err = fmt.Errorf("%s is not %s: %s", bin, promtoolVersion, strings.TrimSpace(string(out)))
-	}
-	if err != nil {
-		msg := fmt.Sprintf("promtool checks disabled: %v; build promtool %s with `make promtool` (minutes cold, cached after)", err, promtoolVersion)
-		if os.Getenv("PROMTOOL_REQUIRE") == "1" {
-			t.Fatal(msg + " (PROMTOOL_REQUIRE=1)")
-		}
-		t.Skip(msg)
-	}
-	return bin
+	return kubetest.RequireTool(t, kubetest.Tool{
+		Bin: bin, VersionArgs: []string{"--version"}, Want: "version " + promtoolVersion + " ",
+		Require: "PROMTOOL_REQUIRE", Build: "`make promtool` (minutes cold, cached after)",
+	})
 }
 
 // TestPromtool checks the rendered rules with `promtool check rules` and runs every unit

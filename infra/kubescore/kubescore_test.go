@@ -73,19 +73,10 @@ func TestRenderedObjectsScore(t *testing.T) {
 // when it is missing or another version.
 func requireBinary(t *testing.T) string {
 	t.Helper()
-	bin := binary()
-	out, err := exec.Command(bin, "version").CombinedOutput()
-	if err == nil && !strings.Contains(string(out), "version: "+version+",") {
-		err = fmt.Errorf("%s is not %s: %s", bin, version, strings.TrimSpace(string(out)))
-	}
-	if err != nil {
-		msg := fmt.Sprintf("kube-score check disabled: %v; build kube-score %s with `make kube-score` (about a minute, cached after)", err, version)
-		if os.Getenv("KUBESCORE_REQUIRE") == "1" {
-			t.Fatal(msg + " (KUBESCORE_REQUIRE=1)")
-		}
-		t.Skip(msg)
-	}
-	return bin
+	return kubetest.RequireTool(t, kubetest.Tool{
+		Bin: binary(), VersionArgs: []string{"version"}, Want: "version: " + version + ",",
+		Require: "KUBESCORE_REQUIRE", Build: "`make kube-score` (about a minute, cached after)",
+	})
 }
 
 // renderYAML is every Kubernetes object the stack creates with overrides, as one
