@@ -39,7 +39,7 @@ engine-bins:
 
 ## test-engine: build the binaries if missing, then run only the real-engine tier (pulumi preview/up/destroy)
 test-engine: kube-bins engine-bins
-	KUBETEST_REQUIRE=1 ENGINETEST_REQUIRE=1 go test -count=1 -timeout 30m -v ./infra/enginetest/...
+	KUBETEST_REQUIRE=1 ENGINETEST_REQUIRE=1 go test -count=1 -timeout 30m -parallel 4 -v ./infra/enginetest/...
 
 ## test-node: build the binaries if missing, then run only the real-node tier (kubelet, containerd, real pods; needs root)
 test-node: kube-bins engine-bins

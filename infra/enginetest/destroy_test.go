@@ -24,6 +24,7 @@ func TestRetainVolumes(t *testing.T) {
 		{false, false}, {false, true}, {true, false}, {true, true},
 	} {
 		t.Run(fmt.Sprintf("applied %v, at destroy %v", tc.applied, tc.atDestroy), func(t *testing.T) {
+			t.Parallel() // a stack and a namespace of its own
 			// No final snapshot: TestLifecycle takes one; here the opt-out is seen.
 			s := w.newStack(t, map[string]string{"retainVolumes": strconv.FormatBool(tc.applied), "finalSnapshot": "false"})
 			s.MustUp(t)
