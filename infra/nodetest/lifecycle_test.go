@@ -286,14 +286,29 @@ func TestUserLife(t *testing.T) {
 	}
 
 	t.Run("a second up and preview change nothing", func(t *testing.T) {
-		if _, _, err := s.RunPreview(t, optpreview.ExpectNoChanges()); err != nil {
+		// This cluster has no Prometheus Operator: monitoring auto says so and creates nothing.
+		_, out, err := s.RunPreview(t, optpreview.ExpectNoChanges())
+		if err != nil {
 			t.Error(err)
+		}
+		if want := "monitoring: counter-mysql:monitoring is auto and the cluster does not serve monitoring.coreos.com/v1"; !strings.Contains(out, want) {
+			t.Errorf("the preview does not say %q:\n%s", want, out)
 		}
 		res, _ := s.MustUp(t)
 		for op, n := range *res.Summary.ResourceChanges {
 			if op != "same" && op != "read" && n > 0 { // a read is the program looking, not a change
 				t.Errorf("second up: %d %s, want no change (%v)", n, op, *res.Summary.ResourceChanges)
 			}
+		}
+	})
+
+	t.Run("monitoring on without the Prometheus Operator is refused at preview", func(t *testing.T) {
+		s.SetConfig(t, map[string]string{"monitoring": "on"})
+		defer s.SetConfig(t, map[string]string{"monitoring": "auto"})
+		_, out, err := s.RunPreview(t)
+		if err == nil || !strings.Contains(out, "counter-mysql:monitoring is on, but the cluster does not serve monitoring.coreos.com/v1") ||
+			!strings.Contains(out, "install the Prometheus Operator") {
+			t.Errorf("preview with monitoring on: %v, want it refused naming the fix:\n%s", err, out)
 		}
 	})
 
