@@ -25,6 +25,7 @@ func BenchmarkGetNumber(b *testing.B) {
 		Log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Counter:        &fakeCounter{},
 		Metrics:        NewMetrics(),
+		ShuttingDown:   func() bool { return false },
 		RequestTimeout: 2 * time.Second,
 	})
 	req, err := http.NewRequest(http.MethodGet, "/get-number", nil)
