@@ -32,6 +32,11 @@ var usually = map[string]string{
 	"app/mysqltest":    "~15 s",
 }
 
+// onceEachBenchmark runs every benchmark for one iteration with the tests, so a benchmark
+// that no longer runs (one panicked on a new Deps field for weeks) fails here, not when
+// someone needs its figures.
+var onceEachBenchmark = []string{"-bench=.", "-benchtime=1x"}
+
 // serverPackages start servers or control planes; -unit leaves them out.
 var serverPackages = []string{"infra/e2e", "infra/kubetest", "infra/enginetest", "infra/nodetest", "infra/nodetest/images"}
 
@@ -73,7 +78,7 @@ func (r *runner) all(setup bool) {
 	r.precompile(nil, "", "./infra/...", "./internal/...")
 	r.sum = newSummary(r.out)
 	r.goTest("app tests"+map[bool]string{true: " with the race detector", false: ""}[len(race) > 0],
-		slices.Concat([]string{"test"}, race, []string{"-count=1", "-json", "./app/..."}))
+		slices.Concat([]string{"test"}, race, []string{"-count=1", "-json"}, onceEachBenchmark, []string{"./app/..."}))
 	// The real-engine tier runs the CLI for minutes: past go test's default 10m timeout.
 	// Its scenarios run two at a time (go test's default on two cores): four at once beside
 	// the real-node tier starved that tier's network once (every dial to a Service timed
@@ -114,7 +119,7 @@ func (r *runner) unit() {
 		}
 	}
 	r.sum = newSummary(r.out)
-	r.goTest("unit tests", append([]string{"test", "-count=1", "-json"}, pkgs...))
+	r.goTest("unit tests", slices.Concat([]string{"test", "-count=1", "-json"}, onceEachBenchmark, pkgs))
 }
 
 func (r *runner) command(name string, args ...string) *exec.Cmd {
