@@ -52,6 +52,17 @@ type waiter struct {
 	done  chan result // buffered 1
 }
 
+// waiters recycles waiters and their channels: two allocations per number otherwise. Only
+// a waiter whose caller received its result goes back: the flusher is done with it then.
+// An abandoned one may still be in the queue or a batch, so it is left to the collector.
+var waiters = sync.Pool{New: func() any { return &waiter{done: make(chan result, 1)} }}
+
+func newWaiter() *waiter {
+	w := waiters.Get().(*waiter)
+	w.state.Store(pending)
+	return w
+}
+
 type result struct {
 	n   int64
 	err error
@@ -101,10 +112,11 @@ func NewCoalescer(s Adder, max int, timeout time.Duration, obs Observer) *Coales
 // the store. If ctx ends first, Next returns ctx's error; a number committed for it
 // regardless is counted as abandoned.
 func (c *Coalescer) Next(ctx context.Context) (int64, error) {
-	w := &waiter{done: make(chan result, 1)}
+	w := newWaiter()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		waiters.Put(w)
 		return 0, ErrClosed
 	}
 	if c.inFlight {
@@ -116,16 +128,17 @@ func (c *Coalescer) Next(ctx context.Context) (int64, error) {
 		c.flush([]*waiter{w})
 		c.handOver()
 	}
+	var r result
 	select {
-	case r := <-w.done:
-		return r.n, r.err
+	case r = <-w.done:
 	case <-ctx.Done():
 		if w.state.CompareAndSwap(pending, abandoned) {
 			return 0, ctx.Err()
 		}
-		r := <-w.done // delivered at the same moment: the number is ours after all
-		return r.n, r.err
+		r = <-w.done // delivered at the same moment: the number is ours after all
 	}
+	waiters.Put(w) // received: the flusher is done with it
+	return r.n, r.err
 }
 
 // handOver ends a caller's statement: the callers queued meanwhile become the flusher's
