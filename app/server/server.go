@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -89,10 +90,13 @@ func writeBody(w http.ResponseWriter, code int, b []byte) error {
 	return http.NewResponseController(w).Flush()
 }
 
-// numberBody is {"number":n} and a newline, as json.Marshal would write it, without its
-// reflection and buffers: this is every request's body.
-func numberBody(n int64) []byte {
-	b := make([]byte, 0, 32)
+// numberBodies recycles the buffers of appendNumberBody: net/http copies the body before
+// Write returns, and otherwise every request would allocate one.
+var numberBodies = sync.Pool{New: func() any { return new([32]byte) }} // the longest body: 32 bytes
+
+// appendNumberBody appends {"number":n} and a newline, as json.Marshal would write it,
+// without its reflection and buffers: this is every request's body.
+func appendNumberBody(b []byte, n int64) []byte {
 	b = append(b, `{"number":`...)
 	b = strconv.AppendInt(b, n, 10)
 	return append(b, "}\n"...)
@@ -130,7 +134,10 @@ func handleGetNumber(d Deps) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "counter unavailable, retry later")
 			return
 		}
-		if err := writeBody(w, http.StatusOK, numberBody(n)); err != nil {
+		body := numberBodies.Get().(*[32]byte)
+		err = writeBody(w, http.StatusOK, appendNumberBody(body[:0], n))
+		numberBodies.Put(body)
+		if err != nil {
 			d.Metrics.Abandoned(1)
 			return
 		}
@@ -190,6 +197,10 @@ func handleNotFound() http.Handler {
 // left (nginx's 499), so they count neither as served nor as server errors.
 const statusClientClosed = 499
 
+// recorders recycles statusRecorders, one per request otherwise; a handler does not keep
+// its ResponseWriter past its return (net/http forbids using it then).
+var recorders = sync.Pool{New: func() any { return new(statusRecorder) }}
+
 // statusRecorder remembers the status code for metrics and for the panic handler, and
 // whether writing the response failed (the client is gone).
 type statusRecorder struct {
@@ -242,7 +253,8 @@ func middleware(log *slog.Logger, m *Metrics, shuttingDown func() bool, mux *htt
 			// connection is left for the listener's close to cut under a request.
 			w.Header()["Connection"] = connectionClose
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := recorders.Get().(*statusRecorder)
+		*rec = statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
@@ -261,6 +273,8 @@ func middleware(log *slog.Logger, m *Metrics, shuttingDown func() bool, mux *htt
 				rec.code = http.StatusOK
 			}
 			m.observe(routeLabel(r.Pattern), rec.code, time.Since(start))
+			*rec = statusRecorder{} // holds no connection while pooled
+			recorders.Put(rec)
 		}()
 		if msg := unroutable(r); msg != "" {
 			writeError(rec, http.StatusNotFound, msg)

@@ -369,7 +369,7 @@ func TestMetricsBatch(t *testing.T) {
 	}
 }
 
-// numberBody writes what json.Marshal of {"number": n} and a newline would, for every
+// appendNumberBody writes what json.Marshal of {"number": n} and a newline would, for every
 // length of number.
 func TestNumberBodyIsJSON(t *testing.T) {
 	for _, n := range []int64{0, 1, 12345, 1<<63 - 1} {
@@ -379,8 +379,8 @@ func TestNumberBodyIsJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := numberBody(n); string(got) != string(want)+"\n" {
-			t.Errorf("numberBody(%d) = %q, want %q", n, got, string(want)+"\n")
+		if got := appendNumberBody(nil, n); string(got) != string(want)+"\n" {
+			t.Errorf("appendNumberBody(nil, %d) = %q, want %q", n, got, string(want)+"\n")
 		}
 	}
 }
