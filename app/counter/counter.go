@@ -6,6 +6,10 @@
 // batch k was sent gets a number above all of batch k (real-time order), and within a
 // batch numbers follow arrival order. Single runs one statement per request (baseline).
 //
+// Every Next returns within the counter's timeout of its call: a number, or ErrTimeout. So
+// callers need no context of their own to bound the wait (a per-call timer costs more
+// than the rest of a request); a context that can end is honoured as well.
+//
 // Gaps (numbers never handed to anyone) happen when a statement fails after committing
 // (e.g. the connection drops before the reply) or when a caller gives up after its batch
 // was sent; the latter is reported to Observer.Abandoned. Duplicates never happen: a
@@ -15,6 +19,7 @@ package counter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +27,9 @@ import (
 
 // ErrClosed is returned by Next after Close.
 var ErrClosed = errors.New("counter: shutting down")
+
+// ErrTimeout is returned by Next when no number came within the counter's timeout.
+var ErrTimeout = fmt.Errorf("counter: no number within the timeout: %w", context.DeadlineExceeded)
 
 // Adder is the part of store.Store the counters need.
 type Adder interface {
@@ -48,20 +56,17 @@ const (
 )
 
 type waiter struct {
-	state atomic.Int32
-	done  chan result // buffered 1
+	state   atomic.Int32
+	arrived time.Time // its caller gives up at arrived + timeout
+
+	done chan result // buffered 1
 }
 
 // waiters recycles waiters and their channels: two allocations per number otherwise. Only
-// a waiter whose caller received its result goes back: the flusher is done with it then.
-// An abandoned one may still be in the queue or a batch, so it is left to the collector.
+// a waiter whose caller received its number goes back: the flusher is done with it then.
+// An abandoned or expired one may still be in the queue or a batch, so it is left to the
+// collector.
 var waiters = sync.Pool{New: func() any { return &waiter{done: make(chan result, 1)} }}
-
-func newWaiter() *waiter {
-	w := waiters.Get().(*waiter)
-	w.state.Store(pending)
-	return w
-}
 
 type result struct {
 	n   int64
@@ -76,6 +81,10 @@ type result struct {
 // which runs the following statements back to back until the queue is empty: under load
 // the next statement is sent as soon as the previous one is answered, by a goroutine that
 // has no HTTP response of its own to write first.
+//
+// One timer, not one per call, ends the waits past the timeout: it is armed for the oldest
+// waiting caller's deadline and, when it fires, expires every caller past its deadline and
+// re-arms for the oldest left.
 type Coalescer struct {
 	store   Adder
 	max     int
@@ -88,6 +97,10 @@ type Coalescer struct {
 	inFlight bool
 	handed   bool // a caller passed inFlight and the queue to the flusher
 	queue    []*waiter
+	batch    []*waiter  // the statement in flight's callers, older than the queue's
+	own      [1]*waiter // the batch of a caller running its own statement
+	expiry   *time.Timer
+	armed    bool // expiry will fire at or before the deadline of every waiting caller
 	closed   bool
 	wake     chan struct{} // capacity 1: handed was set, or Close happened
 	done     chan struct{} // closed when the flusher has stopped, after the queue drained
@@ -104,47 +117,110 @@ func NewCoalescer(s Adder, max int, timeout time.Duration, obs Observer) *Coales
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
+	c.expiry = time.AfterFunc(time.Hour, c.expire)
+	c.expiry.Stop()
 	go c.flusher()
 	return c
 }
 
 // Next returns a committed number unique across every caller of every process sharing
-// the store. If ctx ends first, Next returns ctx's error; a number committed for it
-// regardless is counted as abandoned.
+// the store, or ErrTimeout once it has waited the Coalescer's timeout. If ctx ends first,
+// Next returns ctx's error. A number committed for a caller gone either way is counted as
+// abandoned.
 func (c *Coalescer) Next(ctx context.Context) (int64, error) {
-	w := newWaiter()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		waiters.Put(w)
 		return 0, ErrClosed
 	}
+	// Reset under mu: expire may still see this waiter in the batch it was last served by.
+	w := waiters.Get().(*waiter)
+	w.state.Store(pending)
+	w.arrived = time.Now()
+	c.armLocked(w.arrived.Add(c.timeout))
 	if c.inFlight {
 		c.queue = append(c.queue, w)
 		c.mu.Unlock()
 	} else {
 		c.inFlight = true
+		c.own[0] = w
+		c.batch = c.own[:]
 		c.mu.Unlock()
-		c.flush([]*waiter{w})
+		c.flush(c.own[:])
 		c.handOver()
 	}
 	var r result
-	select {
-	case r = <-w.done:
-	case <-ctx.Done():
-		if w.state.CompareAndSwap(pending, abandoned) {
-			return 0, ctx.Err()
+	if done := ctx.Done(); done == nil {
+		r = <-w.done // a plain receive: cheaper than a select, and expire bounds it
+	} else {
+		select {
+		case r = <-w.done:
+		case <-done:
+			if w.state.CompareAndSwap(pending, abandoned) {
+				return 0, ctx.Err()
+			}
+			r = <-w.done // delivered at the same moment: the number is ours after all
 		}
-		r = <-w.done // delivered at the same moment: the number is ours after all
 	}
-	waiters.Put(w) // received: the flusher is done with it
+	if r.err != ErrTimeout { // an expired waiter may still be in a batch
+		waiters.Put(w)
+	}
 	return r.n, r.err
+}
+
+// armLocked makes sure expiry fires by deadline. Deadlines come in arrival order, so an
+// armed timer already fires by this one.
+func (c *Coalescer) armLocked(deadline time.Time) {
+	if !c.armed {
+		c.armed = true
+		c.expiry.Reset(time.Until(deadline))
+	}
+}
+
+// expire answers ErrTimeout to every caller that has waited the timeout, and arms the
+// timer for the oldest caller left.
+func (c *Coalescer) expire() {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.armed = false
+	next := time.Time{}
+	oldest := func(deadline time.Time) {
+		if next.IsZero() || deadline.Before(next) {
+			next = deadline
+		}
+	}
+	// The batch is read whole: a caller served by it may already be waiting again, recycled
+	// into the queue with a later arrival. The queue is in arrival order.
+	for _, w := range c.batch {
+		if deadline := w.arrived.Add(c.timeout); deadline.After(now) {
+			if w.state.Load() == pending {
+				oldest(deadline)
+			}
+		} else if w.state.CompareAndSwap(pending, abandoned) {
+			w.done <- result{err: ErrTimeout}
+		}
+	}
+	for _, w := range c.queue {
+		if deadline := w.arrived.Add(c.timeout); deadline.After(now) {
+			if w.state.Load() == pending {
+				oldest(deadline)
+				break
+			}
+		} else if w.state.CompareAndSwap(pending, abandoned) {
+			w.done <- result{err: ErrTimeout}
+		}
+	}
+	if !next.IsZero() {
+		c.armLocked(next)
+	}
 }
 
 // handOver ends a caller's statement: the callers queued meanwhile become the flusher's
 // to run; with none, nothing is in flight any more.
 func (c *Coalescer) handOver() {
 	c.mu.Lock()
+	c.own[0], c.batch = nil, nil
 	queued := len(c.queue) > 0
 	c.handed = queued
 	c.inFlight = queued
@@ -182,6 +258,7 @@ func (c *Coalescer) Close(ctx context.Context) error {
 // statement signals again when it ends).
 func (c *Coalescer) flusher() {
 	defer close(c.done)
+	defer c.expiry.Stop() // nothing is left to expire
 	for range c.wake {
 		c.mu.Lock()
 		if !c.handed {
@@ -206,6 +283,7 @@ func (c *Coalescer) drain() (closed bool) {
 	for {
 		c.mu.Lock()
 		batch := c.takeLocked()
+		c.batch = batch
 		if len(batch) == 0 {
 			c.inFlight = false
 			closed := c.closed

@@ -382,3 +382,70 @@ func (s *jitterStore) Add(_ context.Context, n int64) (int64, error) {
 	time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
 	return last, nil
 }
+
+// hangingStore's statements wait for release, or fail when their context ends.
+type hangingStore struct {
+	release chan struct{}
+	entered chan struct{}
+	value   atomic.Int64
+}
+
+func (h *hangingStore) Add(ctx context.Context, n int64) (int64, error) {
+	h.entered <- struct{}{}
+	select {
+	case <-h.release:
+		return h.value.Add(n), nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Callers queued behind a statement that hangs get ErrTimeout once each has waited the
+// timeout, with no context of their own (the caller running that statement gets its
+// context's error at the same time), and a caller that came later is not expired with the
+// earlier ones. A number committed for a caller that gave up is counted as abandoned.
+func TestCoalescerBoundsEveryWaitByItsTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	st := &hangingStore{release: make(chan struct{}), entered: make(chan struct{}, 100)}
+	obs := &recorder{}
+	c := NewCoalescer(st, 100, timeout, obs)
+	closeOnCleanup(t, c)
+
+	type wait struct {
+		err  error
+		took time.Duration
+	}
+	call := func() <-chan wait {
+		w := make(chan wait, 1)
+		start := time.Now()
+		go func() { _, err := c.Next(context.Background()); w <- wait{err, time.Since(start)} }()
+		return w
+	}
+	own := call()
+	<-st.entered
+	early := call()
+	waitFor(t, func() bool { return c.queued() == 1 })
+	time.Sleep(timeout / 2)
+	late := call()
+	waitFor(t, func() bool { return c.queued() == 2 })
+
+	for _, w := range []struct {
+		name string
+		wait <-chan wait
+		want error
+	}{{"own statement", own, context.DeadlineExceeded}, {"queued", early, ErrTimeout}, {"queued later", late, ErrTimeout}} {
+		r := <-w.wait
+		if !errors.Is(r.err, w.want) {
+			t.Errorf("%s: %v, want %v", w.name, r.err, w.want)
+		}
+		if r.took < timeout || r.took > timeout+time.Second {
+			t.Errorf("%s: gave up after %v, want the timeout %v (less than a second late)", w.name, r.took, timeout)
+		}
+	}
+	close(st.release) // a statement for the expired queue may still be waiting: it commits
+	n, err := c.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { obs.mu.Lock(); defer obs.mu.Unlock(); return obs.abandoned == int(n-1) })
+}

@@ -15,7 +15,10 @@ import (
 	"time"
 )
 
-// Counter hands out unique, increasing numbers.
+// Counter hands out unique, increasing numbers. Next must bound its own wait (the
+// service's counters give up after REQUEST_TIMEOUT): /get-number passes a context that
+// never ends, for the reason waitContext gives and because a timer per request would cost
+// more than the rest of the handler.
 type Counter interface {
 	Next(ctx context.Context) (int64, error)
 }
@@ -29,7 +32,8 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// ShuttingDown reports whether the process is stopping (then /healthz fails).
 	ShuttingDown func() bool
-	// RequestTimeout bounds how long /get-number waits for a number.
+	// RequestTimeout bounds how long /readyz waits for Ready (/get-number's Counter bounds
+	// its own wait).
 	RequestTimeout time.Duration
 }
 
@@ -112,9 +116,9 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // the request's context when it reads EOF from the connection, which is also what a
 // client that half-closed its side (shutdown(SHUT_WR): socat, nc -N) does while it waits
 // for its answer. So handlers do not see that as the client leaving; a failed write says
-// so (statusRecorder). It is for /readyz; /get-number's sharedDeadlines are not the
-// request's context at all. (Not done by the middleware for every request, because
-// Request.WithContext copies the request.)
+// so (statusRecorder). It is for /readyz; /get-number's Counter bounds its own wait. (Not
+// done by the middleware for every request, because Request.WithContext copies the
+// request.)
 func waitContext(r *http.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
 }
@@ -124,9 +128,8 @@ func waitContext(r *http.Request, timeout time.Duration) (context.Context, conte
 // it is abandoned (a gap). A client that closes its connection before the answer is
 // usually counted as handed out: the kernel accepts the write before the peer's reset.
 func handleGetNumber(d Deps) http.Handler {
-	deadlines := &sharedDeadlines{timeout: d.RequestTimeout}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, err := d.Counter.Next(deadlines.context(time.Now()))
+		n, err := d.Counter.Next(context.Background())
 		if err != nil {
 			// Debug only: an outage fails every request; the counter's Observer reports it once.
 			d.Log.Debug("no number", "err", err)

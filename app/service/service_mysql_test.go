@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,6 +139,42 @@ func TestMySQL(t *testing.T) {
 			if err := loadtest.CheckHistory(r.Ops, time.Minute); err != nil {
 				t.Fatal(err)
 			}
+		})
+	}
+
+	// A statement that hangs (here: on a row lock another transaction holds) must not hang
+	// the requests: every one, the caller running the statement and those queued behind
+	// it, gets its 503 once it has waited REQUEST_TIMEOUT, and numbers resume after.
+	for _, mode := range []string{"batch", "single"} {
+		t.Run("hung statement/"+mode, func(t *testing.T) {
+			dsn := srv.CreateUser(t, srv.CreateDatabase(t), schema.Privileges)
+			url := startReplicas(t, 1, dsn, mode)[0] // REQUEST_TIMEOUT 1s
+			get(t, url+"/get-number", http.StatusOK)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			tx, err := mysqltest.Open(t, dsn).BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.ExecContext(ctx, "UPDATE "+schema.Table+" SET value = value WHERE id = 1"); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Go(func() {
+					start := time.Now()
+					get(t, url+"/get-number", http.StatusServiceUnavailable)
+					if took := time.Since(start); took > 1700*time.Millisecond {
+						t.Errorf("a request behind the hung statement waited %v, want REQUEST_TIMEOUT (1s) and little more, not a second statement's timeout too", took)
+					}
+				})
+			}
+			wg.Wait()
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			waitStatus(t, url+"/get-number", http.StatusOK, 10*time.Second)
 		})
 	}
 
