@@ -83,7 +83,10 @@ func (r *runner) all(setup bool) {
 	// Its scenarios run two at a time (go test's default on two cores): four at once beside
 	// the real-node tier starved that tier's network once (every dial to a Service timed
 	// out for 5 s, 2026-12-06), so make test-engine alone uses four.
-	r.goTest("infra and tooling tests", []string{"test", "-count=1", "-timeout", "30m", "-json", "./infra/...", "./internal/..."})
+	// The two slow tiers are named first: go test starts packages in the order given, two
+	// at a time, so they run side by side from the start and the short packages fill in
+	// after, instead of one slow tier starting when the alphabet reaches it.
+	r.goTest("infra and tooling tests", []string{"test", "-count=1", "-timeout", "30m", "-json", "./infra/enginetest", "./infra/nodetest", "./infra/...", "./internal/..."})
 }
 
 // setup installs what is missing and builds the pinned test binaries, each cached. The
