@@ -26,6 +26,15 @@ const (
 	ModeSingle Mode = "single"
 )
 
+// REQUEST_TIMEOUT's default and range, which the Pulumi program's requestTimeout checks
+// at preview too. Below 10ms one slow fsync fails statements; past a minute clients and
+// load balancers have long given up.
+const (
+	DefaultRequestTimeout = 2 * time.Second
+	MinRequestTimeout     = 10 * time.Millisecond
+	MaxRequestTimeout     = time.Minute
+)
+
 // Config is the validated configuration.
 type Config struct {
 	ListenAddr string
@@ -62,9 +71,8 @@ func Load(getenv func(string) string) (Config, error) {
 		SQLitePath: r.str("SQLITE_PATH", "counter.db"),
 		Mode:       Mode(r.str("COUNTER_MODE", string(ModeBatch))),
 		MaxBatch:   r.integer("COUNTER_MAX_BATCH", 256, 1, 10000),
-		// Below 10ms one slow fsync fails statements; past a minute clients and load
-		// balancers have long given up.
-		RequestTimeout: r.duration("REQUEST_TIMEOUT", 2*time.Second, 10*time.Millisecond, time.Minute),
+		// Why this range: see MinRequestTimeout.
+		RequestTimeout: r.duration("REQUEST_TIMEOUT", DefaultRequestTimeout, MinRequestTimeout, MaxRequestTimeout),
 		// Both shutdown bounds must fit in the pod's termination grace period, so hours
 		// can only be a typo.
 		ShutdownDelay:   r.duration("SHUTDOWN_DELAY", 0, 0, time.Minute),

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	appconfig "github.com/counter-mysql/counter-mysql/app/config"
 	"github.com/counter-mysql/counter-mysql/infra/eksversion"
 	"github.com/counter-mysql/counter-mysql/infra/mysqlversion"
 )
@@ -107,6 +108,8 @@ type Config struct {
 	AppImage    string
 	AppReplicas int
 	ServiceType string
+	// RequestTimeout is the app's REQUEST_TIMEOUT; 0 (unset) leaves the app's default.
+	RequestTimeout time.Duration
 
 	Monitoring Monitoring
 	// MonitoringLabels go on the monitoring objects, so a Prometheus that selects them by
@@ -148,6 +151,7 @@ var Defaults = map[string]string{
 	"namespace":            "counter",
 	"appReplicas":          "3",
 	"serviceType":          ServiceClusterIP,
+	"requestTimeout":       "",
 	"monitoring":           string(MonitoringAuto),
 	"monitoringLabels":     "",
 	"retainVolumes":        "false",
@@ -161,7 +165,7 @@ var Keys = []string{
 	"kubernetesVersion", "nodeInstanceType", "nodeMinSize", "nodeDesiredSize", "nodeMaxSize",
 	"vpcId", "publicSubnetIds", "privateSubnetIds",
 	"mysqlVersion", "mysqlImage", "mysqlStorageSize", "mysqlReadyTimeout", "mysqlExporter", "mysqlExporterImage", "namespace",
-	"appImage", "appReplicas", "serviceType",
+	"appImage", "appReplicas", "serviceType", "requestTimeout",
 	"monitoring", "monitoringLabels",
 	"retainVolumes", "volumeCleanupTimeout", "finalSnapshot", "snapshotClassName", "restoreFromSnapshot",
 }
@@ -234,6 +238,8 @@ func Parse(get func(key string) string, present ...string) (Config, error) {
 		AppImage:    p.image("appImage", "ghcr.io/you/counter:v1"),
 		AppReplicas: p.positive("appReplicas"),
 		ServiceType: p.oneOf("serviceType", ServiceClusterIP, ServiceLoadBalancer),
+		// The app's own range, so what it would refuse at start is refused at preview.
+		RequestTimeout: p.optionalDurationIn("requestTimeout", appconfig.MinRequestTimeout, appconfig.MaxRequestTimeout),
 
 		Monitoring:       Monitoring(p.oneOf("monitoring", string(MonitoringAuto), string(MonitoringOn), string(MonitoringOff))),
 		MonitoringLabels: p.labels("monitoringLabels"),
@@ -412,6 +418,14 @@ func (p *parser) durationIn(key string, lo, hi time.Duration) time.Duration {
 		p.fail(key, "%s is out of range: use a Go duration from %s to %s", d, lo, hi)
 	}
 	return d
+}
+
+// optionalDurationIn is durationIn, or 0 when the key is unset.
+func (p *parser) optionalDurationIn(key string, lo, hi time.Duration) time.Duration {
+	if p.value(key) == "" {
+		return 0
+	}
+	return p.durationIn(key, lo, hi)
 }
 
 func (p *parser) quantity(key string) resource.Quantity {

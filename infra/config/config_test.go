@@ -43,6 +43,7 @@ func TestParseDefaults(t *testing.T) {
 		{"AppImage", c.AppImage, testImage},
 		{"AppReplicas", c.AppReplicas, 3},
 		{"ServiceType", c.ServiceType, ServiceClusterIP},
+		{"RequestTimeout (unset: the app's own default)", c.RequestTimeout, time.Duration(0)},
 		{"Monitoring", c.Monitoring, MonitoringAuto},
 		{"MonitoringLabels", len(c.MonitoringLabels), 0},
 		{"RetainVolumes", c.RetainVolumes, false},
@@ -64,12 +65,16 @@ func TestParseAcceptsExistingMode(t *testing.T) {
 		"retainVolumes": "true", "serviceType": "LoadBalancer", "mysqlVersion": "9.1.0",
 		"finalSnapshot": "false", "snapshotClassName": "csi-aws-vsc",
 		"monitoring": "on", "monitoringLabels": "release=kube-prometheus-stack, team=data",
+		"requestTimeout": "10s",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Monitoring != MonitoringOn || len(c.MonitoringLabels) != 2 || c.MonitoringLabels["release"] != "kube-prometheus-stack" || c.MonitoringLabels["team"] != "data" {
 		t.Errorf("monitoring %q with labels %v, want on with release and team", c.Monitoring, c.MonitoringLabels)
+	}
+	if c.RequestTimeout != 10*time.Second {
+		t.Errorf("requestTimeout 10s read as %s", c.RequestTimeout)
 	}
 	if c.Mode != ModeExisting || c.Kubeconfig != "/tmp/kc" || c.StorageClassName != "standard" ||
 		!c.RetainVolumes || c.FinalSnapshot || c.SnapshotClassName != "csi-aws-vsc" || c.ServiceType != ServiceLoadBalancer || c.MySQLVersion.Image() != "mysql:9.1.0" {
@@ -111,6 +116,11 @@ func TestParseRejects(t *testing.T) {
 		{"appReplicas", "-1", `counter-mysql:appReplicas "-1" is not valid`},
 		{"appReplicas", "21", `counter-mysql:appReplicas 21 is too many: use at most 20`},
 		{"serviceType", "NodePort", `counter-mysql:serviceType "NodePort" is not allowed: use ClusterIP or LoadBalancer`},
+		// The app's REQUEST_TIMEOUT range, so a value the app would refuse at start is refused at preview.
+		{"requestTimeout", "5ms", "counter-mysql:requestTimeout 5ms is out of range: use a Go duration from 10ms to 1m0s"},
+		{"requestTimeout", "2m", "counter-mysql:requestTimeout 2m0s is out of range"},
+		{"requestTimeout", "2", `counter-mysql:requestTimeout "2" is not valid: use a positive Go duration`},
+		{"requestTimeout", "-1s", `counter-mysql:requestTimeout "-1s" is not valid`},
 		{"monitoring", "yes", `counter-mysql:monitoring "yes" is not allowed: use auto or on or off`},
 		{"monitoringLabels", "release", `counter-mysql:monitoringLabels "release" is not a label: use name=value pairs`},
 		{"monitoringLabels", "a=b,release=kube prometheus", `counter-mysql:monitoringLabels "release=kube prometheus" is not a label`},

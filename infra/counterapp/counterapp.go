@@ -4,6 +4,8 @@
 package counterapp
 
 import (
+	"time"
+
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -47,6 +49,9 @@ type Args struct {
 	// DBMaxConns is each replica's MySQL connection pool size (DB_MAX_CONNS): the stack's
 	// connection budget gives every replica this many.
 	DBMaxConns int
+	// RequestTimeout is the app's REQUEST_TIMEOUT; 0 sets none, so the app's default
+	// applies and a stack that never set it sees no change.
+	RequestTimeout time.Duration
 
 	// MySQLHost and MySQLPort reach the database, whose pods DatabasePods selects (the
 	// app's only egress besides DNS).
@@ -215,6 +220,24 @@ func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
 	get := func(path string) *corev1.HTTPGetActionArgs {
 		return &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String(PortName)}
 	}
+	vars := corev1.EnvVarArray{
+		env("MYSQL_HOST", args.MySQLHost),
+		env("MYSQL_PORT", pulumi.Sprintf("%d", args.MySQLPort)),
+		env("MYSQL_DATABASE", pulumi.String(schema.Database)),
+		fromSecret("MYSQL_USER", args.UserKey),
+		fromSecret("MYSQL_PASSWORD", args.PasswordKey),
+		env("LISTEN_ADDR", pulumi.Sprintf(":%d", httpPort)),
+		env("COUNTER_MODE", pulumi.String("batch")),
+		// Keep serving for a few seconds after SIGTERM while the endpoint removal
+		// reaches kube-proxy and the load balancer; new connections meanwhile are
+		// answered, not refused.
+		env("SHUTDOWN_DELAY", pulumi.String("5s")),
+		env("DB_MAX_CONNS", pulumi.Sprintf("%d", args.DBMaxConns)),
+	}
+	if args.RequestTimeout > 0 {
+		// Last, so the variables before it keep their places.
+		vars = append(vars, env("REQUEST_TIMEOUT", pulumi.String(args.RequestTimeout.String())))
+	}
 	return &corev1.PodSpecArgs{
 		SecurityContext: podsecurity.Pod(appUID),
 		// SHUTDOWN_DELAY (5 s) plus the app's SHUTDOWN_TIMEOUT (20 s), with slack.
@@ -232,20 +255,7 @@ func podSpec(args *Args, app labels.App) *corev1.PodSpecArgs {
 		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
 			Name:  pulumi.String("counter"),
 			Image: args.Image,
-			Env: corev1.EnvVarArray{
-				env("MYSQL_HOST", args.MySQLHost),
-				env("MYSQL_PORT", pulumi.Sprintf("%d", args.MySQLPort)),
-				env("MYSQL_DATABASE", pulumi.String(schema.Database)),
-				fromSecret("MYSQL_USER", args.UserKey),
-				fromSecret("MYSQL_PASSWORD", args.PasswordKey),
-				env("LISTEN_ADDR", pulumi.Sprintf(":%d", httpPort)),
-				env("COUNTER_MODE", pulumi.String("batch")),
-				// Keep serving for a few seconds after SIGTERM while the endpoint removal
-				// reaches kube-proxy and the load balancer; new connections meanwhile are
-				// answered, not refused.
-				env("SHUTDOWN_DELAY", pulumi.String("5s")),
-				env("DB_MAX_CONNS", pulumi.Sprintf("%d", args.DBMaxConns)),
-			},
+			Env:   vars,
 			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
 				Name: pulumi.String(PortName), ContainerPort: pulumi.Int(httpPort),
 			}},

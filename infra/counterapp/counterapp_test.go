@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -77,8 +78,8 @@ func TestDeploymentFollowsArgs(t *testing.T) {
 	}
 }
 
-func TestEnvironment(t *testing.T) {
-	d := render(t, nil)["Deployment"]
+// environment is the app container's environment, a Secret's reference as "secret name/key".
+func environment(d map[string]any) map[string]string {
 	env := map[string]string{}
 	for _, e := range pulumitest.Field(d, "spec", "template", "spec", "containers", "0", "env").([]any) {
 		name, _ := pulumitest.Field(e, "name").(string)
@@ -88,6 +89,14 @@ func TestEnvironment(t *testing.T) {
 			env[name], _ = pulumitest.Field(e, "value").(string)
 		}
 	}
+	return env
+}
+
+func TestEnvironment(t *testing.T) {
+	d := render(t, nil)["Deployment"]
+	env := environment(d)
+	// No REQUEST_TIMEOUT without Args.RequestTimeout: the app's default applies, and a
+	// stack that does not set requestTimeout sees no diff.
 	want := map[string]string{
 		"MYSQL_HOST":     "mysql-0.mysql.prod.svc.cluster.local",
 		"MYSQL_PORT":     "3306",
@@ -105,6 +114,15 @@ func TestEnvironment(t *testing.T) {
 	// The grace period must cover the shutdown delay and the app's 20 s SHUTDOWN_TIMEOUT.
 	if grace := pulumitest.Field(d, "spec", "template", "spec", "terminationGracePeriodSeconds"); fmt.Sprint(grace) != "30" {
 		t.Errorf("terminationGracePeriodSeconds = %v, want 30 (5 s delay + 20 s shutdown + slack)", grace)
+	}
+}
+
+// TestRequestTimeout: Args.RequestTimeout is the app's REQUEST_TIMEOUT, in the form the
+// app parses (a Go duration).
+func TestRequestTimeout(t *testing.T) {
+	d := render(t, func(a *counterapp.Args) { a.RequestTimeout = 1500 * time.Millisecond })["Deployment"]
+	if got := environment(d)["REQUEST_TIMEOUT"]; got != "1.5s" {
+		t.Errorf("REQUEST_TIMEOUT = %q, want 1.5s", got)
 	}
 }
 

@@ -38,13 +38,41 @@ func Kill(comm string) (int, error) {
 }
 
 // processes are the PIDs of the sandbox's live processes (not zombies) whose command
-// name matches. /proc is the sandbox's own: it sees only its PID namespace.
+// name matches.
 func processes(match func(comm string) bool) ([]int, error) {
-	entries, err := os.ReadDir("/proc")
+	all, err := readProcs()
 	if err != nil {
 		return nil, err
 	}
 	var pids []int
+	for _, p := range all {
+		if p.live() && match(p.comm) {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids, nil
+}
+
+// proc is a process as /proc/PID/stat shows it.
+type proc struct {
+	pid, ppid int
+	comm      string
+	state     byte
+	// start is its start time since boot, in clock ticks: with pid, it names one
+	// process, not a later one given the same PID.
+	start string
+}
+
+func (p proc) live() bool { return p.state != 'Z' && p.state != 'X' }
+
+// readProcs are the sandbox's processes. /proc is the sandbox's own: it sees only its PID
+// namespace.
+func readProcs() ([]proc, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var all []proc
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -54,20 +82,18 @@ func processes(match func(comm string) bool) ([]int, error) {
 		if err != nil {
 			continue // exited meanwhile
 		}
-		// pid (comm) state ...: comm may hold spaces and parentheses, the state follows the last ')'.
+		// pid (comm) state ppid ... with the start time 22nd: comm may hold spaces and
+		// parentheses, the fields from the state on follow the last ')'.
 		s := string(stat)
 		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || close < open || close+2 >= len(s) {
+		f := strings.Fields(s[close+1:])
+		if open < 0 || close < open || len(f) < 20 {
 			continue
 		}
-		if state := s[close+2]; state == 'Z' || state == 'X' {
-			continue
-		}
-		if match(s[open+1 : close]) {
-			pids = append(pids, pid)
-		}
+		ppid, _ := strconv.Atoi(f[1])
+		all = append(all, proc{pid: pid, ppid: ppid, comm: s[open+1 : close], state: f[0][0], start: f[19]})
 	}
-	return pids, nil
+	return all, nil
 }
 
 // Reboot is a power cut and restart of the node: the kubelet and containerd are killed,
@@ -109,19 +135,7 @@ func killContainers(root string) error {
 // them all) until none is left.
 func killCgroup(root string) error {
 	for range 50 {
-		var pids []int
-		_ = filepath.WalkDir(filepath.Join(cgroupFS, "pids", root), func(p string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
-				return nil
-			}
-			b, _ := os.ReadFile(p)
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					pids = append(pids, pid)
-				}
-			}
-			return nil
-		})
+		pids := cgroupProcs(filepath.Join(cgroupFS, "pids"), root)
 		if len(pids) == 0 {
 			return nil
 		}
@@ -131,4 +145,22 @@ func killCgroup(root string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return errors.New("processes are still left in " + root)
+}
+
+// cgroupProcs are the PIDs in hierarchy's cgroup root and the cgroups below it.
+func cgroupProcs(hierarchy, root string) []int {
+	var pids []int
+	_ = filepath.WalkDir(filepath.Join(hierarchy, root), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return nil
+	})
+	return pids
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/counter-mysql/counter-mysql/app/loadtest"
+	"github.com/counter-mysql/counter-mysql/infra/counterapp"
 	"github.com/counter-mysql/counter-mysql/infra/database"
 	"github.com/counter-mysql/counter-mysql/infra/enginetest"
 	"github.com/counter-mysql/counter-mysql/infra/kubetest"
@@ -40,6 +42,12 @@ const (
 	mysqlPod     = "mysql-0"
 	// loadClients is the drills' concurrency, through the app's Service.
 	loadClients = 32
+	// requestTimeout is the stacks' requestTimeout: how long the app waits for MySQL
+	// before it answers 503.
+	requestTimeout = 10 * time.Second
+	// loadTimeout is how long a drill's client waits for an answer: longer than the
+	// app's own bound, so a slow request is the app's 503, never the client giving up.
+	loadTimeout = requestTimeout + 5*time.Second
 )
 
 // world is the node, a Pulumi installation and a client.
@@ -80,6 +88,10 @@ func (w *world) newStack(t *testing.T, namespace string, overrides map[string]st
 		// The node has only the images built here, not mysqld_exporter's, and no registry:
 		// no sidecar (its account is kept all the same, by MySQL's own scripts).
 		"mysqlExporter": "false",
+		// The drills share two cores with the engine tier (make test): at load average ~20
+		// one statement outlasted the default 2 s once and its request got a 503, which
+		// the rollout check refuses. Users of a slow node raise it the same way.
+		"requestTimeout": requestTimeout.String(),
 	}
 	for k, v := range overrides {
 		cfg[k] = v
@@ -97,6 +109,20 @@ func (s *stack) serviceURL(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
+}
+
+// appEnv is the app container's environment (values only, not Secret references).
+func (s *stack) appEnv(t *testing.T) map[string]string {
+	t.Helper()
+	d, err := s.w.client.AppsV1().Deployments(s.namespace).Get(t.Context(), counterapp.DeploymentName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	return env
 }
 
 // getNumber asks the app for a number through its Service.
@@ -205,7 +231,7 @@ func (s *stack) underLoad(t *testing.T, settle time.Duration, disrupt func()) []
 	url := s.serviceURL(t)
 	started := time.Now()
 	go func() {
-		res, err := loadtest.Run(ctx, loadtest.Config{URLs: []string{url}, Clients: loadClients, Duration: 15 * time.Minute, Timeout: 5 * time.Second})
+		res, err := loadtest.Run(ctx, loadtest.Config{URLs: []string{url}, Clients: loadClients, Duration: 15 * time.Minute, Timeout: loadTimeout})
 		done <- result{res, err}
 	}()
 	time.Sleep(2 * time.Second) // numbers before the disruption
@@ -238,13 +264,13 @@ func statuses(ops []loadtest.Op) map[int]int {
 	return m
 }
 
-// failures lists the distinct errors of the history's failed requests other than 503s
-// (at most a few), to say why a request got no answer.
-func failures(ops []loadtest.Op) []string {
+// failures lists the distinct errors of the history's failed requests (at most a few),
+// but for those answered with an expected status, to say why a request got no number.
+func failures(ops []loadtest.Op, expected ...int) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, o := range ops {
-		if o.Err == nil || o.Status == http.StatusServiceUnavailable {
+		if o.Err == nil || slices.Contains(expected, o.Status) {
 			continue
 		}
 		if e := o.Err.Error(); !seen[e] && len(out) < 5 {
@@ -280,6 +306,9 @@ func TestUserLife(t *testing.T) {
 		pod, perr := w.client.CoreV1().Pods(s.namespace).Get(ctx, mysqlPod, metav1.GetOptions{})
 		if err != nil || perr != nil || len(ips) != 1 || ips[0] != pod.Status.PodIP {
 			t.Errorf("mysql-0's DNS name resolves to %v (%v), want its pod IP (%v)", ips, err, perr)
+		}
+		if got := s.appEnv(t)["REQUEST_TIMEOUT"]; got != requestTimeout.String() {
+			t.Errorf("the app runs with REQUEST_TIMEOUT %q, want requestTimeout's %s", got, requestTimeout)
 		}
 	}) {
 		t.FailNow()
@@ -342,6 +371,7 @@ func TestUserLife(t *testing.T) {
 
 	t.Run("kill -9 of mysqld under load: nothing acknowledged is handed out again", func(t *testing.T) {
 		before := s.number(t)
+		restarts := s.mysqlRestarts(t)
 		var retryAfter string
 		ops := s.underLoad(t, 5*time.Second, func() {
 			n, err := nodetest.Kill("mysqld")
@@ -349,22 +379,25 @@ func TestUserLife(t *testing.T) {
 				t.Fatalf("kill -9 of mysqld: killed %d (%v), want the one in mysql-0", n, err)
 			}
 			retryAfter = s.outage(t)
+			// Until the kubelet has seen the kill, the pods' Ready is from before it: the
+			// drill would end while mysql-0, and with it the app, turns NotReady, and the
+			// next scenario would find the app's Service without endpoints.
+			kubetest.Eventually(t, readyTimeout, "the kubelet restarting mysql-0's container", func(context.Context) error {
+				if n := s.mysqlRestarts(t); n <= restarts {
+					return fmt.Errorf("restarted %d times, as before the kill", n)
+				}
+				return nil
+			})
 			s.waitReady(t)
 			s.number(t) // serving again: InnoDB's crash recovery may outlast Ready on a busy machine
 		})
 		checkOutage(t, ops, before, retryAfter)
-		pod, err := w.client.CoreV1().Pods(s.namespace).Get(ctx, mysqlPod, metav1.GetOptions{})
-		if err != nil || len(pod.Status.ContainerStatuses) == 0 || pod.Status.ContainerStatuses[0].RestartCount == 0 {
-			t.Errorf("mysql-0's container was not restarted by the kubelet (%v)", err)
-		}
 	})
 
-	// What a rollout must never do is drop a request: a reset or an unanswered request
-	// (SHUTDOWN_DELAY, readiness and endpoints are there for that). A 503 is the counter's
-	// bounded answer when one statement outlasts REQUEST_TIMEOUT, which a starved machine
-	// causes with or without a rollout (seen once in 43,735 requests at load average ~20,
-	// with the engine tier running beside this one); a few are allowed and reported.
-	t.Run("rolling update of the app under load: no request dropped", func(t *testing.T) {
+	// A rollout must fail no request: no reset, none unanswered (SHUTDOWN_DELAY, readiness
+	// and endpoints are there for that), and no 503 either, as MySQL stays up throughout
+	// (requestTimeout keeps a starved machine's slow statement from becoming one).
+	t.Run("rolling update of the app under load: every request answered 200", func(t *testing.T) {
 		next := strings.Replace(nodetest.AppImage, ":1", ":2", 1)
 		if err := w.node.TagImage(ctx, nodetest.AppImage, next); err != nil {
 			t.Fatal(err)
@@ -372,8 +405,8 @@ func TestUserLife(t *testing.T) {
 		s.SetConfig(t, map[string]string{"appImage": next})
 		ops := s.underLoad(t, 3*time.Second, func() { s.MustUp(t) })
 		st := statuses(ops)
-		if st[http.StatusOK]+st[http.StatusServiceUnavailable] != len(ops) || st[http.StatusServiceUnavailable]*1000 > len(ops) {
-			t.Errorf("during the rollout: %v answers by status, want 200s (and at most 0.1%% 503s); failures: %q", st, failures(ops))
+		if st[http.StatusOK] != len(ops) {
+			t.Errorf("during the rollout: %v answers by status (0: none), want only 200s; failures: %q", st, failures(ops))
 		}
 		t.Logf("during the rollout: %v answers by status", st)
 	})
@@ -479,6 +512,22 @@ func TestUserLife(t *testing.T) {
 	})
 }
 
+// mysqlRestarts is how often the kubelet has restarted mysql-0's MySQL container.
+func (s *stack) mysqlRestarts(t *testing.T) int32 {
+	t.Helper()
+	pod, err := s.w.client.CoreV1().Pods(s.namespace).Get(t.Context(), mysqlPod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.Name == "mysql" {
+			return c.RestartCount
+		}
+	}
+	t.Fatalf("pod %s has no container mysql: %s", mysqlPod, podProblem(pod))
+	return 0
+}
+
 // outage waits, while MySQL is away, for the app's answer through its Service to be a
 // 503 (never an error page) and returns its Retry-After.
 func (s *stack) outage(t *testing.T) string {
@@ -502,7 +551,7 @@ func checkOutage(t *testing.T, ops []loadtest.Op, before int64, retryAfter strin
 	t.Helper()
 	st := statuses(ops)
 	if st[http.StatusOK]+st[http.StatusServiceUnavailable] != len(ops) || st[http.StatusServiceUnavailable] == 0 {
-		t.Errorf("answers by status %v: want 200s, and 503s while MySQL was away, nothing else; failures: %q", st, failures(ops))
+		t.Errorf("answers by status %v: want 200s, and 503s while MySQL was away, nothing else; failures: %q", st, failures(ops, http.StatusServiceUnavailable))
 	}
 	if retryAfter != "1" {
 		t.Errorf("503 during the outage had Retry-After %q, want 1", retryAfter)

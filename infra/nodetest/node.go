@@ -227,21 +227,24 @@ func (n *Node) runKubelet(ctx context.Context, config string) error {
 		return err
 	}
 	n.kubelet = p
-	return n.Cluster.WaitFor(ctx, "Node "+NodeName+" Ready (kubelet, containerd, CNI)", func(ctx context.Context) error {
-		node, err := n.Cluster.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		for _, c := range node.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				if c.Status == corev1.ConditionTrue {
-					return nil
-				}
-				return fmt.Errorf("%s: %s", c.Reason, c.Message)
+	return n.Cluster.WaitFor(ctx, "Node "+NodeName+" Ready (kubelet, containerd, CNI)", n.ready)
+}
+
+// ready says why the Node is not Ready, if it is not.
+func (n *Node) ready(ctx context.Context) error {
+	node, err := n.Cluster.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			if c.Status == corev1.ConditionTrue {
+				return nil
 			}
+			return fmt.Errorf("%s: %s", c.Reason, c.Message)
 		}
-		return errNotReady
-	})
+	}
+	return errNotReady
 }
 
 // kubeProxyConfig routes ClusterIP Services with iptables, in the sandbox's namespace.

@@ -10,7 +10,9 @@
 // pods and every client of theirs live there, no pod address is reachable from or routed
 // through the host's interfaces, and nothing outlives the run: when the test binary dies,
 // however it dies, the kernel kills every process of the PID namespace and drops its
-// mounts. Only empty cgroup directories can be left behind; the next run removes them.
+// mounts. Only empty cgroup directories can be left behind, which the next run removes,
+// and the run's directory (kubetest-* in $TMPDIR), kept with its logs as a failed run's
+// is. TestKilledRunLeavesNothing checks it.
 //
 // The software comes from Debian (containerd, runc, containernetworking-plugins,
 // iptables, conntrack: .ci/install-packages) and from the Go module proxy (kubelet,

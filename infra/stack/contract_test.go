@@ -25,39 +25,8 @@ import (
 // A variable misspelt on either side shows up as a name the app never reads or as a
 // default where the stack set a value.
 func TestAppReadsWhatTheDeploymentSets(t *testing.T) {
-	var deployment map[string]any
-	for _, o := range stacktest.MustRun(t, nil).MustObjects(t) {
-		if o.GetKind() == "Deployment" {
-			deployment = o.Object
-		}
-	}
-	pod := pulumitest.Field(deployment, "spec", "template", "spec")
+	pod, env, cfg := appConfig(t, nil)
 	container := pulumitest.Field(pod, "containers", "0")
-
-	secretValues := map[string]string{"app-user": "counter-test", "app-password": "test-password"}
-	env := map[string]string{}
-	for _, e := range pulumitest.Field(container, "env").([]any) {
-		name := pulumitest.Field(e, "name").(string)
-		if key, ok := pulumitest.Field(e, "valueFrom", "secretKeyRef", "key").(string); ok {
-			v, known := secretValues[key]
-			if !known {
-				t.Fatalf("%s refers to Secret key %q, which the credentials Secret does not have", name, key)
-			}
-			env[name] = v
-		} else {
-			env[name], _ = pulumitest.Field(e, "value").(string)
-		}
-	}
-	var read []string
-	cfg, err := appconfig.Load(func(name string) string { read = append(read, name); return env[name] })
-	if err != nil {
-		t.Fatalf("the app refuses the Deployment's environment: %v", err)
-	}
-	for name := range env {
-		if !slices.Contains(read, name) {
-			t.Errorf("the Deployment sets %s, which the app never reads (misspelt?)", name)
-		}
-	}
 
 	if cfg.MySQL == nil {
 		t.Fatal("the app would run on its embedded store, not MySQL")
@@ -73,6 +42,9 @@ func TestAppReadsWhatTheDeploymentSets(t *testing.T) {
 		{"mode", cfg.Mode, appconfig.ModeBatch},
 		{"pool size (the stack's connection budget)", cfg.DBMaxConns, config.AppDBConns},
 		{"shutdown delay", cfg.ShutdownDelay, 5 * time.Second},
+		// requestTimeout unset: no REQUEST_TIMEOUT, so existing stacks see no diff.
+		{"request timeout (the app's default)", cfg.RequestTimeout, appconfig.DefaultRequestTimeout},
+		{"REQUEST_TIMEOUT set", env["REQUEST_TIMEOUT"] != "", false},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -108,4 +80,55 @@ func TestAppReadsWhatTheDeploymentSets(t *testing.T) {
 			t.Errorf("%s probes port %v, the app listens on %s", probe, p, port)
 		}
 	}
+}
+
+// TestRequestTimeoutReachesTheApp: requestTimeout becomes the app's REQUEST_TIMEOUT, as
+// the app reads it.
+func TestRequestTimeoutReachesTheApp(t *testing.T) {
+	for _, d := range []time.Duration{appconfig.MinRequestTimeout, 10 * time.Second, appconfig.MaxRequestTimeout} {
+		_, _, cfg := appConfig(t, map[string]string{"requestTimeout": d.String()})
+		if cfg.RequestTimeout != d {
+			t.Errorf("requestTimeout %s: the app waits %s", d, cfg.RequestTimeout)
+		}
+	}
+}
+
+// appConfig runs the program with overrides and returns the app Deployment's pod spec,
+// the container's environment (the Secret's references resolved to test values) and
+// the app's own app/config.Load of it. It fails t when the Deployment sets a variable the
+// app never reads (misspelt on either side) or one the app refuses.
+func appConfig(t *testing.T, overrides map[string]string) (pod any, env map[string]string, cfg appconfig.Config) {
+	t.Helper()
+	var deployment map[string]any
+	for _, o := range stacktest.MustRun(t, overrides).MustObjects(t) {
+		if o.GetKind() == "Deployment" {
+			deployment = o.Object
+		}
+	}
+	pod = pulumitest.Field(deployment, "spec", "template", "spec")
+	secretValues := map[string]string{"app-user": "counter-test", "app-password": "test-password"}
+	env = map[string]string{}
+	for _, e := range pulumitest.Field(pod, "containers", "0", "env").([]any) {
+		name := pulumitest.Field(e, "name").(string)
+		if key, ok := pulumitest.Field(e, "valueFrom", "secretKeyRef", "key").(string); ok {
+			v, known := secretValues[key]
+			if !known {
+				t.Fatalf("%s refers to Secret key %q, which the credentials Secret does not have", name, key)
+			}
+			env[name] = v
+		} else {
+			env[name], _ = pulumitest.Field(e, "value").(string)
+		}
+	}
+	var read []string
+	cfg, err := appconfig.Load(func(name string) string { read = append(read, name); return env[name] })
+	if err != nil {
+		t.Fatalf("the app refuses the Deployment's environment: %v", err)
+	}
+	for name := range env {
+		if !slices.Contains(read, name) {
+			t.Errorf("the Deployment sets %s, which the app never reads (misspelt?)", name)
+		}
+	}
+	return pod, env, cfg
 }

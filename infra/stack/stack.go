@@ -293,6 +293,7 @@ func Deploy(ctx *pulumi.Context, cfg config.Config, root string, from *restore.S
 		Replicas:          cfg.AppReplicas,
 		ServiceType:       cfg.ServiceType,
 		DBMaxConns:        config.AppDBConns,
+		RequestTimeout:    cfg.RequestTimeout,
 		MySQLHost:         db.Host,
 		MySQLPort:         database.Port,
 		DatabasePods:      database.Labels(instance, cfg.MySQLVersion).Selector(),

@@ -63,15 +63,7 @@ esac
 // options as the command, a data directory that exists, a command that is not mysqld, and
 // the refusal without a password.
 func TestEntrypointContract(t *testing.T) {
-	needRoot(t)
-	need(t, have("runc"), "runc not installed: apt-get install runc")
-	needMySQLSources(t)
-	_, _, mysqlTar := images(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	bundle := t.TempDir()
-	cfg := extract(t, mysqlTar, mysqlRefs[0], filepath.Join(bundle, "rootfs"))
+	ctx, bundle, cfg := runcBundle(t, time.Minute)
 	stubs := t.TempDir()
 	if err := os.WriteFile(filepath.Join(stubs, "stub"), []byte(stub), 0o755); err != nil {
 		t.Fatal(err)

@@ -224,30 +224,34 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 // cleanly; a second start on the same data, with the app's password rotated, does not
 // initialise again and applies the new password.
 func TestMySQLUnderRunc(t *testing.T) {
+	ctx, bundle, cfg := runcBundle(t, 4*time.Minute)
+	mysqlTest(ctx, t, bundle, cfg)
+}
+
+// runcBundle is the start of a test that runs the MySQL stand-in, or an image over it,
+// under runc: it skips (fails under NODETEST_REQUIRE=1) without root, runc or what the
+// images are built from, builds them once, and extracts the stand-in into a new bundle's
+// rootfs. It returns a context that ends after timeout, the bundle and the stand-in's
+// configuration.
+func runcBundle(t *testing.T, timeout time.Duration) (context.Context, string, *v1.ConfigFile) {
+	t.Helper()
 	needRoot(t)
 	need(t, have("runc"), "runc not installed: apt-get install runc")
 	needMySQLSources(t)
 	_, _, mysqlTar := images(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	mysqlTest(ctx, t, mysqlTar)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	bundle := t.TempDir()
+	return ctx, bundle, extract(t, mysqlTar, mysqlRefs[0], filepath.Join(bundle, "rootfs"))
 }
 
 // TestPauseUnderRunc runs the pause program as PID 1 of a container (on the MySQL
 // stand-in's files, for a shell to make orphans with): an orphan that exits is reaped, not
 // left a zombie, and SIGTERM ends the container with status 0 at once.
 func TestPauseUnderRunc(t *testing.T) {
-	needRoot(t)
-	need(t, have("runc"), "runc not installed: apt-get install runc")
-	needMySQLSources(t)
-	_, pauseTar, mysqlTar := images(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	bundle := t.TempDir()
-	rootfs := filepath.Join(bundle, "rootfs")
-	extract(t, mysqlTar, mysqlRefs[0], rootfs)
-	cfg := extract(t, pauseTar, pauseRef, rootfs)
+	ctx, bundle, _ := runcBundle(t, time.Minute)
+	_, pauseTar, _ := images(t)
+	cfg := extract(t, pauseTar, pauseRef, filepath.Join(bundle, "rootfs"))
 	uid, gid := userOf(t, cfg.Config.User)
 	c := runContainer(ctx, t, "pause", bundle, spec{args: cfg.Config.Entrypoint, env: cfg.Config.Env, uid: uid, gid: gid})
 

@@ -13,15 +13,14 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
 	"github.com/counter-mysql/counter-mysql/infra/database"
 )
 
-// mysqlTest is TestMySQLUnderRunc's body.
-func mysqlTest(ctx context.Context, t *testing.T, mysqlTar string) {
-	bundle := t.TempDir()
-	cfg := extract(t, mysqlTar, mysqlRefs[0], filepath.Join(bundle, "rootfs"))
+// mysqlTest is TestMySQLUnderRunc's body, on the bundle of runcBundle.
+func mysqlTest(ctx context.Context, t *testing.T, bundle string, cfg *v1.ConfigFile) {
 	uid, gid := userOf(t, cfg.Config.User)
 	if uid != MySQLUID || gid != MySQLUID {
 		t.Errorf("image user %q, want %d:%d", cfg.Config.User, MySQLUID, MySQLUID)
