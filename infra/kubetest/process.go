@@ -29,10 +29,12 @@ type Process struct {
 	ended atomic.Bool
 }
 
-// startProcess starts bin with args, stdout and stderr going to dir/name.log.
+// startProcess starts bin with args, stdout and stderr appended to dir/name.log.
 func startProcess(dir, name, bin string, args ...string) (*Process, error) {
 	logFile := filepath.Join(dir, name+".log")
-	out, err := os.Create(logFile)
+	// Appended, not truncated: a component started again (the real node's restart
+	// scenario) keeps its predecessor's log, which is what a failure report needs.
+	out, err := os.OpenFile(logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
