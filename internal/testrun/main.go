@@ -32,10 +32,13 @@ var usually = map[string]string{
 	"app/mysqltest":    "~15 s",
 }
 
-// onceEachBenchmark runs every benchmark for one iteration with the tests, so a benchmark
+// benchmarksOnce runs every benchmark (all are in ./app/...) for one iteration, so one
 // that no longer runs (one panicked on a new Deps field for weeks) fails here, not when
-// someone needs its figures.
-var onceEachBenchmark = []string{"-bench=.", "-benchtime=1x"}
+// someone needs its figures. Apart from the tests and without the race detector: with
+// -bench, go test runs its packages one at a time (the app's tests took 87 s instead of 48).
+func (r *runner) benchmarksOnce() {
+	r.goTest("every benchmark once", []string{"test", "-count=1", "-json", "-run=^$", "-bench=.", "-benchtime=1x", "./app/..."})
+}
 
 // serverPackages start servers or control planes; -unit leaves them out.
 var serverPackages = []string{"infra/e2e", "infra/kubetest", "infra/enginetest", "infra/nodetest", "infra/nodetest/images"}
@@ -78,15 +81,18 @@ func (r *runner) all(setup bool) {
 	r.precompile(nil, "", "./infra/...", "./internal/...")
 	r.sum = newSummary(r.out)
 	r.goTest("app tests"+map[bool]string{true: " with the race detector", false: ""}[len(race) > 0],
-		slices.Concat([]string{"test"}, race, []string{"-count=1", "-json"}, onceEachBenchmark, []string{"./app/..."}))
+		slices.Concat([]string{"test"}, race, []string{"-count=1", "-json", "./app/..."}))
+	r.benchmarksOnce()
 	// The real-engine tier runs the CLI for minutes: past go test's default 10m timeout.
 	// Its scenarios run two at a time (go test's default on two cores): four at once beside
 	// the real-node tier starved that tier's network once (every dial to a Service timed
 	// out for 5 s, 2026-12-06), so make test-engine alone uses four.
-	// The two slow tiers are named first: go test starts packages in the order given, two
-	// at a time, so they run side by side from the start and the short packages fill in
-	// after, instead of one slow tier starting when the alphabet reaches it.
-	r.goTest("infra and tooling tests", []string{"test", "-count=1", "-timeout", "30m", "-json", "./infra/enginetest", "./infra/nodetest", "./infra/...", "./internal/..."})
+	// The two slow tiers are named first, and three packages run at once (-p 3, not go
+	// test's two on two cores): go test starts packages in the order given, so the slow
+	// tiers, which mostly wait on clusters, run side by side from the start and the short
+	// packages pass through the third slot meanwhile instead of queueing behind them (the
+	// infra tests took 423 s two at a time, 2026-12-06).
+	r.goTest("infra and tooling tests", []string{"test", "-count=1", "-p", "3", "-timeout", "30m", "-json", "./infra/enginetest", "./infra/nodetest", "./infra/...", "./internal/..."})
 }
 
 // setup installs what is missing and builds the pinned test binaries, each cached. The
@@ -122,7 +128,8 @@ func (r *runner) unit() {
 		}
 	}
 	r.sum = newSummary(r.out)
-	r.goTest("unit tests", slices.Concat([]string{"test", "-count=1", "-json"}, onceEachBenchmark, pkgs))
+	r.goTest("unit tests", append([]string{"test", "-count=1", "-json"}, pkgs...))
+	r.benchmarksOnce()
 }
 
 func (r *runner) command(name string, args ...string) *exec.Cmd {
