@@ -57,16 +57,9 @@ const (
 
 type waiter struct {
 	state   atomic.Int32
-	arrived time.Time // its caller gives up at arrived + timeout
-
-	done chan result // buffered 1
+	arrived time.Time   // its caller gives up at arrived + timeout
+	done    chan result // buffered 1
 }
-
-// waiters recycles waiters and their channels: two allocations per number otherwise. Only
-// a waiter whose caller received its number goes back: the flusher is done with it then.
-// An abandoned or expired one may still be in the queue or a batch, so it is left to the
-// collector.
-var waiters = sync.Pool{New: func() any { return &waiter{done: make(chan result, 1)} }}
 
 type result struct {
 	n   int64
@@ -102,8 +95,14 @@ type Coalescer struct {
 	expiry   *time.Timer
 	armed    bool // expiry will fire at or before the deadline of every waiting caller
 	closed   bool
-	wake     chan struct{} // capacity 1: handed was set, or Close happened
-	done     chan struct{} // closed when the flusher has stopped, after the queue drained
+	// waiters recycles waiters and their channels: two allocations per number otherwise.
+	// Only a waiter whose caller received its number goes back: the flusher is done with it
+	// then. An abandoned or expired one may still be in the queue or a batch, so it is left
+	// to the collector. One pool per Coalescer, because expire may still read a waiter it
+	// last served, which must not meanwhile be guarded by another Coalescer's mutex.
+	waiters sync.Pool
+	wake    chan struct{} // capacity 1: handed was set, or Close happened
+	done    chan struct{} // closed when the flusher has stopped, after the queue drained
 }
 
 // NewCoalescer starts the flusher. Each statement gets at most timeout; batches hold at
@@ -134,7 +133,10 @@ func (c *Coalescer) Next(ctx context.Context) (int64, error) {
 		return 0, ErrClosed
 	}
 	// Reset under mu: expire may still see this waiter in the batch it was last served by.
-	w := waiters.Get().(*waiter)
+	w, _ := c.waiters.Get().(*waiter)
+	if w == nil {
+		w = &waiter{done: make(chan result, 1)}
+	}
 	w.state.Store(pending)
 	w.arrived = time.Now()
 	c.armLocked(w.arrived.Add(c.timeout))
@@ -163,7 +165,7 @@ func (c *Coalescer) Next(ctx context.Context) (int64, error) {
 		}
 	}
 	if r.err != ErrTimeout { // an expired waiter may still be in a batch
-		waiters.Put(w)
+		c.waiters.Put(w)
 	}
 	return r.n, r.err
 }

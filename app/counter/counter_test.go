@@ -449,3 +449,26 @@ func TestCoalescerBoundsEveryWaitByItsTimeout(t *testing.T) {
 	}
 	waitFor(t, func() bool { obs.mu.Lock(); defer obs.mu.Unlock(); return obs.abandoned == int(n-1) })
 }
+
+// Two coalescers in one process, as in these tests, each expiring callers often while the
+// other recycles waiters: a waiter one of them last served must never be reset under the
+// other's mutex while the first may still read it (a data race the race detector reports,
+// and a caller of one expired by the other's clock).
+func TestCoalescersShareNoWaiters(t *testing.T) {
+	var wg sync.WaitGroup
+	for range 2 {
+		c := NewCoalescer(&latencyStore{took: 200 * time.Microsecond}, 16, 2*time.Millisecond, nopObserver{})
+		closeOnCleanup(t, c)
+		for range 8 {
+			wg.Go(func() {
+				for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+					if _, err := c.Next(context.Background()); err != nil && !errors.Is(err, ErrTimeout) {
+						t.Errorf("Next: %v, want a number or ErrTimeout", err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
