@@ -164,7 +164,7 @@ func (c *Coalescer) Next(ctx context.Context) (int64, error) {
 			r = <-w.done // delivered at the same moment: the number is ours after all
 		}
 	}
-	if r.err != ErrTimeout { // an expired waiter may still be in a batch
+	if w.state.Load() == delivered { // an expired waiter may still be in the queue or a batch
 		c.waiters.Put(w)
 	}
 	return r.n, r.err
@@ -186,36 +186,36 @@ func (c *Coalescer) expire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.armed = false
-	next := time.Time{}
-	oldest := func(deadline time.Time) {
-		if next.IsZero() || deadline.Before(next) {
-			next = deadline
-		}
-	}
 	// The batch is read whole: a caller served by it may already be waiting again, recycled
 	// into the queue with a later arrival. The queue is in arrival order.
-	for _, w := range c.batch {
-		if deadline := w.arrived.Add(c.timeout); deadline.After(now) {
-			if w.state.Load() == pending {
-				oldest(deadline)
-			}
-		} else if w.state.CompareAndSwap(pending, abandoned) {
-			w.done <- result{err: ErrTimeout}
-		}
-	}
-	for _, w := range c.queue {
-		if deadline := w.arrived.Add(c.timeout); deadline.After(now) {
-			if w.state.Load() == pending {
-				oldest(deadline)
-				break
-			}
-		} else if w.state.CompareAndSwap(pending, abandoned) {
-			w.done <- result{err: ErrTimeout}
-		}
+	next := c.expireLocked(c.batch, now, false)
+	if q := c.expireLocked(c.queue, now, true); !q.IsZero() && (next.IsZero() || q.Before(next)) {
+		next = q
 	}
 	if !next.IsZero() {
 		c.armLocked(next)
 	}
+}
+
+// expireLocked answers ErrTimeout to the waiting callers of list past their deadline at
+// now, and returns the earliest deadline of those still waiting (zero if none). In an
+// ordered list that is the first one, where it stops.
+func (c *Coalescer) expireLocked(list []*waiter, now time.Time, ordered bool) (next time.Time) {
+	for _, w := range list {
+		deadline := w.arrived.Add(c.timeout)
+		switch {
+		case !deadline.After(now):
+			if w.state.CompareAndSwap(pending, abandoned) {
+				w.done <- result{err: ErrTimeout}
+			}
+		case w.state.Load() != pending:
+		case ordered:
+			return deadline
+		case next.IsZero() || deadline.Before(next):
+			next = deadline
+		}
+	}
+	return next
 }
 
 // handOver ends a caller's statement: the callers queued meanwhile become the flusher's

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -471,4 +472,34 @@ func TestCoalescersShareNoWaiters(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// A caller that timed out while queued leaves its waiter in the queue, so that waiter must
+// not serve the next caller: it would be queued twice and cost a second number. One P, so
+// the pool hands the next caller the waiter just returned to it, if it was returned.
+func TestCoalescerExpiredWaiterIsNotReused(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const timeout = 100 * time.Millisecond
+	st := &fakeStore{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+	c := NewCoalescer(st, 100, timeout, &recorder{})
+	closeOnCleanup(t, c)
+
+	go c.Next(context.Background()) // its statement holds until the gate opens
+	<-st.entered
+	if _, err := c.Next(context.Background()); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("queued caller got %v, want ErrTimeout", err)
+	}
+	next := make(chan error, 1)
+	go func() { _, err := c.Next(context.Background()); next <- err }()
+	waitFor(t, func() bool { return c.queued() == 2 }) // the expired caller's waiter, and this one
+	st.gate <- struct{}{}
+	st.gate <- struct{}{}
+	if err := <-next; err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if want := []int{1, 1}; !slices.Equal(st.sizes, want) {
+		t.Errorf("batch sizes %v, want %v (the expired caller's number must not be taken again)", st.sizes, want)
+	}
 }
