@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/counter-mysql/counter-mysql/app/schema"
 )
@@ -16,7 +19,9 @@ import (
 // against (issue 26): the least code that keeps the app's guarantee (one statement in
 // flight, numbers handed out after its commit, in arrival order), without metrics,
 // middleware, JSON encoding or a per-request timeout. It creates its table on dsn's
-// database and batches at most maxBatch numbers per statement, as the app does.
+// database and batches at most maxBatch numbers per statement, as the app does. Its
+// /metrics has the app's two per-statement histograms (their cost is per statement, not
+// per request), so every line shows its numbers per statement.
 func serveBare(ctx context.Context, ln net.Listener, dsn string, maxBatch int) error {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -33,6 +38,10 @@ func serveBare(ctx context.Context, ln net.Listener, dsn string, maxBatch int) e
 	if _, err := db.ExecContext(ctx, schema.CreateSeeded); err != nil {
 		return fmt.Errorf("creating the table: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	batchSize := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "counter_batch_size"})
+	statement := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "counter_db_statement_duration_seconds"})
+	reg.MustRegister(batchSize, statement)
 	// A reply channel gets the number, or 0 (never handed out) when the statement failed.
 	queue := make(chan chan int64, 4096)
 	go func() {
@@ -47,11 +56,13 @@ func serveBare(ctx context.Context, ln net.Listener, dsn string, maxBatch int) e
 					break more
 				}
 			}
-			last := int64(0)
+			last, start := int64(0), time.Now()
 			res, err := db.Exec("UPDATE "+schema.Table+" SET value = LAST_INSERT_ID(value + ?) WHERE id = 1", len(batch))
 			if err == nil {
 				last, err = res.LastInsertId()
 			}
+			statement.Observe(time.Since(start).Seconds())
+			batchSize.Observe(float64(len(batch)))
 			for i, r := range batch {
 				if err != nil {
 					r <- 0
@@ -71,5 +82,6 @@ func serveBare(ctx context.Context, ln net.Listener, dsn string, maxBatch int) e
 		}
 		fmt.Fprintf(w, "{\"number\":%d}\n", n)
 	})
+	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return serveUntilDone(ctx, &http.Server{}, ln) // the default mux
 }

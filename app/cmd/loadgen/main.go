@@ -479,6 +479,9 @@ func (b *bench) bare(ctx context.Context, db database) (line, error) {
 		return line{name: name}, err
 	}
 	l, err := b.measure(ctx, name, []*child{c}, db.srv.PID())
+	if err == nil {
+		l.readStatements(ctx, []*child{c})
+	}
 	return l, errors.Join(err, c.stop())
 }
 
@@ -534,13 +537,19 @@ func (b *bench) app(ctx context.Context, db database, mode config.Mode) (l line,
 	if err != nil {
 		return l, err
 	}
+	l.readStatements(ctx, children)
+	return l, nil
+}
+
+// readStatements reads the mean numbers per statement and statement time from the
+// servers' /metrics.
+func (l *line) readStatements(ctx context.Context, servers []*child) {
 	var urls []string
-	for _, c := range children {
+	for _, c := range servers {
 		urls = append(urls, c.url)
 	}
 	l.meanBatch = histogramMean(ctx, urls, "counter_batch_size")
 	l.meanStatement = histogramMean(ctx, urls, "counter_db_statement_duration_seconds")
-	return l, nil
 }
 
 // measure drives the servers with the run's clients and checks the history. CPU time is

@@ -140,7 +140,7 @@ func TestReportsEveryLine(t *testing.T) {
 		if idle, err := strconv.ParseFloat(r.idle, 64); runtime.GOOS == "linux" && (err != nil || idle < 0 || idle > 100) {
 			t.Errorf("%s: idle %s%%; want a percentage", name, r.idle)
 		}
-		if isApp := strings.HasPrefix(name, "batch/") || strings.HasPrefix(name, "single/"); isApp != positive(r.batch) {
+		if statements := strings.HasPrefix(name, "batch/") || strings.HasPrefix(name, "single/") || strings.HasPrefix(name, bareMode+"/"); statements != positive(r.batch) {
 			t.Errorf("%s: numbers per statement %q", name, r.batch)
 		}
 		if !measured(r.vsMemory) || (err == nil) != measured(r.vsRedis) {
