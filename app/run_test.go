@@ -301,3 +301,54 @@ func TestResponsesFromNetHTTP(t *testing.T) {
 		t.Errorf("the next number is %d (%v), want 1: a refused request spent a number", got.Number, err)
 	}
 }
+
+// TestRequestBodyThatNeverComes sends a /get-number request that promises a body and never
+// sends it. net/http reads such a body, to discard it, before it writes the answer, and
+// without a read deadline it would wait for it forever, holding the request's number and
+// goroutine (and shutdown). The connection must be closed once the request has been busy
+// for REQUEST_TIMEOUT plus the header timeout, and the number counted as abandoned.
+func TestRequestBodyThatNeverComes(t *testing.T) {
+	url, _ := startRun(t, map[string]string{
+		"SQLITE_PATH":     filepath.Join(t.TempDir(), "counter.db"),
+		"REQUEST_TIMEOUT": "100ms",
+	})
+	addr := strings.TrimPrefix(url, "http://")
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	_ = conn.SetDeadline(start.Add(20 * time.Second))
+	if _, err := io.WriteString(conn, "GET /get-number HTTP/1.1\r\nHost: counter\r\nContent-Length: 10\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, conn)
+	var timeout net.Error
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		t.Fatalf("the connection was still open after %v (%d bytes answered)", time.Since(start), n)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("closed after %v, want within REQUEST_TIMEOUT + 5s + 2s", took)
+	}
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(metrics), "\ncounter_numbers_abandoned_total 1\n") {
+		t.Errorf("the request's number is not counted as abandoned:\n%s", grepLines(string(metrics), "counter_numbers_"))
+	}
+}
+
+// grepLines returns the lines of s that start with prefix.
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -180,15 +180,16 @@ func positiveEnv(name string) (int, error) {
 // counter that is not the service's: the reference lines differ from the app in the
 // counter only.
 func serveCounter(ctx context.Context, ln net.Listener, c server.Counter, log *slog.Logger) error {
+	const timeout = config.DefaultRequestTimeout
 	h := server.New(server.Deps{
 		Log:            log,
 		Counter:        c,
 		Metrics:        server.NewMetrics(),
 		Ready:          func(context.Context) error { return nil },
 		ShuttingDown:   func() bool { return false },
-		RequestTimeout: 2 * time.Second,
+		RequestTimeout: timeout,
 	})
-	return serveUntilDone(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln)
+	return serveUntilDone(ctx, service.NewHTTPServer(ctx, h, timeout, log), ln)
 }
 
 // serveUntilDone serves ln with srv until ctx ends.
