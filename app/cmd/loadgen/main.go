@@ -292,8 +292,8 @@ func roundLabel(round, runs int) string {
 // taken within each round (the lines of one round ran under the same conditions), and
 // the errors and duplicates summed.
 func printMedians(w io.Writer, rounds [][]line) {
-	fmt.Fprintf(w, "%-18s %8s %8s %8s %6s %5s %9s %9s %10s %6s %7s %7s %6s %10s\n", "line", "req/s", "p50 ms", "p99 ms", "errors", "dups",
-		"app µs/rq", "db µs/rq", "load µs/rq", "idle %", "x redis", "x no-db", "x bare", "cpu x bare")
+	fmt.Fprintf(w, "%-18s %8s %8s %8s %6s %5s %9s %9s %10s %6s %7s %7s %6s %10s %14s\n", "line", "req/s", "p50 ms", "p99 ms", "errors", "dups",
+		"app µs/rq", "db µs/rq", "load µs/rq", "idle %", "x redis", "x no-db", "x bare", "cpu x bare", "its quartiles")
 	for _, first := range rounds[0] {
 		var reqs, p50, p99, app, db, load, idle, vsRedis, vsMemory, reqsVsBare, cpuVsBare []float64
 		errs, dups := 0, 0
@@ -325,24 +325,35 @@ func printMedians(w io.Writer, rounds [][]line) {
 				}
 			}
 		}
-		fmt.Fprintf(w, "%-18s %8.0f %8.2f %8.2f %6d %5d %9s %9s %10s %6s %7s %7s %6s %10s\n", first.name, median(reqs), median(p50), median(p99), errs, dups,
+		quartiles := "n/a"
+		if q1, q3 := quantile(cpuVsBare, 0.25), quantile(cpuVsBare, 0.75); !math.IsNaN(q1) && !math.IsNaN(q3) {
+			quartiles = fmt.Sprintf("%.2f-%.2f", q1, q3)
+		}
+		fmt.Fprintf(w, "%-18s %8.0f %8.2f %8.2f %6d %5d %9s %9s %10s %6s %7s %7s %6s %10s %14s\n", first.name, median(reqs), median(p50), median(p99), errs, dups,
 			orNA("%.1f", median(app)), orNA("%.1f", median(db)), orNA("%.1f", median(load)), orNA("%.0f", median(idle)),
-			orNA("%.2f", median(vsRedis)), orNA("%.2f", median(vsMemory)), orNA("%.2f", median(reqsVsBare)), orNA("%.2f", median(cpuVsBare)))
+			orNA("%.2f", median(vsRedis)), orNA("%.2f", median(vsMemory)), orNA("%.2f", median(reqsVsBare)), orNA("%.2f", median(cpuVsBare)), quartiles)
 	}
 }
 
 // median is the middle value (the mean of the two middle ones for an even count), NaN if
 // there is none or any value is NaN (not measured).
-func median(vs []float64) float64 {
+func median(vs []float64) float64 { return quantile(vs, 0.5) }
+
+// quantile is the q-quantile of vs, interpolated between the two nearest values (as
+// numpy's default and R's type 7), NaN if there is none or any value is NaN. The
+// quartiles of the per-round ratios show how far one round can be trusted.
+func quantile(vs []float64, q float64) float64 {
 	if len(vs) == 0 || slices.ContainsFunc(vs, math.IsNaN) {
 		return math.NaN()
 	}
 	s := slices.Clone(vs)
 	slices.Sort(s)
-	if n := len(s); n%2 == 0 {
-		return (s[n/2-1] + s[n/2]) / 2
+	pos := q * float64(len(s)-1)
+	lo := int(pos)
+	if lo+1 >= len(s) {
+		return s[lo]
 	}
-	return s[len(s)/2]
+	return s[lo] + (pos-float64(lo))*(s[lo+1]-s[lo])
 }
 
 func orNA(format string, v float64) string {

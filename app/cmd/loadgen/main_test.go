@@ -222,7 +222,7 @@ func TestRunsPrintMedians(t *testing.T) {
 	}
 	got := map[string][]string{}
 	for _, l := range strings.Split(medians, "\n") {
-		if f := strings.Fields(l); len(f) == 14 && strings.Contains(f[0], "/") {
+		if f := strings.Fields(l); len(f) == 15 && strings.Contains(f[0], "/") {
 			got[f[0]] = f
 		}
 	}
@@ -251,6 +251,15 @@ func TestMedian(t *testing.T) {
 	for _, in := range [][]float64{nil, {1, math.NaN(), 3}} {
 		if got := median(in); !math.IsNaN(got) {
 			t.Errorf("median(%v) = %v, want NaN (not measured)", in, got)
+		}
+	}
+	// The quartiles of 1..5 and of 1..4, as numpy.quantile gives them.
+	for _, tc := range []struct {
+		in     []float64
+		q1, q3 float64
+	}{{[]float64{5, 1, 4, 2, 3}, 2, 4}, {[]float64{4, 1, 3, 2}, 1.75, 3.25}, {[]float64{7}, 7, 7}} {
+		if q1, q3 := quantile(tc.in, 0.25), quantile(tc.in, 0.75); q1 != tc.q1 || q3 != tc.q3 {
+			t.Errorf("quartiles of %v = %v, %v; want %v, %v", tc.in, q1, q3, tc.q1, tc.q3)
 		}
 	}
 }
