@@ -148,6 +148,9 @@ func start() (*Cluster, error) {
 // tier that brings its own (infra/nodetest). The caller stops it with Stop. On error it
 // stops whatever it started and keeps the logs.
 func StartControlPlane() (c *Cluster, err error) {
+	if err := removeStaleDirs(os.TempDir(), time.Now().Add(-keepFailedFor)); err != nil {
+		fmt.Fprintln(os.Stderr, err) // disk space, not this run's concern
+	}
 	dir, err := os.MkdirTemp("", "kubetest-")
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@
 // however it dies, the kernel kills every process of the PID namespace and drops its
 // mounts. Only empty cgroup directories can be left behind, which the next run removes,
 // and the run's directory (kubetest-* in $TMPDIR), kept with its logs as a failed run's
-// is. TestKilledRunLeavesNothing checks it.
+// is, until a start a day later removes it. TestKilledRunLeavesNothing checks it.
 //
 // The software comes from Debian (containerd, runc, containernetworking-plugins,
 // iptables, conntrack: .ci/install-packages) and from the Go module proxy (kubelet,
