@@ -24,6 +24,7 @@ var variants = map[string]map[string]string{
 	"existing mode with a storage class": {"mode": "existing", "storageClassName": "standard"},
 	"monitoring labels":                  {"mode": "existing", "monitoringLabels": "release=kube-prometheus-stack"},
 	"monitoring off":                     {"monitoring": "off"},
+	"requestTimeout":                     {"requestTimeout": "10s"},
 }
 
 // TestRenderedObjectsAreAccepted applies every object the program renders, for every
