@@ -18,7 +18,8 @@
 //     answering) with no deadline at all, so a body that never comes would hold the
 //     connection and its handler forever.
 //
-// A connection over its limit is closed: its reads and writes fail, and net/http ends it.
+// A connection over its limit is closed: its reads and writes fail, and net/http ends it;
+// the Tracker's closed function, if any, is told which limit it passed.
 package connlimit
 
 import (
@@ -35,16 +36,28 @@ type Limits struct {
 	Header, Idle, Busy time.Duration
 }
 
+// Names of the limits, as closed is told.
+const (
+	LimitHeader = "header"
+	LimitIdle   = "idle"
+	LimitBusy   = "busy"
+)
+
 // Tracker is what a server's ConnState reports to and what Run checks.
 type Tracker struct {
 	limits Limits
+	closed func(limit string) // may be nil
 	start  time.Time
 	now    atomic.Int64 // the latest tick, in nanoseconds since start
 	conns  sync.Map     // net.Conn → *atomic.Uint64: its state and since when (pack)
 }
 
-// New returns a Tracker; set its ConnState as the server's and run Run.
-func New(l Limits) *Tracker { return &Tracker{limits: l, start: time.Now()} }
+// New returns a Tracker; set its ConnState as the server's and run Run. closed (nil for
+// none) is called with the limit's name (LimitHeader, LimitIdle, LimitBusy) for every
+// connection closed, e.g. to count them.
+func New(l Limits, closed func(limit string)) *Tracker {
+	return &Tracker{limits: l, closed: closed, start: time.Now()}
+}
 
 // pack puts a state and the tick it was reported at in one word, so that Run never reads
 // a new state with an old time (which could close a connection that just became busy).
@@ -89,19 +102,24 @@ func (t *Tracker) check(now, tick int64) {
 	t.now.Store(now)
 	t.conns.Range(func(c, p any) bool {
 		s, since := unpack(p.(*atomic.Uint64).Load())
-		if now-since > t.limit(s).Nanoseconds()+tick {
+		name, limit := t.limit(s)
+		if now-since > limit.Nanoseconds()+tick {
 			c.(net.Conn).Close()
+			if t.closed != nil {
+				t.closed(name)
+			}
 		}
 		return true
 	})
 }
 
-func (t *Tracker) limit(s http.ConnState) time.Duration {
+// limit is the limit of state s, and its name.
+func (t *Tracker) limit(s http.ConnState) (string, time.Duration) {
 	switch s {
 	case http.StateNew:
-		return t.limits.Header
+		return LimitHeader, t.limits.Header
 	case http.StateIdle:
-		return t.limits.Idle
+		return LimitIdle, t.limits.Idle
 	}
-	return t.limits.Busy
+	return LimitBusy, t.limits.Busy
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,13 +31,15 @@ func TestCheckClosesOnlyPastTheLimit(t *testing.T) {
 	for _, c := range []struct {
 		state  http.ConnState
 		limit  time.Duration
+		name   string
 		stamps []http.ConnState // reported in order at tick 0, the last one counts
 	}{
-		{http.StateNew, l.Header, []http.ConnState{http.StateNew}},
-		{http.StateIdle, l.Idle, []http.ConnState{http.StateNew, http.StateActive, http.StateIdle}},
-		{http.StateActive, l.Busy, []http.ConnState{http.StateNew, http.StateActive}},
+		{http.StateNew, l.Header, LimitHeader, []http.ConnState{http.StateNew}},
+		{http.StateIdle, l.Idle, LimitIdle, []http.ConnState{http.StateNew, http.StateActive, http.StateIdle}},
+		{http.StateActive, l.Busy, LimitBusy, []http.ConnState{http.StateNew, http.StateActive}},
 	} {
-		tr := New(l)
+		var closedFor []string
+		tr := New(l, func(limit string) { closedFor = append(closedFor, limit) })
 		tr.now.Store(50)
 		conn := &fakeConn{}
 		for _, s := range c.stamps {
@@ -51,13 +54,16 @@ func TestCheckClosesOnlyPastTheLimit(t *testing.T) {
 		if !conn.closed.Load() {
 			t.Errorf("%v: still open at %d ns in the state, limit %d and tick %d", c.state, last+1-50, c.limit, tick)
 		}
+		if !slices.Equal(closedFor, []string{c.name}) {
+			t.Errorf("%v: closed reported %q, want [%s]", c.state, closedFor, c.name)
+		}
 	}
 }
 
 // TestNewStateRestartsTheClock checks that a connection's time counts from its latest
 // state: a long idle connection that became busy is not cut for having been idle.
 func TestNewStateRestartsTheClock(t *testing.T) {
-	tr := New(Limits{Header: 100, Idle: 1000, Busy: 300})
+	tr := New(Limits{Header: 100, Idle: 1000, Busy: 300}, nil)
 	conn := &fakeConn{}
 	tr.ConnState(conn, http.StateNew)
 	tr.ConnState(conn, http.StateIdle)
@@ -81,7 +87,7 @@ func serve(t *testing.T, l Limits, tick time.Duration, h http.HandlerFunc) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := New(l)
+	tr := New(l, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{Handler: h, ConnState: tr.ConnState}
 	go tr.Run(ctx, tick)

@@ -23,6 +23,9 @@ type Metrics struct {
 	dbErrors  prometheus.Counter
 	handedOut prometheus.Counter
 	abandoned prometheus.Counter
+	// connsClosed counts the connections the server closed for passing a limit
+	// (connlimit's names), bound per limit once.
+	connsClosed *prometheus.CounterVec
 	// lastNumber and ready back gauges read at scrape time: a batch or a readiness check
 	// stores an integer, no float conversion or lock on the request path.
 	lastNumber atomic.Int64
@@ -80,6 +83,10 @@ func NewMetrics() *Metrics {
 			Help: "Numbers committed but never handed out (gaps): their answer could not be written, or their request had timed out.",
 		}),
 	}
+	m.connsClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "counter_http_connections_closed_total",
+		Help: "Connections the server closed for passing a limit: header (a new connection sent no complete request header in time), idle (kept alive unused), busy (a request not read and answered in time, e.g. a promised body that never came).",
+	}, []string{"limit"})
 	lastNumber := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "counter_last_number",
 		Help: "The highest number this replica has allocated (committed), 0 before its first: how close the counter is to 2^63-1, and whether the sequence went backwards (a restore from an old backup).",
@@ -97,7 +104,7 @@ func NewMetrics() *Metrics {
 	for _, r := range routeLabels {
 		m.routes[r] = &routeMetrics{}
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.batchSize, m.statement, m.dbErrors, m.handedOut, m.abandoned,
+	m.registry.MustRegister(m.requests, m.latency, m.batchSize, m.statement, m.dbErrors, m.handedOut, m.abandoned, m.connsClosed,
 		lastNumber, ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -125,6 +132,9 @@ func (m *Metrics) Ready(ok bool) { m.ready.Store(ok) }
 
 // Abandoned implements counter.Observer.
 func (m *Metrics) Abandoned(n int) { m.abandoned.Add(float64(n)) }
+
+// ConnClosed counts a connection closed for passing the named limit (connlimit's closed).
+func (m *Metrics) ConnClosed(limit string) { m.connsClosed.WithLabelValues(limit).Inc() }
 
 func (m *Metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})

@@ -88,7 +88,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	// The connection limits outlive ctx: the server keeps serving until Shutdown returns.
 	connCtx, stopConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConns()
-	srv := NewHTTPServer(connCtx, handler, cfg.RequestTimeout, log)
+	srv := NewHTTPServer(connCtx, handler, cfg.RequestTimeout, metrics, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "mode", string(cfg.Mode), "max_batch", cfg.MaxBatch)
@@ -127,11 +127,11 @@ const (
 )
 
 // NewHTTPServer is the service's http.Server for handler, with the connection limits
-// above enforced until ctx ends. They are connlimit's rather than net/http's
-// ReadHeaderTimeout and IdleTimeout, which cost about 6% of the CPU per number, and
-// unlike those they also bound a request body that never comes.
-func NewHTTPServer(ctx context.Context, handler http.Handler, requestTimeout time.Duration, log *slog.Logger) *http.Server {
-	conns := connlimit.New(connlimit.Limits{Header: headerTimeout, Idle: idleTimeout, Busy: requestTimeout + headerTimeout})
+// above enforced until ctx ends and counted in m. They are connlimit's rather than
+// net/http's ReadHeaderTimeout and IdleTimeout, which cost about 6% of the CPU per
+// number, and unlike those they also bound a request body that never comes.
+func NewHTTPServer(ctx context.Context, handler http.Handler, requestTimeout time.Duration, m *server.Metrics, log *slog.Logger) *http.Server {
+	conns := connlimit.New(connlimit.Limits{Header: headerTimeout, Idle: idleTimeout, Busy: requestTimeout + headerTimeout}, m.ConnClosed)
 	go conns.Run(ctx, time.Second)
 	return &http.Server{
 		Handler:   handler,

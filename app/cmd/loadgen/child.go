@@ -181,15 +181,16 @@ func positiveEnv(name string) (int, error) {
 // counter only.
 func serveCounter(ctx context.Context, ln net.Listener, c server.Counter, log *slog.Logger) error {
 	const timeout = config.DefaultRequestTimeout
+	m := server.NewMetrics()
 	h := server.New(server.Deps{
 		Log:            log,
 		Counter:        c,
-		Metrics:        server.NewMetrics(),
+		Metrics:        m,
 		Ready:          func(context.Context) error { return nil },
 		ShuttingDown:   func() bool { return false },
 		RequestTimeout: timeout,
 	})
-	return serveUntilDone(ctx, service.NewHTTPServer(ctx, h, timeout, log), ln)
+	return serveUntilDone(ctx, service.NewHTTPServer(ctx, h, timeout, m, log), ln)
 }
 
 // serveUntilDone serves ln with srv until ctx ends.
