@@ -4,9 +4,10 @@
 //
 // net/http's ReadHeaderTimeout and IdleTimeout re-arm each connection's read deadline
 // timer two or three times per request; on this service that cost about 6% of the CPU per
-// number (docs/benchmark.md). Here a request costs two atomic stores (http.Server.ConnState)
-// and every connection is checked once per tick, so a connection is closed at most about
-// two ticks after its limit passed, and never before.
+// number (docs/benchmark.md). Here a state change costs a map lookup and an atomic store
+// (http.Server.ConnState), two per request, and every connection is checked once per
+// tick, so a connection is closed at most about two ticks after its limit passed, and
+// never before.
 //
 // The limits, each counted from the moment net/http reports the state:
 //   - Header: a new connection must deliver its first request's header within Header.
@@ -104,6 +105,9 @@ func (t *Tracker) check(now, tick int64) {
 		s, since := unpack(p.(*atomic.Uint64).Load())
 		name, limit := t.limit(s)
 		if now-since > limit.Nanoseconds()+tick {
+			// Untracked at once: net/http reports it closed only when its handler returns,
+			// and until then every check would close and count it again.
+			t.conns.Delete(c)
 			c.(net.Conn).Close()
 			if t.closed != nil {
 				t.closed(name)

@@ -24,7 +24,7 @@ type Metrics struct {
 	handedOut prometheus.Counter
 	abandoned prometheus.Counter
 	// connsClosed counts the connections the server closed for passing a limit
-	// (connlimit's names), bound per limit once.
+	// (connlimit's names); rare, so looked up per close.
 	connsClosed *prometheus.CounterVec
 	// lastNumber and ready back gauges read at scrape time: a batch or a readiness check
 	// stores an integer, no float conversion or lock on the request path.
